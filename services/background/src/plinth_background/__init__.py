@@ -1,0 +1,1 @@
+"""Plinth background service."""

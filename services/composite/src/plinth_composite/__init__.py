@@ -1,0 +1,1 @@
+"""Plinth composite service."""

@@ -1,0 +1,1 @@
+"""Plinth dashboard-api service."""

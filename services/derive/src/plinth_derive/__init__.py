@@ -1,0 +1,1 @@
+"""Plinth derive service."""

@@ -1,0 +1,1 @@
+"""Plinth publish service."""

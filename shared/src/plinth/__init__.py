@@ -1,0 +1,1 @@
+"""Plinth shared library: domain core, pure image stages and thin adapters."""
