@@ -1,0 +1,1 @@
+"""The pure domain core: the job document and its state machine. No I/O in here."""

@@ -1,0 +1,1 @@
+"""Kafka topic names and the versioned event models that travel on them."""

@@ -1,0 +1,88 @@
+"""One settings model for every Plinth process, read from ``PLINTH_*`` environment variables.
+
+Defaults point at the local stack started by ``deploy/local/stack up`` so that a developer needs
+no configuration at all; docker-compose and deployments override them with the same names.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLINTH_", extra="ignore")
+
+    # --- where the infrastructure lives --------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(default=4, ge=1, description="partitions per topic we create")
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_consumer_group_prefix: str = "plinth"
+    mongo_uri: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "plinth"
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_bucket: str = "plinth"
+    s3_access_key: str = "plinth"
+    s3_secret_key: SecretStr = SecretStr("plinth-secret-key")
+    s3_region: str = "us-east-1"
+    presign_ttl_s: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+
+    # --- telemetry -------------------------------------------------------------------------
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://jaeger:4318/v1/traces"
+    )
+    service_name: str = "plinth"
+    instance_id: str | None = Field(default=None, description="worker instance; hostname:pid")
+
+    # --- pipeline behaviour ----------------------------------------------------------------
+    segment_provider: str = "local"
+    onnx_model_path: str | None = None
+    background_mode: str = Field(default="procedural", pattern="^(procedural|ai)$")
+    background_variants: int | None = Field(
+        default=None, ge=1, le=8, description="overrides the theme's own variant count"
+    )
+    max_attempts: int = Field(default=5, ge=1, description="attempts per stage before FAILED")
+    retry_base_delay_s: float = Field(default=1.0, gt=0)
+    retry_max_delay_s: float = Field(default=60.0, gt=0)
+
+    # --- ingest ----------------------------------------------------------------------------
+    webhook_secret: SecretStr | None = None
+    webhook_dev_bypass: bool = Field(
+        default=False, description="accept unsigned webhooks; development only, logs a warning"
+    )
+    webhook_tolerance_s: int = 300
+    download_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts/CIDRs exempt from the SSRF guard (local development only)",
+    )
+    download_max_bytes: int = 50 * 1024 * 1024
+    download_timeout_s: float = 30.0
+    download_max_redirects: int = 5
+
+    # --- image limits ------------------------------------------------------------------------
+    max_image_pixels: int = 80_000_000
+    max_image_bytes: int = 60 * 1024 * 1024
+
+    # --- third parties ---------------------------------------------------------------------
+    freepik_api_key: SecretStr | None = None
+    freepik_base_url: str = "https://api.freepik.com"
+    freepik_remove_bg_price_usd: float = 0.0
+    freepik_mystic_price_usd: float = 0.0
+    shopify_store_domain: str | None = None
+    shopify_access_token: SecretStr | None = None
+    shopify_api_version: str = "2025-10"
+    shopify_base_url: str | None = Field(
+        default=None, description="override https://{store}/admin/api (tests, fakes)"
+    )
+
+    @property
+    def shopify_enabled(self) -> bool:
+        return bool(self.shopify_store_domain and self.shopify_access_token)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""The S3 key layout, exactly as the seed specifies, and refusal of unsafe parts."""
+
+from __future__ import annotations
+
+import pytest
+from plinth import keys
+
+SHA = "0123456789abcdef" * 4
+
+
+def test_layout_matches_the_seed_exactly() -> None:
+    assert keys.original_key("VWS200433868", SHA) == f"originals/VWS200433868/{SHA}.jpg"
+    assert keys.cutout_key("VWS200433868", SHA) == f"cutouts/VWS200433868/{SHA}.png"
+    assert keys.mask_key("VWS200433868", SHA) == f"masks/VWS200433868/{SHA}.png"
+    assert keys.background_key("default", "S1", SHA, 2) == f"backgrounds/default/S1/{SHA}_2.jpg"
+    assert keys.composite_key("warm-paper", "S1", SHA, 0) == (
+        f"composites/warm-paper/S1/{SHA}_0.jpg"
+    )
+    assert keys.derivative_key("default", "S1", SHA, 1, "pdp", "avif") == (
+        f"derivatives/default/S1/{SHA}/1_pdp.avif"
+    )
+    assert keys.manifest_key("S1", SHA, "default") == f"manifests/S1/{SHA}-default.json"
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["", "   ", "a/b", "../etc", "a..b", "..", "x\\y", "tab\there", "nl\n", "nul\x00", "del\x7f",
+     " lead", "trail ", "x" * 129, "bidi\u202e"],
+)
+def test_unsafe_skus_are_refused(sku: str) -> None:
+    with pytest.raises(keys.InvalidKeyPart):
+        keys.original_key(sku, SHA)
+
+
+@pytest.mark.parametrize("sku", ["VWS200433868", "sku-1_2.3", "Ä-ß", "x" * 128, "A B"])
+def test_ordinary_skus_pass_unchanged(sku: str) -> None:
+    assert keys.cutout_key(sku, SHA) == f"cutouts/{sku}/{SHA}.png"
+
+
+@pytest.mark.parametrize("theme", ["", "Default", "a/b", "..", "-x", "x" * 65, "sp ace"])
+def test_bad_themes_are_refused(theme: str) -> None:
+    with pytest.raises(keys.InvalidKeyPart):
+        keys.background_key(theme, "S1", SHA, 0)
+
+
+@pytest.mark.parametrize("sha", ["", "abc", SHA.upper(), SHA + "0", "g" * 64])
+def test_bad_hashes_are_refused(sha: str) -> None:
+    with pytest.raises(keys.InvalidKeyPart):
+        keys.mask_key("S1", sha)
+
+
+def test_bad_derivative_parts_and_index_are_refused() -> None:
+    with pytest.raises(keys.InvalidKeyPart, match="size"):
+        keys.derivative_key("default", "S1", SHA, 0, "huge", "jpg")  # type: ignore[arg-type]
+    with pytest.raises(keys.InvalidKeyPart, match="format"):
+        keys.derivative_key("default", "S1", SHA, 0, "hero", "gif")  # type: ignore[arg-type]
+    with pytest.raises(keys.InvalidKeyPart, match="negative"):
+        keys.composite_key("default", "S1", SHA, -1)
+
+
+def test_content_types() -> None:
+    assert keys.content_type_for("a/b.avif") == "image/avif"
+    assert keys.content_type_for("a/b.json") == "application/json"
+    assert keys.content_type_for("a/b.bin") == "application/octet-stream"
