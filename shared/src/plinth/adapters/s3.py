@@ -1,0 +1,143 @@
+"""The blob store: every artefact lives in one S3 bucket under the key layout of ``plinth.keys``."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from plinth.keys import content_type_for
+from plinth.settings import Settings
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+class BlobNotFound(KeyError):
+    """No object at that key."""
+
+
+class BlobStore:
+    """An S3 bucket opened as an async context manager (one aiobotocore client per store)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str,
+        presign_ttl_s: int = 900,
+    ) -> None:
+        self.bucket = bucket
+        self.presign_ttl_s = presign_ttl_s
+        self._endpoint_url = endpoint_url
+        self._session = aioboto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        # Path-style addressing: local S3 servers have no per-bucket DNS names.
+        self._config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 4, "mode": "standard"},
+            max_pool_connections=32,
+        )
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BlobStore:
+        return cls(
+            endpoint_url=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            region=settings.s3_region,
+            presign_ttl_s=settings.presign_ttl_s,
+        )
+
+    async def __aenter__(self) -> Self:
+        self._stack = AsyncExitStack()
+        self._client = await self._stack.enter_async_context(
+            self._session.client("s3", endpoint_url=self._endpoint_url, config=self._config)
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = None
+        self._client = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise RuntimeError("BlobStore is not open: use 'async with BlobStore(...)'")
+        return self._client
+
+    async def ensure_bucket(self) -> None:
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if _error_code(err) not in _NOT_FOUND | {"NoSuchBucket"}:
+                raise
+            await self.client.create_bucket(Bucket=self.bucket)
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        await self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type or content_type_for(key),
+        )
+
+    async def get(self, key: str) -> bytes:
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _error_code(err) in _NOT_FOUND:
+                raise BlobNotFound(key) from err
+            raise
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _error_code(err) in _NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
+        url: str = await self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=ttl_s or self.presign_ttl_s,
+        )
+        return url
+
+
+def _error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
