@@ -151,8 +151,12 @@ class FakeFreepik:
         handler = _make_handler(self)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
+        # A short poll interval keeps stop() (and so each test's teardown) fast.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-freepik", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-freepik",
+            daemon=True,
         )
         self._thread.start()
         return self
