@@ -1,0 +1,73 @@
+"""What a stage handler receives and returns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from opentelemetry.trace import Span
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus, Stage
+from plinth.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class BlobReader(Protocol):
+    """The part of the blob store a handler may use: reading its inputs."""
+
+    async def get(self, key: str) -> bytes: ...
+
+
+@dataclass
+class StageResult:
+    """What one step produced; the runtime stores and applies it.
+
+    ``artefacts`` are written to S3 (deterministic keys, so a redelivery overwrites the same
+    objects) BEFORE ``changes`` are applied to the job with a conditional update.
+    """
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    """Job fields to set together with the state transition."""
+    artefacts: dict[str, bytes] = field(default_factory=dict)
+    """S3 key -> bytes."""
+    cost_usd: dict[str, float] = field(default_factory=dict)
+    """Cost breakdown entries (e.g. ``{"segmentation": 0.02}``) added to the job's cost."""
+    attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
+    """Extra span attributes (``provider``, ...)."""
+
+
+@dataclass
+class StageContext:
+    """What a handler may use besides the job: settings, its inputs, and a thread pool."""
+
+    settings: Settings
+    blobs: BlobReader
+    span: Span
+    instance: str
+
+    async def to_thread(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU-bound image work off the event loop (heartbeats and Kafka keep running)."""
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+
+Handler = Callable[[Job, StageContext], Awaitable[StageResult]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state transition a service performs: ``source`` -> ``target`` by ``run``.
+
+    ``stage`` names the span and the timing field (``plinth.domain.job.STAGE_TIMING_FIELD``).
+    A service with several steps (derive: derivatives, then manifest) runs them in order, each
+    with its own span and conditional update, and publishes once after the last.
+    """
+
+    stage: Stage
+    source: JobStatus
+    target: JobStatus
+    run: Handler

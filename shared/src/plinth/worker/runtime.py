@@ -1,0 +1,325 @@
+"""The message-processing core of a stage worker, independent of how records arrive.
+
+``StageWorker.handle_record`` takes one Kafka record and returns once the record may be committed:
+the job update and every event it caused are durable. If it raises, the caller must NOT commit
+(the record is redelivered); that only happens when MongoDB, S3 or Kafka are unreachable while
+recording the outcome itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from plinth.domain.job import STAGE_TIMING_FIELD, Job, utcnow
+from plinth.domain.states import JobStatus, Stage, canonical
+from plinth.domain.transitions import advance, count_attempt, fail
+from plinth.keys import content_type_for
+from plinth.messaging.events import DeadLetter, Event, JobEvent, JobFailed
+from plinth.messaging.topics import DEAD_LETTER, JOB_FAILED, STAGE_OUTPUT, retry_topic
+from plinth.settings import Settings
+from plinth.telemetry import (
+    ATTR_BYTES,
+    ATTR_INSTANCE,
+    ATTR_JOB_ID,
+    ATTR_SKU,
+    ATTR_STAGE,
+    ATTR_STEP,
+    ATTR_THEME,
+    current_trace_id,
+    span_duration_ms,
+    tracer,
+)
+from plinth.worker.backoff import not_before
+from plinth.worker.control import PauseGate
+from plinth.worker.errors import Classified, classify
+from plinth.worker.result import StageContext, Step
+
+log = logging.getLogger(__name__)
+
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+STORE_CONCURRENCY = 8
+
+
+class JobStore(Protocol):
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def replace_if_status(self, job: Job, expected: JobStatus) -> bool: ...
+
+
+class BlobStore(Protocol):
+    async def get(self, key: str) -> bytes: ...
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: Event, topic: str, key: bytes) -> None:
+        """Return only once the broker acknowledged the event."""
+        ...
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record, as much of it as the runtime needs."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    partition: int | None = None
+    offset: int | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WorkerStats:
+    in_flight: int = 0
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+
+
+class StageWorker:
+    """Runs ``steps`` for every job event of ``stage``'s input and retry topics."""
+
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        steps: Sequence[Step],
+        settings: Settings,
+        jobs: JobStore,
+        blobs: BlobStore,
+        publisher: EventPublisher,
+        instance: str,
+    ) -> None:
+        if not steps:
+            raise ValueError("a stage worker needs at least one step")
+        for before, after in itertools.pairwise(steps):
+            if before.target is not after.source:
+                raise ValueError(f"steps do not chain: {before.target} then {after.source}")
+        self.stage = stage
+        self.steps = tuple(steps)
+        self.settings = settings
+        self.jobs = jobs
+        self.blobs = blobs
+        self.publisher = publisher
+        self.instance = instance
+        self.gate = PauseGate()
+        self.stats = WorkerStats()
+        self.output_topic = STAGE_OUTPUT[stage]
+        self.retry_topic = retry_topic(stage)
+
+    # ---------------------------------------------------------------- entry point
+    async def handle_record(self, record: Record) -> None:
+        event = await self._decode_or_dead_letter(record)
+        if event is None:
+            return
+        await self._wait_until(event.not_before)
+        await self.gate.wait_open()
+        self.stats.in_flight += 1
+        try:
+            await self._handle_event(event, record)
+        finally:
+            self.stats.in_flight -= 1
+
+    # ---------------------------------------------------------------- decoding
+    async def _decode_or_dead_letter(self, record: Record) -> JobEvent | None:
+        reason = _undecodable_reason(record.value)
+        if reason is None:
+            try:
+                return JobEvent.model_validate_json(record.value)
+            except ValidationError as exc:
+                reason = f"not a valid JobEvent: {_first_error(exc)}"
+        await self.dead_letter(record, reason)
+        return None
+
+    async def dead_letter(self, record: Record, reason: str) -> None:
+        log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition,
+                    record.offset, reason)
+        letter = DeadLetter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            payload=record.value[:MAX_DEAD_LETTER_PAYLOAD].decode("utf-8", "replace"),
+            headers={k: _header_text(v) for k, v in record.headers.items()},
+        )
+        await self.publisher.publish(letter, DEAD_LETTER, record.key or b"")
+        self.stats.dead_lettered += 1
+        self.stats.last_error = reason
+
+    async def _wait_until(self, when: datetime | None) -> None:
+        """Retry events carry ``not_before``: hold them until then (bounded, in case of skew)."""
+        if when is None:
+            return
+        delay = (when - utcnow()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(min(delay, self.settings.retry_max_delay_s))
+
+    # ---------------------------------------------------------------- the job
+    async def _handle_event(self, event: JobEvent, record: Record) -> None:
+        trace.get_current_span().set_attributes(
+            {ATTR_JOB_ID: event.job_id, ATTR_STAGE: self.stage.value,
+             ATTR_INSTANCE: self.instance,
+             "messaging.queue_ms": _ms_since(event.occurred_at)}
+        )
+        job = await self.jobs.get(event.job_id)
+        if job is None:
+            await self.dead_letter(record, f"job {event.job_id} does not exist")
+            return
+        status = canonical(job.status)
+        first = next((i for i, step in enumerate(self.steps) if step.source is status), None)
+        if first is None:
+            await self._already_handled(job)
+            return
+        for step in self.steps[first:]:
+            try:
+                moved = await self._run_step(step, job)
+            except Exception as exc:
+                await self._after_failure(step, job, classify(exc), exc)
+                return
+            if moved is None:
+                self.stats.skipped += 1
+                return
+            job = moved
+        await self._emit_next(job)
+        self.stats.processed += 1
+
+    async def _already_handled(self, job: Job) -> None:
+        """Redelivery of an event this stage already acted on: never redo the work. If the job
+        still sits in this stage's output state, the next event may have been lost between the
+        update and the publish, so publish it again (the next stage is idempotent too)."""
+        self.stats.skipped += 1
+        if canonical(job.status) is self.steps[-1].target:
+            log.info("job %s already %s: re-emitting the next event", job.id, job.status)
+            await self._emit_next(job)
+        else:
+            log.info("job %s is %s: nothing for %s to do", job.id, job.status, self.stage)
+
+    async def _run_step(self, step: Step, job: Job) -> Job | None:
+        """Run one step and store its outcome; None if another worker moved the job first."""
+        attributes = {
+            ATTR_JOB_ID: job.id, ATTR_SKU: job.sku, ATTR_THEME: job.theme,
+            ATTR_STEP: step.stage.value, ATTR_INSTANCE: self.instance,
+        }
+        with tracer().start_as_current_span(step.stage.value, attributes=attributes) as span:
+            context = StageContext(self.settings, self.blobs, span, self.instance)
+            result = await step.run(job, context)
+            span.set_attributes(result.attributes)
+            span.set_attribute(ATTR_BYTES, sum(len(data) for data in result.artefacts.values()))
+        step_ms = span_duration_ms(span)
+
+        with tracer().start_as_current_span("plinth.store_artefacts",
+                                            attributes={ATTR_JOB_ID: job.id}):
+            await self._store(result.artefacts)
+
+        timings = job.timings.model_copy(update={STAGE_TIMING_FIELD[step.stage]: step_ms})
+        breakdown = {**job.cost_breakdown}
+        for item, usd in result.cost_usd.items():
+            breakdown[item] = breakdown.get(item, 0.0) + usd
+        updated = advance(
+            job,
+            step.target,
+            **result.changes,
+            timings=timings,
+            cost_breakdown=breakdown,
+            cost_usd=round(sum(breakdown.values()), 6),
+            trace_id=job.trace_id or current_trace_id(),
+        )
+        with tracer().start_as_current_span("plinth.update_job",
+                                            attributes={ATTR_JOB_ID: job.id}):
+            stored = await self.jobs.replace_if_status(updated, job.status)
+        if not stored:
+            log.info("job %s moved on while %s ran; leaving it", job.id, step.stage)
+            return None
+        return updated
+
+    async def _store(self, artefacts: dict[str, bytes]) -> None:
+        limit = asyncio.Semaphore(STORE_CONCURRENCY)
+
+        async def put(key: str, data: bytes) -> None:
+            async with limit:
+                await self.blobs.put(key, data, content_type=content_type_for(key))
+
+        await asyncio.gather(*(put(key, data) for key, data in artefacts.items()))
+
+    async def _after_failure(
+        self, step: Step, job: Job, error: Classified, exc: BaseException
+    ) -> None:
+        counted = count_attempt(job, step.stage)
+        attempt = counted.attempts[step.stage.value]
+        self.stats.last_error = f"{job.id} {step.stage}: {error.code}: {error.message}"
+        if error.permanent or attempt >= self.settings.max_attempts:
+            message = error.message if error.permanent else (
+                f"gave up after {attempt} attempts: {error.message}")
+            log.warning("job %s FAILED at %s: %s", job.id, step.stage, message,
+                        exc_info=not error.permanent)
+            failed = fail(counted, stage=step.stage, code=error.code, message=message)
+            if await self.jobs.replace_if_status(failed, job.status):
+                await self.publisher.publish(
+                    JobFailed(job_id=job.id, stage=step.stage, error_code=error.code,
+                              error_message=message),
+                    JOB_FAILED, job.id.encode())
+            self.stats.failed += 1
+            return
+        delay_until = not_before(self.settings, attempt, utcnow())
+        log.warning("job %s attempt %d at %s failed (%s), retrying after %s", job.id, attempt,
+                    step.stage, error.message, delay_until.isoformat(), exc_info=exc)
+        if await self.jobs.replace_if_status(counted, job.status):
+            await self.publisher.publish(
+                _event_for(job, attempt=attempt + 1, not_before=delay_until),
+                self.retry_topic, job.id.encode())
+            self.stats.retried += 1
+
+    async def _emit_next(self, job: Job) -> None:
+        with tracer().start_as_current_span("plinth.publish_event",
+                                            attributes={ATTR_JOB_ID: job.id}):
+            await self.publisher.publish(_event_for(job), self.output_topic, job.id.encode())
+
+
+def _event_for(job: Job, *, attempt: int = 1, not_before: datetime | None = None) -> JobEvent:
+    return JobEvent(job_id=job.id, sku=job.sku, theme=job.theme, img_sha256=job.img_sha256,
+                    status=job.status, attempt=attempt, not_before=not_before)
+
+
+def _undecodable_reason(value: bytes) -> str | None:
+    """Why ``value`` cannot be a JobEvent of a version we know, before validating its fields."""
+    try:
+        raw = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"body is not JSON: {exc}"
+    if not isinstance(raw, dict):
+        return f"body is a JSON {type(raw).__name__}, not an object"
+    version = raw.get("schema_version")
+    if version != 1:
+        return f"unknown schema_version {version!r} (this worker reads version 1)"
+    return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err["loc"]) or "body"
+    return f"{where}: {err['msg']} ({exc.error_count()} error(s))"
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _ms_since(when: datetime) -> int:
+    return int((utcnow() - when).total_seconds() * 1000)

@@ -1,0 +1,212 @@
+"""Wiring a :class:`StageWorker` to Kafka (FastStream), MongoDB and S3, and running it.
+
+Subscriptions per worker process:
+- the stage's input topic and its retry topic, both in the consumer group ``{prefix}-{stage}``
+  (instances of one stage share partitions; Kafka never gives one partition to two members), with
+  manual acknowledgement: the offset is committed only after ``handle_record`` returned, i.e.
+  after the job update and the next event are durable;
+- the control topic in a group unique to this instance, so every instance sees every command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from plinth.adapters.kafka import ensure_topics, make_broker
+from plinth.adapters.mongo import Database
+from plinth.adapters.s3 import BlobStore
+from plinth.domain.job import utcnow
+from plinth.domain.states import Stage
+from plinth.messaging.events import ControlCommand, Event
+from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
+from plinth.settings import Settings, get_settings
+from plinth.telemetry import setup_tracing
+from plinth.worker.control import applies_to
+from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
+from plinth.worker.result import Step
+from plinth.worker.runtime import EventPublisher, Record, StageWorker
+
+log = logging.getLogger(__name__)
+
+NACK_PAUSE_S = 2.0
+"""After an infrastructure failure, wait before the record is redelivered (no hot loop)."""
+
+
+class BrokerPublisher:
+    """Publishes events through FastStream (JSON body, trace context in the headers)."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+
+    async def publish(self, event: Event, topic: str, key: bytes) -> None:
+        await self.broker.publish(
+            event.model_dump_json().encode(),
+            topic,
+            key=key,
+            headers={"content-type": "application/json"},
+        )
+
+
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """Decoder that hands the handler the raw bytes: decoding is the runtime's job, so an
+    undecodable body reaches the dead-letter logic instead of failing inside FastStream."""
+    return bytes(message.body)
+
+
+def consumer_group(settings: Settings, stage: Stage) -> str:
+    return f"{settings.kafka_consumer_group_prefix}-{stage.value}"
+
+
+def to_record(message: KafkaMessage) -> Record:
+    raw = message.raw_message
+    if isinstance(raw, tuple):  # batch subscribers only; ours are not
+        raw = raw[0]
+    return Record(
+        topic=raw.topic,
+        value=bytes(message.body),
+        key=raw.key,
+        partition=raw.partition,
+        offset=raw.offset,
+        headers=dict(message.headers),
+    )
+
+
+class KafkaStageBinding:
+    """The FastStream subscribers of one worker and the pause/resume of its consumers."""
+
+    def __init__(self, broker: KafkaBroker, worker: StageWorker, settings: Settings) -> None:
+        self.broker = broker
+        self.worker = worker
+        group = consumer_group(settings, worker.stage)
+        # The retry consumer may hold a record until its not_before (at most retry_max_delay_s),
+        # so allow that much longer between polls before the group thinks it is dead.
+        poll_interval_ms = int((settings.retry_max_delay_s + 300) * 1000)
+        self.job_subscribers = [
+            broker.subscriber(
+                topic,
+                group_id=group,
+                ack_policy=AckPolicy.MANUAL,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=poll_interval_ms,
+                decoder=raw_body,
+            )
+            for topic in (STAGE_INPUT[worker.stage], retry_topic(worker.stage))
+        ]
+        for subscriber in self.job_subscribers:
+            subscriber(self.on_job_message)
+        self.control_subscriber = broker.subscriber(
+            CONTROL,
+            group_id=f"{group}-control-{uuid.uuid4().hex[:12]}",
+            auto_offset_reset="latest",
+            decoder=raw_body,
+        )
+        self.control_subscriber(self.on_control_message)
+
+    async def on_job_message(self, body: bytes, message: KafkaMessage) -> None:
+        try:
+            await self.worker.handle_record(to_record(message))
+        except Exception:
+            # MongoDB/S3/Kafka unreachable while recording the outcome: do not commit; rewind
+            # so this record comes again.
+            log.exception("could not finish a record; it will be redelivered")
+            self.worker.stats.last_error = "infrastructure error, record redelivered"
+            await asyncio.sleep(NACK_PAUSE_S)
+            await message.nack()
+            return
+        await message.ack()
+
+    async def on_control_message(self, body: bytes, message: KafkaMessage) -> None:
+        try:
+            command = ControlCommand.model_validate_json(body)
+        except ValidationError as exc:
+            log.warning("ignoring an invalid control command: %s", exc)
+            return
+        if not applies_to(command, self.worker.stage):
+            return
+        log.info("%s: %s by %s", self.worker.stage, command.action, command.issued_by)
+        if command.action == "pause":
+            self.worker.gate.pause()
+        else:
+            self.worker.gate.resume()
+        self._pause_consumers(command.action == "pause")
+
+    def _pause_consumers(self, pause: bool) -> None:
+        """Stop fetching while paused (the gate holds any record already fetched)."""
+        for subscriber in self.job_subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                continue
+            assigned = consumer.assignment()
+            if pause:
+                consumer.pause(*assigned)
+            else:
+                consumer.resume(*assigned)
+
+
+async def serve_stage(
+    stage: Stage,
+    steps: Sequence[Step],
+    *,
+    service_name: str,
+    settings: Settings | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run one stage worker until ``stop`` is set (SIGTERM/SIGINT set it in ``main``)."""
+    settings = settings or get_settings()
+    instance = settings.instance_id or default_instance_id()
+    stop = stop or asyncio.Event()
+    provider = setup_tracing(settings, service_name)
+    await ensure_topics(settings)
+    db = Database.from_settings(settings)
+    try:
+        async with BlobStore.from_settings(settings) as blobs:
+            broker = make_broker(settings, client_id=f"{service_name}-{instance}",
+                                 tracer_provider=provider)
+            publisher: EventPublisher = BrokerPublisher(broker)
+            worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
+                                 blobs=blobs, publisher=publisher, instance=instance)
+            KafkaStageBinding(broker, worker, settings)
+            started_at = utcnow()
+            await broker.start()
+            beat = asyncio.create_task(heartbeat_loop(db.workers, worker, started_at))
+            log.info("%s worker %s running (group %s)", stage, instance,
+                     consumer_group(settings, stage))
+            try:
+                await stop.wait()
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+                await broker.stop()
+                with contextlib.suppress(Exception):
+                    await write_heartbeat(db.workers, worker, started_at)
+    finally:
+        await db.close()
+        provider.shutdown()
+
+
+def run_stage_service(stage: Stage, steps: Sequence[Step], *, service_name: str) -> None:
+    """Console-script entry point body: run until SIGTERM or Ctrl-C."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_stage(stage, steps, service_name=service_name, stop=stop)
+
+    asyncio.run(main())
