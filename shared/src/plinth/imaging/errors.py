@@ -55,3 +55,9 @@ class ProviderError(ImagingError):
 
 class ThemeError(ImagingError):
     code = "invalid_theme"
+
+
+class EmptyCutoutError(ImagingError):
+    """The cutout has no visible pixels, so there is nothing to composite."""
+
+    code = "empty_cutout"

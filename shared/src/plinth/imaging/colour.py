@@ -1,0 +1,66 @@
+"""sRGB <-> linear-light conversions through lookup tables.
+
+Blending, shadows and resampling happen in linear light (physically additive), storage in sRGB.
+A 256-entry table decodes; a 16384-entry table encodes, fine enough that the darkest sRGB steps
+(where the curve is steepest) land within a fifth of a level.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from plinth.imaging.types import RGB, FloatImage, as_float32
+
+_ENCODE_STEPS = 16384
+
+
+def _srgb_to_linear_exact(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb_exact(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
+
+
+SRGB_TO_LINEAR = _srgb_to_linear_exact(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+_LINEAR_TO_SRGB8 = np.clip(
+    np.round(_linear_to_srgb_exact(np.linspace(0.0, 1.0, _ENCODE_STEPS)) * 255.0), 0, 255
+).astype(np.uint8)
+
+
+def to_linear(srgb: RGB) -> FloatImage:
+    """uint8 sRGB -> float32 linear light in [0, 1] (any shape)."""
+    if srgb.ndim in (2, 3) and (srgb.ndim == 2 or srgb.shape[2] <= 4):
+        # OpenCV's LUT keeps the table's depth: a SIMD uint8 -> float32 lookup, ~6x numpy's.
+        out = as_float32(cv2.LUT(srgb, SRGB_TO_LINEAR))
+        return out
+    gathered: FloatImage = SRGB_TO_LINEAR[srgb]
+    return gathered
+
+
+def to_srgb8(linear: FloatImage) -> RGB:
+    """float linear light (clipped to [0, 1]) -> uint8 sRGB (any shape)."""
+    idx = linear * np.float32(_ENCODE_STEPS - 1)
+    np.clip(idx, 0.0, np.float32(_ENCODE_STEPS - 1), out=idx)
+    idx += np.float32(0.5)
+    out: RGB = _LINEAR_TO_SRGB8[idx.astype(np.uint16)]
+    return out
+
+
+_FLOAT_DECODE = _srgb_to_linear_exact(np.linspace(0.0, 1.0, 4096)).astype(np.float32)
+_FLOAT_ENCODE = _linear_to_srgb_exact(np.linspace(0.0, 1.0, _ENCODE_STEPS)).astype(np.float32)
+
+
+def srgb_float_to_linear(srgb: FloatImage) -> FloatImage:
+    """float sRGB in [0, 1] -> float32 linear light (table lookup, 12-bit input steps)."""
+    idx = np.clip(srgb, 0.0, 1.0) * np.float32(4095) + np.float32(0.5)
+    out: FloatImage = _FLOAT_DECODE[idx.astype(np.intp)]
+    return out
+
+
+def linear_to_srgb_float(linear: FloatImage) -> FloatImage:
+    """float32 linear light -> float sRGB in [0, 1] (table lookup, 14-bit input steps)."""
+    idx = np.clip(linear, 0.0, 1.0) * np.float32(_ENCODE_STEPS - 1) + np.float32(0.5)
+    out: FloatImage = _FLOAT_ENCODE[idx.astype(np.intp)]
+    return out
