@@ -76,9 +76,7 @@ def _port_variable(comp: Component, port: int, cfg: StackConfig) -> str:
     return f"PLINTH_STACK_{comp.name.upper()}_PORT"
 
 
-def _wait_ready(
-    cfg: StackConfig, comp: Component, proc: subprocess.Popen[bytes] | None
-) -> None:
+def _wait_ready(cfg: StackConfig, comp: Component, proc: subprocess.Popen[bytes] | None) -> None:
     deadline = time.monotonic() + cfg.ready_timeout_s
     log = cfg.log_file(comp.name)
     while time.monotonic() < deadline:
@@ -198,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deploy/local/stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "logs", "env"])
     parser.add_argument(
-        "components", nargs="*", choices=[[], *COMPONENTS], metavar="component",
+        "components",
+        nargs="*",
+        choices=[[], *COMPONENTS],
+        metavar="component",
         help=f"any of {', '.join(COMPONENTS)} (default: all)",
     )
     parser.add_argument("-n", "--lines", type=int, default=50, help="logs: lines to show")

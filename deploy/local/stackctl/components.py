@@ -256,4 +256,3 @@ COMPONENTS: dict[str, Component] = {
         VersityGW("s3", "versitygw 1.8 (S3, POSIX backend)", stop_grace_s=10),
     )
 }
-

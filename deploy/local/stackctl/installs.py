@@ -18,6 +18,7 @@ from pathlib import Path
 from .config import REPO_ROOT, StackConfig
 
 KAFKA_POM = REPO_ROOT / "deploy" / "local" / "kafka" / "pom.xml"
+FERRETDB_PATCH = REPO_ROOT / "deploy" / "local" / "ferretdb" / "serialize_writes.go"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 VERSITYGW_MODULE = "github.com/versity/versitygw"
@@ -56,7 +57,8 @@ def _run_logged(
         )
         out.write(result.stdout)
     if result.returncode != 0:
-        raise InstallError(f"`{' '.join(argv[:3])} ...` failed (exit {result.returncode}); see {log}")
+        command = " ".join(argv[:3])
+        raise InstallError(f"`{command} ...` failed (exit {result.returncode}); see {log}")
     return result.stdout
 
 
@@ -84,8 +86,14 @@ def install_kafka(cfg: StackConfig) -> None:
         shutil.rmtree(libs, ignore_errors=True)
         _run_logged(
             [
-                mvn, "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-                f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
             ],
             log=cfg.logs_dir / "install-kafka.log",
         )
@@ -99,7 +107,20 @@ def _go() -> str:
 
 
 def ferretdb_binary(cfg: StackConfig) -> Path:
-    return cfg.install_dir / "ferretdb" / FERRETDB_VERSION / "ferretdb"
+    # Keyed by our patch too, so changing it rebuilds.
+    digest = hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:12]
+    return cfg.install_dir / "ferretdb" / f"{FERRETDB_VERSION}-{digest}" / "ferretdb"
+
+
+def _patch_ferretdb(src: Path) -> None:
+    """Make conditional writes atomic (see deploy/local/ferretdb/serialize_writes.go)."""
+    shutil.copy(FERRETDB_PATCH, src / "internal" / "handler" / "plinth_serialize_writes.go")
+    commands = src / "internal" / "handler" / "commands.go"
+    text = commands.read_text()
+    anchor = "\tfor name, cmd := range h.commands {\n"
+    if text.count(anchor) != 1:
+        raise InstallError(f"FerretDB {FERRETDB_VERSION}: cannot find where to hook the patch")
+    commands.write_text(text.replace(anchor, "\th.plinthSerializeWrites()\n\n" + anchor))
 
 
 def install_ferretdb(cfg: StackConfig) -> None:
@@ -115,8 +136,9 @@ def install_ferretdb(cfg: StackConfig) -> None:
         # generates and the module zip lacks. So copy the module source, add the file
         # and build that copy (dependencies still come from go.sum via the module proxy).
         info = json.loads(
-            _run_logged([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                        log=log)
+            _run_logged(
+                [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], log=log
+            )
         )
         src = binary.parent / "src"
         shutil.rmtree(src, ignore_errors=True)
@@ -126,6 +148,7 @@ def install_ferretdb(cfg: StackConfig) -> None:
                 path = Path(root) / name
                 path.chmod(path.stat().st_mode | 0o200)
         (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+        _patch_ferretdb(src)
         tmp = binary.with_suffix(".tmp")
         _run_logged([go, "build", "-trimpath", "-o", str(tmp), "./cmd/ferretdb"], log=log, cwd=src)
         tmp.replace(binary)

@@ -36,7 +36,7 @@ def kafka_api_versions_ok(host: str, port: int, timeout_s: float = 3.0) -> bool:
     except OSError:
         return False
     got_id, error_code = struct.unpack(">ih", payload[:6])
-    return got_id == correlation_id and error_code == 0
+    return bool(got_id == correlation_id and error_code == 0)
 
 
 def _bson_ping() -> bytes:
@@ -68,7 +68,8 @@ def http_answers(host: str, port: int, timeout_s: float = 3.0) -> bool:
     """Any HTTP status line back (S3 answers 403 to an anonymous GET /)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+            request = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+            sock.sendall(request.encode())
             return sock.recv(12).startswith(b"HTTP/1.")
     except OSError:
         return False
