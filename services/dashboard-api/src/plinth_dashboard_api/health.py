@@ -1,0 +1,50 @@
+"""``/health``: Kafka, the document store and S3 checked concurrently, each with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Response
+
+from plinth_dashboard_api.resources import Resources
+
+CHECK_TIMEOUT_S = 3.0
+
+
+async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
+    except TimeoutError:
+        status, error = "down", f"no answer within {CHECK_TIMEOUT_S:g} s"
+    except Exception as err:
+        status, error = "down", f"{type(err).__name__}: {err}"
+    else:
+        status, error = "ok", None
+    return {
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        "error": error,
+    }
+
+
+@get("/health", tags=["health"], summary="Per-component health; 503 when any is down")
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    res: Resources = request.app.state.resources
+
+    async def s3() -> None:
+        await res.blobs.client.head_bucket(Bucket=res.blobs.bucket)
+
+    kafka, mongo, blobs = await asyncio.gather(
+        _check(res.kafka.ping), _check(res.db.ping), _check(s3)
+    )
+    components = {"kafka": kafka, "mongo": mongo, "s3": blobs}
+    healthy = all(c["status"] == "ok" for c in components.values())
+    return Response(
+        {"status": "ok" if healthy else "degraded", "components": components},
+        status_code=200 if healthy else 503,
+    )

@@ -1,0 +1,249 @@
+"""``/api/jobs``: list, detail, stats, presign, and the two operator actions, retry and fail."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import (
+    ClientException,
+    NotFoundException,
+    ServiceUnavailableException,
+)
+from litestar.params import Parameter
+from plinth.domain.job import Job, utcnow
+from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
+from plinth.domain.transitions import TransitionError, fail, retry
+from plinth.messaging.events import JobEvent
+from plinth.messaging.topics import STAGE_INPUT
+from pydantic import BaseModel, Field
+
+from plinth_dashboard_api import audit
+from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
+from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.job_query import (
+    InvalidQuery,
+    build_query,
+    mongo_filter,
+    mongo_sort,
+)
+from plinth_dashboard_api.presign import AssetNotFound, BadAssetRequest, asset_key
+from plinth_dashboard_api.resources import Resources
+from plinth_dashboard_api.stats import DashboardStats, dashboard_stats
+from plinth_dashboard_api.views import SUMMARY_FIELDS, JobPage, JobSummary, job_detail
+
+log = logging.getLogger("plinth.dashboard.jobs")
+
+MANUAL_FAIL_CODE = "MANUAL_FAIL"
+
+
+def provide_resources(request: Request[Any, Any, Any]) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+class FailRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PresignedUrl(BaseModel):
+    url: str
+    key: str
+    expires_in: int
+    type: str
+
+
+async def _load(res: Resources, job_id: str) -> Job:
+    job = await res.db.jobs.get(job_id)
+    if job is None:
+        raise NotFoundException(f"no job {job_id!r}")
+    return job
+
+
+class JobsController(Controller):
+    path = "/api/jobs"
+    tags = ("jobs",)
+    guards = (require_viewer,)
+
+    @get("/", summary="List jobs with filters, sort and pagination")
+    async def list_jobs(
+        self,
+        res: Resources,
+        status: Annotated[
+            list[str] | None,
+            Parameter(description="one or more statuses; repeat or comma-separate"),
+        ] = None,
+        sku: Annotated[str | None, Parameter(description="SKU prefix")] = None,
+        theme: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        cost_min: Annotated[float | None, Parameter(ge=0)] = None,
+        cost_max: Annotated[float | None, Parameter(ge=0)] = None,
+        sort: Annotated[
+            str | None,
+            Parameter(description="field, '-' prefix for descending; default -created_at"),
+        ] = None,
+        page: Annotated[int, Parameter(ge=1)] = 1,
+        page_size: Annotated[int, Parameter(ge=1)] = 25,
+    ) -> JobPage:
+        try:
+            query = build_query(
+                status=status,
+                sku=sku,
+                theme=theme,
+                created_from=created_from,
+                created_to=created_to,
+                cost_min=cost_min,
+                cost_max=cost_max,
+                sort=sort,
+                page=page,
+                page_size=page_size,
+                max_page_size=res.settings.dashboard_list_max_limit,
+            )
+        except InvalidQuery as err:
+            raise ClientException(str(err)) from err
+        flt = mongo_filter(query)
+        jobs = res.db.jobs_collection
+        cursor = (
+            jobs.find(flt, projection=dict.fromkeys(SUMMARY_FIELDS, 1))
+            .sort(mongo_sort(query))
+            .skip(query.skip)
+            .limit(query.page_size)
+        )
+        items = [JobSummary.from_document(doc) async for doc in cursor]
+        total = await jobs.count_documents(flt)
+        return JobPage(
+            items=items,
+            total=total,
+            page=query.page,
+            page_size=query.page_size,
+            pages=max(1, -(-total // query.page_size)),
+        )
+
+    @get("/stats", summary="Dashboard statistics over today and the last 24 hours")
+    async def stats(self, res: Resources) -> DashboardStats:
+        return await dashboard_stats(res.db, utcnow())
+
+    @get("/{job_id:str}", summary="One job with everything on it")
+    async def get_job(self, res: Resources, job_id: str) -> dict[str, Any]:
+        job = await _load(res, job_id)
+        return job_detail(job, res.settings.dashboard_trace_url_template)
+
+    @get("/{job_id:str}/presign", summary="A short-lived presigned GET URL for one of its assets")
+    async def presign(
+        self,
+        res: Resources,
+        job_id: str,
+        asset_type: Annotated[
+            str,
+            Parameter(
+                query="type",
+                description="original|cutout|mask|background|composite|derivative|manifest",
+            ),
+        ],
+        index: Annotated[int | None, Parameter(ge=0)] = None,
+        variant: Annotated[int | None, Parameter(ge=0)] = None,
+        size: str | None = None,
+        asset_format: Annotated[str | None, Parameter(query="format")] = None,
+    ) -> PresignedUrl:
+        job = await _load(res, job_id)
+        try:
+            key = asset_key(
+                job, asset_type, index=index, variant=variant, size=size, fmt=asset_format
+            )
+        except BadAssetRequest as err:
+            raise ClientException(str(err)) from err
+        except AssetNotFound as err:
+            raise NotFoundException(str(err)) from err
+        ttl = res.settings.dashboard_presign_ttl_s
+        url = await res.blobs.presign_get(key, ttl_s=ttl)
+        return PresignedUrl(url=url, key=key, expires_in=ttl, type=asset_type)
+
+    @post(
+        "/{job_id:str}/retry",
+        guards=[require_operator],
+        status_code=200,
+        summary="Resume a FAILED job at the stage that failed",
+    )
+    async def retry_job(
+        self, request: Request[Any, Any, Any], res: Resources, job_id: str
+    ) -> dict[str, Any]:
+        job = await _load(res, job_id)
+        if job.status is not JobStatus.FAILED:
+            raise ConflictException(
+                f"job {job_id} is {job.status.value}; only FAILED jobs can be retried"
+            )
+        try:
+            resumed = retry(job)
+        except TransitionError as err:
+            raise ConflictException(f"job {job_id} cannot be retried: {err}") from err
+        if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
+            raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
+        stage = STAGE_FROM[resumed.status]
+        topic = STAGE_INPUT[stage]
+        event = JobEvent(
+            job_id=resumed.id,
+            sku=resumed.sku,
+            theme=resumed.theme,
+            img_sha256=resumed.img_sha256,
+            status=resumed.status,
+        )
+        try:
+            await res.publisher.publish(topic, event, key=resumed.id)
+        except Exception as err:
+            # Without its event the job would sit in a live state forever: put it back.
+            log.exception("retry of %s: cannot publish to %s", job_id, topic)
+            await res.db.jobs.replace_if_status(job, resumed.status)
+            raise ServiceUnavailableException(
+                f"job {job_id} was not retried: cannot publish to Kafka ({type(err).__name__})"
+            ) from err
+        await audit.record(
+            res.db,
+            principal_of(request),
+            "job.retry",
+            job_id=job_id,
+            details={
+                "resumed_at": resumed.status.value,
+                "stage": stage.value,
+                "topic": topic,
+                "event_id": event.event_id,
+                "failed_code": job.error_code,
+            },
+        )
+        return job_detail(resumed, res.settings.dashboard_trace_url_template)
+
+    @post(
+        "/{job_id:str}/fail",
+        guards=[require_operator],
+        status_code=200,
+        summary="Mark a live job FAILED with a reason",
+    )
+    async def fail_job(
+        self, request: Request[Any, Any, Any], res: Resources, job_id: str, data: FailRequest
+    ) -> dict[str, Any]:
+        job = await _load(res, job_id)
+        current = canonical(job.status)
+        if current in TERMINAL:
+            raise ConflictException(f"job {job_id} is {job.status.value} already; nothing to fail")
+        principal = principal_of(request)
+        reason = data.reason.strip()
+        if not reason:
+            raise ClientException("reason must not be blank")
+        failed = fail(
+            job,
+            stage=STAGE_FROM[current],
+            code=MANUAL_FAIL_CODE,
+            message=f"failed by {principal.name}: {reason}",
+        )
+        if not await res.db.jobs.replace_if_status(failed, job.status):
+            raise ConflictException(f"job {job_id} changed while failing it; reload and try again")
+        await audit.record(
+            res.db,
+            principal,
+            "job.fail",
+            job_id=job_id,
+            details={"reason": reason, "was": job.status.value},
+        )
+        return job_detail(failed, res.settings.dashboard_trace_url_template)

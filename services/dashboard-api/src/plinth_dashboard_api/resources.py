@@ -1,0 +1,39 @@
+"""Everything a request handler talks to, opened once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from plinth.adapters.mongo import Database
+from plinth.adapters.s3 import BlobStore
+
+from plinth_dashboard_api.indexes import ensure_dashboard_indexes
+from plinth_dashboard_api.kafka_lag import KafkaInspector
+from plinth_dashboard_api.publisher import EventPublisher
+from plinth_dashboard_api.settings import DashboardSettings
+
+
+@dataclass
+class Resources:
+    settings: DashboardSettings
+    db: Database
+    blobs: BlobStore
+    publisher: EventPublisher
+    kafka: KafkaInspector
+
+
+@asynccontextmanager
+async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources]:
+    db = Database.from_settings(settings)
+    publisher = EventPublisher(settings)
+    kafka = KafkaInspector(settings)
+    try:
+        async with BlobStore.from_settings(settings) as blobs:
+            await ensure_dashboard_indexes(db)
+            yield Resources(settings, db, blobs, publisher, kafka)
+    finally:
+        await publisher.close()
+        await kafka.close()
+        await db.close()

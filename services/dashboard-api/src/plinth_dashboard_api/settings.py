@@ -1,0 +1,84 @@
+"""The dashboard-api's own settings, on top of the shared ``plinth.settings.Settings``.
+
+Same ``PLINTH_*`` prefix, so one environment configures every process. API keys map a secret key
+to a role; ``PLINTH_DASHBOARD_API_KEYS='{"k1": "operator", "k2": "viewer"}'`` (JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from plinth.settings import Settings
+from pydantic import Field, SecretStr, field_validator
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+class DashboardSettings(Settings):
+    dashboard_api_keys: dict[SecretStr, str] = Field(
+        default_factory=dict,
+        description=(
+            "API key -> 'role' or 'name:role' (role: viewer|operator); the name is what the audit "
+            "log records. With no keys every /api request is refused with 401."
+        ),
+    )
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8080, ge=1, le=65535)
+    dashboard_ui_dir: Path = Field(
+        default=_PACKAGE_ROOT / "ui" / "dist", description="the built web dashboard (vite build)"
+    )
+    dashboard_presign_ttl_s: int = Field(
+        default=300, ge=10, le=3600, description="presigned GET URLs for the dashboard are short"
+    )
+    dashboard_trace_url_template: str = Field(
+        default="http://127.0.0.1:16686/trace/{trace_id}",
+        description="link from a job's trace id to a trace viewer; {trace_id} is substituted",
+    )
+    dashboard_list_max_limit: int = Field(default=200, ge=1, le=1000)
+
+    @field_validator("dashboard_api_keys")
+    @classmethod
+    def _roles_are_known(cls, keys: dict[SecretStr, str]) -> dict[SecretStr, str]:
+        for grant in keys.values():
+            parse_grant(grant)  # raises with the bad role named
+        return keys
+
+    def principal_for(self, api_key: str) -> tuple[str, Role] | None:
+        """(name, role) for a known key; None otherwise. Every key is compared."""
+        found: tuple[str, Role] | None = None
+        for key, grant in self.dashboard_api_keys.items():
+            if _constant_time_equal(key.get_secret_value(), api_key):
+                name, role = parse_grant(grant)
+                found = (name or f"key-{_fingerprint(api_key)}", role)
+        return found
+
+
+def parse_grant(grant: str) -> tuple[str | None, Role]:
+    name, _, role = grant.rpartition(":")
+    try:
+        return (name or None), Role(role.strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown role {role!r}; expected viewer or operator") from None
+
+
+def _fingerprint(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()[:8]
+
+
+def _constant_time_equal(a: str, b: str) -> bool:
+    # compare_digest: a wrong key takes as long to refuse whatever prefix it shares
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+@lru_cache(maxsize=1)
+def get_dashboard_settings() -> DashboardSettings:
+    return DashboardSettings()

@@ -1,0 +1,61 @@
+"""JSON shapes the API returns, built from stored documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus, Stage
+from pydantic import BaseModel
+
+# Only these fields travel for a list row: a smaller projection is a faster list.
+SUMMARY_FIELDS = (
+    "_id",
+    "sku",
+    "theme",
+    "status",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "cost_usd",
+    "retry_count",
+    "error_code",
+    "failed_stage",
+)
+
+
+class JobSummary(BaseModel):
+    id: str
+    sku: str
+    theme: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost_usd: float = 0.0
+    retry_count: int = 0
+    error_code: str | None = None
+    failed_stage: Stage | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> JobSummary:
+        return cls.model_validate({**doc, "id": doc["_id"]})
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+def job_detail(job: Job, trace_url_template: str) -> dict[str, Any]:
+    """Every field of the job (``id`` rather than ``_id``) plus what the UI derives from it."""
+    body = job.model_dump(mode="json")
+    body["processing_ms"] = job.processing_ms
+    body["trace_url"] = (
+        trace_url_template.replace("{trace_id}", job.trace_id) if job.trace_id else None
+    )
+    return body

@@ -1,0 +1,69 @@
+"""``/api/webhooks/events``: the webhook delivery history written by ingest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict
+
+from plinth_dashboard_api.auth import require_viewer
+from plinth_dashboard_api.resources import Resources
+
+
+class WebhookEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    received_at: datetime | None = None
+    source: str | None = None
+    signature_valid: bool | None = None
+    sku: str | None = None
+    image_url: str | None = None
+    themes: list[str] = []
+    job_ids: list[str] = []
+    outcome: str | None = None
+    reason: str | None = None
+    status_code: int | None = None
+
+
+class WebhookPage(BaseModel):
+    items: list[WebhookEvent]
+    total: int
+    page: int
+    page_size: int
+
+
+class WebhooksController(Controller):
+    path = "/api/webhooks"
+    tags = ("webhooks",)
+    guards = (require_viewer,)
+
+    @get("/events", summary="Webhook deliveries, newest first")
+    async def events(
+        self,
+        res: Resources,
+        outcome: Annotated[str | None, Parameter(description="accepted|duplicate|rejected")] = None,
+        sku: str | None = None,
+        page: Annotated[int, Parameter(ge=1)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> WebhookPage:
+        flt: dict[str, Any] = {}
+        if outcome:
+            flt["outcome"] = outcome
+        if sku:
+            flt["sku"] = sku
+        collection = res.db.webhook_events
+        cursor = (
+            collection.find(flt)
+            .sort([("received_at", -1), ("_id", -1)])
+            .skip((page - 1) * page_size)
+            .limit(page_size)
+        )
+        items = [
+            WebhookEvent.model_validate({**doc, "id": str(doc.pop("_id"))}) async for doc in cursor
+        ]
+        total = await collection.count_documents(flt)
+        return WebhookPage(items=items, total=total, page=page, page_size=page_size)
