@@ -12,7 +12,10 @@ from plinth.domain.states import JobStatus, Stage
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC, at millisecond precision: BSON dates hold milliseconds, so a job read back
+    from the store equals the one written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def new_job_id() -> str:
