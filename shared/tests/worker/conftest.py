@@ -43,6 +43,9 @@ class MemoryBlobs:
         self.objects[key] = data
         self.puts += 1
 
+    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
+        return f"memory://{key}"
+
 
 @dataclass
 class RecordingPublisher:

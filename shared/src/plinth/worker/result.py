@@ -18,9 +18,12 @@ T = TypeVar("T")
 
 
 class BlobReader(Protocol):
-    """The part of the blob store a handler may use: reading its inputs."""
+    """The part of the blob store a handler may use: reading its inputs (and lending a
+    short-lived URL of one to a provider that fetches by URL)."""
 
     async def get(self, key: str) -> bytes: ...
+
+    async def presign_get(self, key: str, ttl_s: int | None = None) -> str: ...
 
 
 @dataclass

@@ -1,0 +1,76 @@
+"""The background service: BG_REMOVED -> BACKGROUND_READY.
+
+Renders N variants of the job's theme (``PLINTH_BACKGROUND_VARIANTS``, else the theme's own
+count) at the composite canvas size, procedurally (deterministic per theme and variant) or, with
+``PLINTH_BACKGROUND_MODE=ai``, with Freepik's image generation from the theme's prompt.
+"""
+
+from __future__ import annotations
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus, Stage
+from plinth.imaging.backgrounds import Theme, load_theme, render_background
+from plinth.imaging.composite import DEFAULT_CANVAS
+from plinth.imaging.decode import encode_jpeg
+from plinth.imaging.types import RGB
+from plinth.keys import background_key
+from plinth.settings import Settings
+from plinth.worker import StageContext, StageResult, Step, run_stage_service
+from plinth.worker.errors import PermanentStageError
+
+
+def variant_count(theme: Theme, settings: Settings) -> int:
+    return min(settings.background_variants or theme.variants, theme.variants)
+
+
+def render_ai(theme: Theme, variant: int, settings: Settings) -> tuple[RGB, float]:
+    from plinth.imaging.backgrounds.ai import FreepikBackgroundGenerator
+
+    if settings.freepik_api_key is None:
+        raise PermanentStageError("provider_not_configured",
+                                  "background mode ai needs PLINTH_FREEPIK_API_KEY")
+    generator = FreepikBackgroundGenerator(
+        settings.freepik_api_key.get_secret_value(), base_url=settings.freepik_base_url,
+        unit_price_usd=settings.freepik_mystic_price_usd or None)
+    try:
+        generated = generator.generate_for_theme(theme, variant, DEFAULT_CANVAS)
+    finally:
+        generator.close()
+    return generated.rgb, generated.cost_usd
+
+
+def render_jpeg(theme: Theme, variant: int, settings: Settings) -> tuple[bytes, float]:
+    if settings.background_mode == "ai":
+        rgb, cost = render_ai(theme, variant, settings)
+    else:
+        rgb, cost = render_background(theme, variant, DEFAULT_CANVAS), 0.0
+    return encode_jpeg(rgb), cost
+
+
+async def backgrounds(job: Job, ctx: StageContext) -> StageResult:
+    if job.img_sha256 is None:
+        raise PermanentStageError("missing_original", "the job has no image hash")
+    theme = load_theme(job.theme)
+    artefacts: dict[str, bytes] = {}
+    cost = 0.0
+    for variant in range(variant_count(theme, ctx.settings)):
+        jpeg, variant_cost = await ctx.to_thread(render_jpeg, theme, variant, ctx.settings)
+        artefacts[background_key(job.theme, job.sku, job.img_sha256, variant)] = jpeg
+        cost += variant_cost
+    return StageResult(
+        changes={"s3_background_keys": list(artefacts)},
+        artefacts=artefacts,
+        cost_usd={"backgrounds": cost} if cost else {},
+        attributes={"provider": ctx.settings.background_mode, "variants": len(artefacts)},
+    )
+
+
+STEPS = [Step(Stage.BACKGROUND, JobStatus.BG_REMOVED, JobStatus.BACKGROUND_READY, backgrounds)]
+
+
+def main() -> None:
+    run_stage_service(Stage.BACKGROUND, STEPS, service_name="plinth-background")
+
+
+if __name__ == "__main__":
+    main()
