@@ -1,0 +1,1 @@
+"""Segmentation quality benchmark: synthetic studio photos with exact alpha, and an evaluator."""

@@ -1,0 +1,179 @@
+"""The hard product mask at working resolution, from a background model and a shadow model.
+
+A pixel is *background-like* when its colour matches the fitted background within the noise, and
+*shadow-like* when it is darker than the background but keeps the background's chromaticity (a
+shadow scales the light falling on the sweep; it does not change its colour). Grey and near-white
+products look exactly like shadows by colour alone; what tells them apart is their outline:
+products have crisp edges, shadows fade out. So the background is grown from the frame through
+background- and shadow-like pixels, and crisp edges stop the growth. Whatever it cannot reach is
+product, except enclosed pockets that show the plain background (a mug handle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from plinth.imaging.segment.bg_model import BackgroundModel, fit_background, srgb_to_linear
+
+F32 = npt.NDArray[np.float32]
+BoolMap = npt.NDArray[np.bool_]
+
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+@dataclass(frozen=True)
+class CoarseOptions:
+    denoise_sigma: float = 1.0
+    """Gaussian blur (working pixels) before colour tests: sensor noise, JPEG, fine texture."""
+    colour_tolerance: float = 4.0
+    """Background-like if within this many noise deviations of the model."""
+    shadow_min_ratio: float = 0.1
+    """Darkest a shadow may be, as a share of the background's linear luminance."""
+    max_brightening: float = 2.5
+    """Brightest a backdrop pixel may be relative to the model (uneven sweeps, hot spots)."""
+    shadow_chroma_slack: float = 0.02
+    """Extra chromaticity tolerance for shadow pixels (JPEG and sensor noise grow in the dark)."""
+    edge_sharpness: float = 0.3
+    """Gradient / local contrast ratio above which an edge counts as a crisp product outline."""
+    edge_window: int = 7
+    """Window (working pixels) over which an edge's contrast is measured."""
+    min_component_share: float = 0.01
+    """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
+    hole_plain_share: float = 0.7
+    """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
+    gap_radius: int = 1
+    """Gaps in a product outline up to about twice this (working pixels) do not leak."""
+    reclaim_steps: int = 2
+    """Working pixels the background may re-grow into the widened edge band."""
+
+
+@dataclass(frozen=True)
+class CoarseMask:
+    product: BoolMap
+    """True where the product is, at working resolution."""
+    model: BackgroundModel
+    background: F32
+    """Modelled background colour, linear light, ``hxwx3``."""
+    shadow_share: float
+    """Share of the frame that was judged shadow (for metadata)."""
+
+
+def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseMask:
+    """Classify each pixel of the working-resolution image ``small`` (``hxwx3`` uint8 sRGB)."""
+    h, w = small.shape[:2]
+    linear = srgb_to_linear(small)
+    if options.denoise_sigma > 0:
+        linear = cv2.GaussianBlur(linear, (0, 0), options.denoise_sigma)
+    model = fit_background(linear)
+    background = np.maximum(model.predict_grid(h, w), 1e-3)
+
+    ratio = (linear @ _LUMA) / (background @ _LUMA)
+    chroma = _chromaticity(linear) - _chromaticity(background)
+    chroma_dist = np.sqrt(np.sum(chroma * chroma, axis=-1))
+
+    explained = np.abs(ratio - 1) < 3 * model.noise + 0.01
+    if explained.sum() < 20:
+        explained = np.ones_like(explained)
+    ratio_noise = float(1.4826 * np.median(np.abs(ratio[explained] - 1))) + 1e-4
+    chroma_noise = float(1.4826 * np.median(chroma_dist[explained])) + 1e-4
+    ratio_tol = max(options.colour_tolerance * ratio_noise, 0.02)
+    chroma_tol = max(options.colour_tolerance * chroma_noise, 0.006)
+
+    background_like = (np.abs(ratio - 1) < ratio_tol) & (chroma_dist < chroma_tol)
+    shadow_chroma_tol = chroma_tol + options.shadow_chroma_slack * np.abs(1 - ratio)
+    # Darker with the backdrop's chromaticity: a shadow. Somewhat brighter with it: the sweep
+    # or the light fall-off departs from the smooth model; both are backdrop if reachable.
+    shadow_like = (
+        (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio)
+        & (chroma_dist < shadow_chroma_tol)
+    )
+
+    crisp = _crisp_edges(small, background_like, options)
+    passable = (background_like | shadow_like) & ~crisp
+    # Open the passable region first so the growth cannot squeeze through small gaps in an
+    # outline, then give the eroded rim back.
+    gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
+    opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
+    reached = _reachable_background(opened.astype(bool), background_like,
+                                    options.hole_plain_share)
+    reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
+    reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
+    product = _drop_specks(~reached, options.min_component_share)
+    shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
+    return CoarseMask(product, model, background, shadow_share)
+
+
+def _chromaticity(linear: F32) -> F32:
+    total = np.sum(linear, axis=-1, keepdims=True) + 1e-4
+    return (linear / total).astype(np.float32)
+
+
+def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
+                 options: CoarseOptions) -> BoolMap:
+    """Edges that are sharp for their contrast (product outlines), above background texture."""
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    grey = cv2.GaussianBlur(grey, (0, 0), 0.7)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    gradient = np.sqrt(gx * gx + gy * gy)
+    kernel = np.ones((options.edge_window, options.edge_window), np.uint8)
+    contrast = cv2.dilate(grey, kernel) - cv2.erode(grey, kernel)
+    sharpness = gradient / (contrast + 1e-3)
+    # Background texture and noise set the floor: an outline must stand out of it.
+    texture = float(np.percentile(contrast[background_like], 95)) if background_like.any() else 0.0
+    floor = max(1.5 * texture, 0.012)
+    sharp = sharpness > options.edge_sharpness
+    strong = sharp & (contrast > floor)
+    # Hysteresis: weaker sharp edges count where they continue a strong outline (the bottom of a
+    # product standing in its own contact shadow has less contrast than its sides).
+    weak = sharp & (contrast > max(0.4 * floor, 0.006))
+    count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    anchored = np.zeros(count, bool)
+    anchored[np.unique(labels[strong])] = True
+    anchored[0] = False
+    crisp = anchored[labels]
+    closed = cv2.dilate(crisp.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return closed.astype(bool)
+
+
+def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_share: float
+                          ) -> BoolMap:
+    """Passable regions connected to the frame, plus enclosed pockets of plain background."""
+    count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
+    if count <= 1:
+        return np.zeros_like(passable)
+    edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    is_background = np.zeros(count, bool)
+    is_background[np.unique(edge_labels)] = True
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
+    # A hole (mug handle, bag strap) shows the backdrop itself, mostly unshadowed.
+    min_hole = max(4, passable.size // 20_000)
+    is_background |= (sizes >= min_hole) & (plain >= hole_share * sizes)
+    is_background[0] = False
+    return is_background[labels]
+
+
+def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMap:
+    """Let the background take back the widened edge band where it still looks like background."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    grown = reached.astype(np.uint8)
+    allowed = matches.astype(np.uint8)
+    for _ in range(steps):
+        grown = np.maximum(grown, cv2.dilate(grown, kernel) & allowed)
+    return grown.astype(bool)
+
+
+def _drop_specks(product: BoolMap, min_share: float) -> BoolMap:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        product.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return product
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(count, bool)
+    keep[1:] = areas >= max(min_share * areas.max(), 4)
+    return keep[labels]

@@ -1,0 +1,66 @@
+"""Edge colours without the old background's halo.
+
+An edge pixel is a mix ``I = a·F + (1 - a)·B`` of product colour ``F`` and background ``B``. With
+``B`` known from the neighbourhood just outside the product (which includes any shadow under the
+edge) the mix can be undone: ``F = (I - (1 - a)·B) / a``. That is unstable where ``a`` is small,
+so there the colour is taken from the product just inside the edge instead.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from plinth.imaging.segment.guided import sample_bilinear
+
+F32 = npt.NDArray[np.float32]
+BoolMap = npt.NDArray[np.bool_]
+
+
+def neighbourhood_colours(image: F32, product: BoolMap) -> tuple[F32, F32]:
+    """Product colour just inside and background colour just outside each working pixel."""
+    kernel = np.ones((3, 3), np.uint8)
+    inside = cv2.erode(product.astype(np.uint8), kernel).astype(np.float32)
+    outside = 1.0 - cv2.dilate(product.astype(np.uint8), kernel).astype(np.float32)
+    return _spread(image, inside), _spread(image, outside)
+
+
+def _spread(image: F32, weight: F32) -> F32:
+    """Normalised convolution at growing scales, so every pixel gets a nearby average."""
+    result = np.zeros_like(image)
+    filled = np.zeros(image.shape[:2], bool)
+    for sigma in (1.5, 5.0, 15.0):
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)
+        num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
+        ok = (den > 0.02) & ~filled
+        result[ok] = num[ok] / den[ok, None]
+        filled |= ok
+    if not filled.all():
+        total = float(weight.sum())
+        mean = (image * weight[..., None]).reshape(-1, 3).sum(0) / max(total, 1e-6)
+        result[~filled] = mean if total > 0 else image.reshape(-1, 3).mean(0)
+    return result
+
+
+def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32) -> None:
+    """Rewrite, in place, the colour of ``rgba``'s partly transparent pixels.
+
+    ``inside``/``outside`` are the working-resolution neighbourhood colours (sRGB, 0..1).
+    Fully transparent pixels are set to black so no background colour can bleed back in.
+    """
+    height, width = rgba.shape[:2]
+    alpha = rgba[..., 3]
+    rgba[alpha == 0, :3] = 0
+    ys, xs = np.nonzero((alpha > 0) & (alpha < 255))
+    if len(ys) == 0:
+        return
+    a = (alpha[ys, xs].astype(np.float32) / 255.0)[:, None]
+    observed = rgba[ys, xs, :3].astype(np.float32) / 255.0
+    product = sample_bilinear(inside, ys, xs, height, width)
+    backdrop = sample_bilinear(outside, ys, xs, height, width)
+    unmixed = np.clip((observed - (1 - a) * backdrop) / np.maximum(a, 0.05), 0, 1)
+    trust = np.clip((a - 0.2) / 0.5, 0, 1)
+    trust = trust * trust * (3 - 2 * trust)
+    colour = trust * unmixed + (1 - trust) * product
+    rgba[ys, xs, :3] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
