@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import ferretdb_patch
 from .config import REPO_ROOT, StackConfig
 
 KAFKA_POM = REPO_ROOT / "deploy" / "local" / "kafka" / "pom.xml"
-FERRETDB_PATCH = REPO_ROOT / "deploy" / "local" / "ferretdb" / "serialize_writes.go"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 VERSITYGW_MODULE = "github.com/versity/versitygw"
@@ -108,19 +108,8 @@ def _go() -> str:
 
 def ferretdb_binary(cfg: StackConfig) -> Path:
     # Keyed by our patch too, so changing it rebuilds.
-    digest = hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:12]
-    return cfg.install_dir / "ferretdb" / f"{FERRETDB_VERSION}-{digest}" / "ferretdb"
-
-
-def _patch_ferretdb(src: Path) -> None:
-    """Make conditional writes atomic (see deploy/local/ferretdb/serialize_writes.go)."""
-    shutil.copy(FERRETDB_PATCH, src / "internal" / "handler" / "plinth_serialize_writes.go")
-    commands = src / "internal" / "handler" / "commands.go"
-    text = commands.read_text()
-    anchor = "\tfor name, cmd := range h.commands {\n"
-    if text.count(anchor) != 1:
-        raise InstallError(f"FerretDB {FERRETDB_VERSION}: cannot find where to hook the patch")
-    commands.write_text(text.replace(anchor, "\th.plinthSerializeWrites()\n\n" + anchor))
+    patched = f"{FERRETDB_VERSION}-{ferretdb_patch.fingerprint()}"
+    return cfg.install_dir / "ferretdb" / patched / "ferretdb"
 
 
 def install_ferretdb(cfg: StackConfig) -> None:
@@ -133,8 +122,9 @@ def install_ferretdb(cfg: StackConfig) -> None:
     def step() -> None:
         # `go install module@version` builds a binary that panics at start: FerretDB's
         # main package insists on build/version/version.txt, which its release process
-        # generates and the module zip lacks. So copy the module source, add the file
-        # and build that copy (dependencies still come from go.sum via the module proxy).
+        # generates and the module zip lacks. So copy the module source, add the file,
+        # apply our two fixes (ferretdb_patch.py) and build that copy; dependencies still
+        # come from its go.sum through the module proxy.
         info = json.loads(
             _run_logged(
                 [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], log=log
@@ -148,11 +138,17 @@ def install_ferretdb(cfg: StackConfig) -> None:
                 path = Path(root) / name
                 path.chmod(path.stat().st_mode | 0o200)
         (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
-        _patch_ferretdb(src)
+        try:
+            ferretdb_patch.apply(src)
+        except ferretdb_patch.PatchError as exc:
+            raise InstallError(str(exc)) from exc
         tmp = binary.with_suffix(".tmp")
         _run_logged([go, "build", "-trimpath", "-o", str(tmp), "./cmd/ferretdb"], log=log, cwd=src)
         tmp.replace(binary)
         shutil.rmtree(src, ignore_errors=True)
+        for older in binary.parent.parent.iterdir():  # builds of earlier patch versions
+            if older != binary.parent:
+                shutil.rmtree(older, ignore_errors=True)
 
     _timed(f"ferretdb {FERRETDB_VERSION} (Go module proxy)", step)
 
