@@ -28,8 +28,14 @@ def _label(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     band = rng.uniform(0.1, 0.8, 3).astype(np.float32)
     label[: h // 6] = band
     label[-h // 8 :] = band * 0.7
-    cv2.circle(label, (w // 2, h // 3), max(2, h // 7), tuple(float(v) for v in band[::-1]), -1,
-               cv2.LINE_AA)
+    cv2.circle(
+        label,
+        (w // 2, h // 3),
+        max(2, h // 7),
+        tuple(float(v) for v in band[::-1]),
+        -1,
+        cv2.LINE_AA,
+    )
     y = h // 2
     while y < h - h // 6:
         x = w // 10

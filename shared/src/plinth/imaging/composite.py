@@ -79,9 +79,7 @@ def composite(
     opts = options or CompositeOptions()
     margins = opts.margins or theme.margins
     shadow = opts.shadow or theme.shadow
-    on_floor = (
-        opts.placement == "floor" if opts.placement is not None else theme.stands_on_floor
-    )
+    on_floor = opts.placement == "floor" if opts.placement is not None else theme.stands_on_floor
     floor_line = theme.floor_line if theme.floor_line is not None else 1.0 - margins.bottom
 
     crop = _crop_to_visible(cutout)

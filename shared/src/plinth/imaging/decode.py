@@ -101,9 +101,7 @@ def decode_image(
     (an image, but not JPEG/PNG/WebP/AVIF/TIFF/HEIC) or ``TruncatedImageError``.
     """
     if len(data) > max_bytes:
-        raise ImageTooLargeError(
-            f"image is {len(data):,} bytes; the limit is {max_bytes:,} bytes"
-        )
+        raise ImageTooLargeError(f"image is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
     if not data:
         raise NotAnImageError("the file is empty (0 bytes)")
     _register_heif()

@@ -41,7 +41,6 @@ class ColourStop(_Strict):
     colour: HexColour
 
 
-
 class _Gradient(_Strict):
     stops: list[ColourStop] = Field(min_length=2)
 
@@ -57,7 +56,6 @@ class _Gradient(_Strict):
 class SolidFill(_Strict):
     kind: Literal["solid"]
     colour: HexColour
-
 
 
 class LinearGradient(_Gradient):
@@ -194,9 +192,9 @@ class Theme(_Strict):
         return round(r * 255), round(g * 255), round(b * 255)
 
 
-def shift_colour(colour: tuple[float, float, float], hue_deg: float, lightness: float) -> tuple[
-    float, float, float
-]:
+def shift_colour(
+    colour: tuple[float, float, float], hue_deg: float, lightness: float
+) -> tuple[float, float, float]:
     """Rotate hue and shift lightness of an sRGB colour (used for variants)."""
     h, lum, s = colorsys.rgb_to_hls(*colour)
     h = (h + hue_deg / 360.0) % 1.0

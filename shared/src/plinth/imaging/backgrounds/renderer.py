@@ -163,9 +163,7 @@ def _sweep(
     return np.ascontiguousarray(np.broadcast_to(column[:, None, :], (h, w, 3)))
 
 
-def _light_gain(
-    theme: Theme, w: int, h: int, shift: tuple[float, float]
-) -> FloatImage | None:
+def _light_gain(theme: Theme, w: int, h: int, shift: tuple[float, float]) -> FloatImage | None:
     """Multiplicative light in linear space: sweep key-light pool times the vignette."""
     # Light varies slowly: compute it on a 1/8-scale grid and upsample (64x less work).
     full_w, full_h = w, h
@@ -200,13 +198,10 @@ def _radius2(w: int, h: int, cx: float, cy: float, radius: float) -> FloatImage:
     return out
 
 
-def _grain(
-    rng: np.random.Generator, w: int, h: int, amount: float, scale: float
-) -> FloatImage:
+def _grain(rng: np.random.Generator, w: int, h: int, amount: float, scale: float) -> FloatImage:
     """Monochrome grain: generated at ``1/scale`` resolution and upsampled (cheap, soft)."""
     gw, gh = max(1, round(w / scale)), max(1, round(h / scale))
     small = rng.standard_normal((gh, gw), dtype=np.float32) * np.float32(amount)
     grain = as_float32(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
     out: FloatImage = grain[..., None]
     return out
-

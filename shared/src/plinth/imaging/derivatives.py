@@ -1,0 +1,238 @@
+"""Stage 5: the nine storefront files per composite (3 sizes x JPEG/WebP/AVIF).
+
+Sizes
+    ``hero``  long side exactly 2000 px, aspect kept (no padding).
+    ``pdp``   1200x1200.  ``thumb`` 400x400.
+
+Fit/pad rule for the square sizes: the composite is scaled to fit INSIDE the square (aspect kept,
+so nothing is cropped), then any leftover band is padded by replicating the composite's own edge
+pixels outwards (OpenCV ``BORDER_REPLICATE``): each padded row/column takes the background's
+edge colour at that row/column, so a gradient or sweep continues without a seam where a flat
+fill colour would show a visible step. Composites are square by default, so usually there is no
+padding at all.
+
+Resampling is done once in linear light (area averaging: exact box integration, no ringing,
+right for reductions), then each size is encoded to the three formats on a thread pool: Pillow's
+JPEG, WebP and AVIF encoders release the GIL, so encodes of different files run truly parallel.
+
+Encoder settings come from ``bench/derivatives_bench.py`` (SSIMULACRA2-matched against a libvips
+reference); the table and the reasoning are in ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from plinth.imaging.colour import to_linear, to_srgb8
+from plinth.imaging.types import RGB
+
+SizeName = Literal["hero", "pdp", "thumb"]
+FormatName = Literal["jpg", "webp", "avif"]
+
+CONTENT_TYPES: Final[dict[str, str]] = {
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    name: SizeName
+    width: int
+    height: int
+    square: bool
+    """True: exactly ``width x height`` (fit + pad); False: long side = ``width``."""
+
+
+SIZES: Final[tuple[SizeSpec, ...]] = (
+    SizeSpec("hero", 2000, 2000, square=False),
+    SizeSpec("pdp", 1200, 1200, square=True),
+    SizeSpec("thumb", 400, 400, square=True),
+)
+FORMATS: Final[tuple[FormatName, ...]] = ("jpg", "webp", "avif")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Per-format encoder settings; qualities may differ per size (small files show more).
+
+    Defaults are the measured choice (see ``bench/README.md``):
+
+    * JPEG: libjpeg-turbo, progressive + optimised Huffman tables (5-10% smaller for a few ms),
+      4:2:0 chroma subsampling (studio backgrounds are low-chroma; 4:4:4 costs ~20% bytes for
+      no SSIMULACRA2 gain at these qualities).
+    * WebP: ``method`` 4, libwebp's default trade-off; 5-6 cost 30-60% more CPU for ~2% bytes.
+    * AVIF: libaom speed 8 and one thread per file. Speed 6 (Pillow's default) is ~2x the CPU
+      for ~3-5% fewer bytes, and we already run the nine encodes in parallel, so per-file
+      threads would only add scheduling overhead.
+    """
+
+    jpeg_quality: dict[SizeName, int] = field(
+        default_factory=lambda: {"hero": 80, "pdp": 82, "thumb": 85}
+    )
+    jpeg_subsampling: str = "4:2:0"
+    jpeg_progressive: bool = True
+    webp_quality: dict[SizeName, int] = field(
+        default_factory=lambda: {"hero": 78, "pdp": 80, "thumb": 82}
+    )
+    webp_method: int = 4
+    avif_quality: dict[SizeName, int] = field(
+        default_factory=lambda: {"hero": 55, "pdp": 58, "thumb": 62}
+    )
+    avif_speed: int = 8
+    avif_threads: int = 1
+
+
+DEFAULT_SETTINGS: Final = EncoderSettings()
+
+
+@dataclass(frozen=True)
+class Derivative:
+    size: SizeName
+    fmt: FormatName
+    width: int
+    height: int
+    data: bytes
+    content_type: str
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+
+def make_derivatives(
+    composite: RGB,
+    *,
+    settings: EncoderSettings = DEFAULT_SETTINGS,
+    executor: ThreadPoolExecutor | None = None,
+) -> list[Derivative]:
+    """The nine derivatives of ``composite``, ordered hero/pdp/thumb x jpg/webp/avif.
+
+    Pass ``executor`` to share a pool across composites; by default one is made with a worker
+    per CPU (encoders release the GIL, so more workers than cores buys nothing).
+    """
+    if composite.dtype != np.uint8 or composite.ndim != 3 or composite.shape[2] != 3:
+        raise ValueError(f"composite must be HxWx3 uint8, got {composite.dtype} {composite.shape}")
+    resized = resize_all(composite)
+    jobs: list[tuple[SizeSpec, FormatName]] = [(s, f) for s in SIZES for f in FORMATS]
+    # Biggest AVIFs first: they dominate the wall time, the small files fill in behind.
+    order = sorted(jobs, key=lambda job: _expected_cost(*job), reverse=True)
+    own = executor is None
+    pool = executor or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    try:
+        futures = {
+            job: pool.submit(encode, resized[job[0].name], job[1], job[0].name, settings)
+            for job in order
+        }
+        out = []
+        for spec, fmt in jobs:
+            data = futures[(spec, fmt)].result()
+            img = resized[spec.name]
+            out.append(
+                Derivative(spec.name, fmt, img.shape[1], img.shape[0], data, CONTENT_TYPES[fmt])
+            )
+        return out
+    finally:
+        if own:
+            pool.shutdown(wait=True)
+
+
+def resize_all(composite: RGB) -> dict[SizeName, RGB]:
+    """Each size's pixels; the linear-light conversion is shared by all reductions."""
+    linear = None
+    out: dict[SizeName, RGB] = {}
+    for spec in SIZES:
+        target = target_size(composite.shape[1], composite.shape[0], spec)
+        if target == (composite.shape[1], composite.shape[0]):
+            out[spec.name] = composite
+            continue
+        if linear is None:
+            linear = to_linear(composite)
+        out[spec.name] = _fit_and_pad(linear, target, spec)
+    return out
+
+
+def target_size(width: int, height: int, spec: SizeSpec) -> tuple[int, int]:
+    """The scaled image size (before padding) for ``spec``: fit inside, aspect kept."""
+    scale = min(spec.width / width, spec.height / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _fit_and_pad(linear: np.ndarray, target: tuple[int, int], spec: SizeSpec) -> RGB:
+    tw, th = target
+    shrinking = tw < linear.shape[1]
+    resized = cv2.resize(
+        linear, (tw, th), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    )
+    srgb = to_srgb8(np.asarray(resized, np.float32))
+    if not spec.square or (tw, th) == (spec.width, spec.height):
+        return srgb
+    left = (spec.width - tw) // 2
+    top = (spec.height - th) // 2
+    padded = cv2.copyMakeBorder(
+        srgb,
+        top,
+        spec.height - th - top,
+        left,
+        spec.width - tw - left,
+        cv2.BORDER_REPLICATE,
+    )
+    return np.asarray(padded, np.uint8)
+
+
+def encode(rgb: RGB, fmt: FormatName, size: SizeName, settings: EncoderSettings) -> bytes:
+    """Encode one file; no metadata (EXIF/ICC) is written: pixels are sRGB by contract."""
+    im = Image.fromarray(rgb)
+    buf = io.BytesIO()
+    _ENCODERS[fmt](im, buf, size, settings)
+    return buf.getvalue()
+
+
+def _jpeg(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
+    im.save(
+        buf,
+        "JPEG",
+        quality=s.jpeg_quality[size],
+        subsampling=s.jpeg_subsampling,
+        progressive=s.jpeg_progressive,
+        optimize=True,
+    )
+
+
+def _webp(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
+    im.save(buf, "WEBP", quality=s.webp_quality[size], method=s.webp_method)
+
+
+def _avif(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
+    im.save(
+        buf,
+        "AVIF",
+        quality=s.avif_quality[size],
+        speed=s.avif_speed,
+        max_threads=s.avif_threads,
+        subsampling="4:2:0",
+    )
+
+
+_Encoder = Callable[[Image.Image, io.BytesIO, SizeName, EncoderSettings], None]
+_ENCODERS: Final[dict[str, _Encoder]] = {
+    "jpg": _jpeg,
+    "webp": _webp,
+    "avif": _avif,
+}
+
+_FORMAT_COST: Final = {"avif": 4.0, "webp": 2.0, "jpg": 1.0}
+
+
+def _expected_cost(spec: SizeSpec, fmt: FormatName) -> float:
+    return spec.width * spec.height * _FORMAT_COST[fmt]
