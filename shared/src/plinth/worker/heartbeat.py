@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -53,11 +54,14 @@ def worker_doc_id(stage: Stage, instance: str) -> str:
 
 
 async def write_heartbeat(
-    collection: WorkersCollection, worker: StageWorker, started_at: datetime
+    collection: WorkersCollection,
+    worker: StageWorker,
+    started_at: datetime,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     await collection.update_one(
         {"_id": worker_doc_id(worker.stage, worker.instance)},
-        {"$set": heartbeat_document(worker, started_at)},
+        {"$set": {**heartbeat_document(worker, started_at), **(extra or {})}},
         upsert=True,
     )
 
@@ -66,12 +70,15 @@ async def heartbeat_loop(
     collection: WorkersCollection,
     worker: StageWorker,
     started_at: datetime,
+    extra: Callable[[], dict[str, Any]] | None = None,
     interval_s: float = HEARTBEAT_INTERVAL_S,
 ) -> None:
-    """Beat until cancelled; a MongoDB hiccup is logged, never fatal to the worker."""
+    """Beat until cancelled; a MongoDB hiccup is logged, never fatal to the worker.
+
+    ``extra`` adds fields known only to the Kafka binding (the partitions held right now)."""
     while True:
         try:
-            await write_heartbeat(collection, worker, started_at)
+            await write_heartbeat(collection, worker, started_at, extra() if extra else None)
         except Exception as exc:
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(interval_s)

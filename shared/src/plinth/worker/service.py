@@ -141,6 +141,24 @@ class KafkaStageBinding:
             self.worker.gate.resume()
         self._pause_consumers(command.action == "pause")
 
+    def assignment(self) -> list[str]:
+        """``topic:partition`` of every job partition this instance holds right now."""
+        held: list[str] = []
+        for subscriber in self.job_subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is not None:
+                held.extend(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        return sorted(held)
+
+    def heartbeat_extra(self) -> dict[str, Any]:
+        return {"assignment": self.assignment(), "control_ready": self.control_ready(),
+                "stopped": False}
+
+    def control_ready(self) -> bool:
+        """True once the control consumer holds its partitions (commands sent now arrive)."""
+        consumer = getattr(self.control_subscriber, "consumer", None)
+        return consumer is not None and bool(consumer.assignment())
+
     def _pause_consumers(self, pause: bool) -> None:
         """Stop fetching while paused (the gate holds any record already fetched)."""
         for subscriber in self.job_subscribers:
@@ -176,10 +194,11 @@ async def serve_stage(
             publisher: EventPublisher = BrokerPublisher(broker)
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
                                  blobs=blobs, publisher=publisher, instance=instance)
-            KafkaStageBinding(broker, worker, settings)
+            binding = KafkaStageBinding(broker, worker, settings)
             started_at = utcnow()
             await broker.start()
-            beat = asyncio.create_task(heartbeat_loop(db.workers, worker, started_at))
+            beat = asyncio.create_task(
+                heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra))
             log.info("%s worker %s running (group %s)", stage, instance,
                      consumer_group(settings, stage))
             try:
@@ -190,7 +209,7 @@ async def serve_stage(
                     await beat
                 await broker.stop()
                 with contextlib.suppress(Exception):
-                    await write_heartbeat(db.workers, worker, started_at)
+                    await write_heartbeat(db.workers, worker, started_at, {"stopped": True})
     finally:
         await db.close()
         provider.shutdown()

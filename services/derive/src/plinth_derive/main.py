@@ -1,0 +1,72 @@
+"""The derive service: COMPOSITED -> DERIVATIVES -> SHOPIFY_PUSH.
+
+Two steps, two spans, two conditional updates: the nine storefront files of every composite
+(hero/pdp/thumb x jpg/webp/avif), then the manifest, validated against its published schema
+before it is stored. A redelivery after the first update resumes at the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus, Stage
+from plinth.imaging.decode import decode_image
+from plinth.imaging.derivatives import Derivative, make_derivatives
+from plinth.keys import derivative_key
+from plinth.worker import StageContext, StageResult, Step, run_stage_service
+from plinth.worker.errors import PermanentStageError
+from plinth_derive.manifest_step import manifest
+
+DERIVATIVES_PER_COMPOSITE = 9
+
+
+@lru_cache(maxsize=1)
+def encoder_pool() -> ThreadPoolExecutor:
+    """One pool for the process: the encoders release the GIL, one thread per core is enough."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="encode")
+
+
+def derivatives_of(composite_jpeg: bytes) -> list[Derivative]:
+    return make_derivatives(decode_image(composite_jpeg).rgb, executor=encoder_pool())
+
+
+async def derivatives(job: Job, ctx: StageContext) -> StageResult:
+    if job.img_sha256 is None or not job.s3_composite_keys:
+        raise PermanentStageError("missing_composites", "the job has no composites")
+    artefacts: dict[str, bytes] = {}
+    files: list[dict[str, object]] = []
+    for variant, composite in enumerate(job.s3_composite_keys):
+        rendered = await ctx.to_thread(derivatives_of, await ctx.blobs.get(composite))
+        for item in rendered:
+            key = derivative_key(job.theme, job.sku, job.img_sha256, variant, item.size, item.fmt)
+            artefacts[key] = item.data
+            files.append({"key": key, "variant": variant, "size": item.size, "format": item.fmt,
+                          "width": item.width, "height": item.height, "bytes": item.bytes,
+                          "content_type": item.content_type})
+    expected = DERIVATIVES_PER_COMPOSITE * len(job.s3_composite_keys)
+    if len(artefacts) != expected:
+        raise PermanentStageError("derivatives_incomplete",
+                                  f"made {len(artefacts)} derivatives, expected {expected}")
+    return StageResult(
+        changes={"s3_derivative_keys": list(artefacts),
+                 "provider_metadata": {**job.provider_metadata, "derivatives": files}},
+        artefacts=artefacts,
+        attributes={"derivatives": len(artefacts)},
+    )
+
+
+STEPS = [
+    Step(Stage.DERIVE, JobStatus.COMPOSITED, JobStatus.DERIVATIVES, derivatives),
+    Step(Stage.MANIFEST, JobStatus.DERIVATIVES, JobStatus.SHOPIFY_PUSH, manifest),
+]
+
+
+def main() -> None:
+    run_stage_service(Stage.DERIVE, STEPS, service_name="plinth-derive")
+
+
+if __name__ == "__main__":
+    main()
