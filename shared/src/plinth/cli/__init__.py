@@ -1,0 +1,1 @@
+"""The plinth command line: every image stage in-process, no servers."""

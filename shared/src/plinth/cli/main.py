@@ -1,0 +1,247 @@
+"""``plinth``: run the image pipeline on local files, with no Kafka, MongoDB or S3.
+
+Exit codes: 0 success, 1 a photo could not be processed (the others still are), 2 bad usage or
+configuration (unknown theme or provider, unreadable file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from plinth.imaging.backgrounds import Theme, list_themes, load_theme, render_background
+from plinth.imaging.decode import encode_jpeg
+from plinth.imaging.errors import ImagingError
+from plinth.imaging.segment import PROVIDERS, SegmentProvider, get_provider
+from plinth.keys import InvalidKeyPart
+from plinth.pipeline import STEP_NAMES, PhotoRun, run_photo
+from plinth.settings import get_settings
+from plinth.stages import segment_photo
+
+app = typer.Typer(
+    name="plinth",
+    help="Plinth product-image pipeline: cut out, stage on themed backgrounds, render derivatives.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+themes_app = typer.Typer(help="List and preview background themes.", no_args_is_help=True)
+app.add_typer(themes_app, name="themes")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _provider(name: str, model: Path | None) -> SegmentProvider:
+    settings = get_settings()
+    config: dict[str, Any] = {}
+    if name == "onnx":
+        path = model or (Path(settings.onnx_model_path) if settings.onnx_model_path else None)
+        if path is None:
+            fail("the onnx provider needs --model PATH (or PLINTH_ONNX_MODEL_PATH)")
+        config["model_path"] = str(path)
+    elif name == "freepik":
+        fail(
+            "the freepik provider fetches images by URL, so it runs in the services "
+            "(where originals have presigned S3 URLs); use --provider local or onnx here"
+        )
+    try:
+        return get_provider(name, **config)
+    except ImagingError as exc:
+        fail(exc.message)
+
+
+def _themes(names: list[str]) -> list[Theme]:
+    try:
+        return [load_theme(name) for name in dict.fromkeys(names)]
+    except ImagingError as exc:
+        fail(exc.message)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _write_tree(root: Path, artefacts: dict[str, bytes]) -> None:
+    for key, data in artefacts.items():
+        target = root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+@app.command()
+def process(
+    images: Annotated[list[Path], typer.Argument(help="Product photos to process.")],
+    sku: Annotated[str, typer.Option(help="The product's SKU (used in every key).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the S3 key layout.")],
+    theme: Annotated[
+        list[str], typer.Option("--theme", "-t", help="Theme; repeat for several.")
+    ] = ["default"],  # noqa: B006 - typer needs a literal default
+    provider: Annotated[str, typer.Option(help=f"Segmentation: {', '.join(PROVIDERS)}.")] = "local",
+    model: Annotated[Path | None, typer.Option(help="ONNX model for --provider onnx.")] = None,
+    variants: Annotated[
+        int | None, typer.Option(min=1, max=12, help="Backgrounds per theme (default: theme's).")
+    ] = None,
+) -> None:
+    """Run every stage on IMAGES and write the artefacts under OUT in the S3 key layout."""
+    from plinth.keys import validate_sku
+
+    try:
+        validate_sku(sku)
+    except InvalidKeyPart as exc:
+        fail(str(exc))
+    chosen = _themes(theme)
+    segmenter = _provider(provider, model)
+    settings = get_settings()
+    runs: list[tuple[Path, PhotoRun]] = []
+    failures: list[tuple[Path, str]] = []
+    progress = Progress(
+        TextColumn("[bold]{task.fields[photo]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("photos", total=len(images), photo="", step="")
+        for path in images:
+            progress.update(task, photo=path.name, step="reading")
+            try:
+                data = path.read_bytes()
+                run = run_photo(
+                    data,
+                    sku=sku,
+                    themes=chosen,
+                    provider=segmenter,
+                    variants=variants,
+                    max_pixels=settings.max_image_pixels,
+                    max_bytes=settings.max_image_bytes,
+                    on_step=lambda step: progress.update(task, step=step),
+                )
+            except OSError as exc:
+                failures.append((path, f"cannot read: {exc.strerror or exc}"))
+            except (ImagingError, InvalidKeyPart) as exc:
+                failures.append((path, str(exc)))
+            else:
+                _write_tree(out_dir, run.artefacts)
+                runs.append((path, run))
+            progress.advance(task)
+
+    if runs:
+        out.print(_summary(runs))
+        out.print(f"wrote {sum(len(r.artefacts) for _, r in runs)} files under {out_dir}")
+    for path, reason in failures:
+        err.print(f"[bold red]failed:[/] {path}: {reason}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _summary(runs: list[tuple[Path, PhotoRun]]) -> Table:
+    table = Table(title="Plinth: time per stage (ms)")
+    table.add_column("photo")
+    table.add_column("sha256")
+    for step in STEP_NAMES:
+        table.add_column(step, justify="right")
+    table.add_column("files", justify="right")
+    for path, run in runs:
+        table.add_row(
+            path.name,
+            run.sha256[:12],
+            *(f"{run.timings_ms[s]:.0f}" if s in run.timings_ms else "-" for s in STEP_NAMES),
+            str(len(run.artefacts)),
+        )
+    return table
+
+
+@app.command()
+def segment(
+    image: Annotated[Path, typer.Argument(help="Product photo.")],
+    output: Annotated[Path, typer.Argument(help="Where to write the RGBA cutout (PNG).")],
+    provider: Annotated[str, typer.Option(help=f"Segmentation: {', '.join(PROVIDERS)}.")] = "local",
+    model: Annotated[Path | None, typer.Option(help="ONNX model for --provider onnx.")] = None,
+    mask: Annotated[Path | None, typer.Option(help="Also write the 8-bit mask here.")] = None,
+) -> None:
+    """Cut the product out of IMAGE and write the RGBA cutout to OUTPUT."""
+    if output.suffix.lower() != ".png":
+        fail(f"{output} must end in .png: a cutout needs an alpha channel")
+    data = _read(image)
+    segmenter = _provider(provider, model)
+    settings = get_settings()
+    try:
+        result = segment_photo(
+            data, segmenter, max_pixels=settings.max_image_pixels,
+            max_bytes=settings.max_image_bytes,
+        )
+    except ImagingError as exc:
+        fail(f"{image}: {exc.message}", code=1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(result.cutout_png)
+    if mask is not None:
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        mask.write_bytes(result.mask_png)
+    out.print(f"wrote {output} ({result.width}x{result.height}, provider {result.provider})")
+
+
+@themes_app.command("list")
+def themes_list() -> None:
+    """The packaged themes."""
+    table = Table(title="Themes")
+    for column in ("name", "title", "kind", "variants", "placement"):
+        table.add_column(column)
+    for name in list_themes():
+        theme = load_theme(name)
+        placement = "floor" if theme.stands_on_floor else "centre"
+        table.add_row(name, theme.title, theme.background.kind, str(theme.variants), placement)
+    out.print(table)
+
+
+@themes_app.command("preview")
+def themes_preview(
+    name: Annotated[str, typer.Argument(help="Theme name (see 'plinth themes list').")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the preview JPEGs.")],
+    size: Annotated[int, typer.Option(min=64, max=4000, help="Side of the square preview.")] = 800,
+    cutout: Annotated[
+        Path | None, typer.Option(help="Also composite this RGBA cutout onto each variant.")
+    ] = None,
+) -> None:
+    """Render every variant of theme NAME (optionally with a product on it) as JPEGs."""
+    theme = _themes([name])[0]
+    product = None
+    if cutout is not None:
+        from plinth.imaging.decode import decode_image
+
+        try:
+            product = decode_image(_read(cutout)).rgba()
+        except ImagingError as exc:
+            fail(f"{cutout}: {exc.message}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for variant in range(theme.variants):
+        background = render_background(theme, variant, (size, size))
+        if product is not None:
+            from plinth.imaging.composite import composite
+
+            background = composite(product, background, theme)
+        path = out_dir / f"{theme.name}_{variant}.jpg"
+        path.write_bytes(encode_jpeg(background))
+        out.print(f"wrote {path}")
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()
+

@@ -1,0 +1,134 @@
+"""The pipeline's stages at the level of stored artefacts: encoded bytes in, encoded bytes out.
+
+Each function here is what one service does between loading its inputs from S3 and storing its
+outputs; the ``plinth`` command line runs the same functions in-process. They are pure of Kafka,
+MongoDB and S3; only a vendor provider (Freepik) does HTTP inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from plinth.imaging.backgrounds import Theme, render_background
+from plinth.imaging.composite import DEFAULT_CANVAS, composite
+from plinth.imaging.decode import DecodedImage, decode_image, encode_jpeg, encode_png
+from plinth.imaging.derivatives import FormatName, SizeName, make_derivatives
+from plinth.imaging.segment.base import Segmentation, SegmentProvider
+from plinth.imaging.types import RGB
+
+BackgroundGenerator = Callable[[Theme, int, tuple[int, int]], tuple[RGB, float]]
+"""Makes background ``variant`` of a theme at a size; returns the pixels and what it cost."""
+
+
+@dataclass(frozen=True)
+class CutoutResult:
+    """The segment stage's artefacts and what it learned about the photo."""
+
+    cutout_png: bytes
+    mask_png: bytes
+    provider: str
+    cost_usd: float
+    width: int
+    height: int
+    source_format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def segment_photo(
+    original: bytes,
+    provider: SegmentProvider,
+    *,
+    image_url: str | None = None,
+    max_pixels: int = 80_000_000,
+    max_bytes: int = 60 * 1024 * 1024,
+) -> CutoutResult:
+    """Decode ``original`` safely and cut the product out of it.
+
+    Providers that fetch by URL (Freepik) are given ``image_url`` when the caller has one (the
+    services lend a presigned URL of the stored original) instead of re-uploading the pixels.
+    """
+    decoded: DecodedImage = decode_image(original, max_pixels=max_pixels, max_bytes=max_bytes)
+    segment_url = getattr(provider, "segment_url", None)
+    result: Segmentation
+    if image_url is not None and callable(segment_url):
+        result = segment_url(image_url, size=(decoded.width, decoded.height))
+    else:
+        result = provider.segment(decoded.rgb)
+    return CutoutResult(
+        cutout_png=encode_png(result.cutout),
+        mask_png=encode_png(result.mask),
+        provider=result.provider,
+        cost_usd=result.cost_usd,
+        width=decoded.width,
+        height=decoded.height,
+        source_format=decoded.format,
+        meta=dict(result.meta),
+    )
+
+
+@dataclass(frozen=True)
+class BackgroundResult:
+    jpeg: bytes
+    cost_usd: float = 0.0
+
+
+def procedural_background(theme: Theme, variant: int, size: tuple[int, int]) -> tuple[RGB, float]:
+    return render_background(theme, variant, size), 0.0
+
+
+def render_backgrounds(
+    theme: Theme,
+    count: int,
+    *,
+    canvas: tuple[int, int] = DEFAULT_CANVAS,
+    generator: BackgroundGenerator = procedural_background,
+) -> list[BackgroundResult]:
+    """Backgrounds ``0..count-1`` of ``theme`` as JPEG, deterministic per (theme, variant)."""
+    results = []
+    for variant in range(count):
+        rgb, cost = generator(theme, variant, canvas)
+        results.append(BackgroundResult(jpeg=encode_jpeg(rgb), cost_usd=cost))
+    return results
+
+
+def composite_photos(cutout_png: bytes, backgrounds: Sequence[bytes], theme: Theme) -> list[bytes]:
+    """The cutout set on each background with the theme's layout and shadow, as JPEG."""
+    cutout = decode_image(cutout_png).rgba()
+    return [
+        encode_jpeg(composite(cutout, decode_image(background).rgb, theme))
+        for background in backgrounds
+    ]
+
+
+@dataclass(frozen=True)
+class DerivativeFile:
+    """One storefront file rendered from composite ``variant``."""
+
+    variant: int
+    size: SizeName
+    fmt: FormatName
+    width: int
+    height: int
+    data: bytes
+    content_type: str
+
+
+def derive_files(composites: Sequence[bytes]) -> list[DerivativeFile]:
+    """The nine derivatives of every composite (variant = the composite's index)."""
+    files: list[DerivativeFile] = []
+    for variant, jpeg in enumerate(composites):
+        for item in make_derivatives(decode_image(jpeg).rgb):
+            files.append(
+                DerivativeFile(
+                    variant=variant,
+                    size=item.size,
+                    fmt=item.fmt,
+                    width=item.width,
+                    height=item.height,
+                    data=item.data,
+                    content_type=item.content_type,
+                )
+            )
+    return files
