@@ -316,5 +316,6 @@ def test_result_of_another_shape_is_rejected() -> None:
         },
         [],
     )
-    with pytest.raises(ProviderError, match="not the shape"):
+    with pytest.raises(ProviderError, match="not the shape") as info:
         FreepikSegmenter(client=client).segment_url("https://photos.test/a.png", size=(40, 40))
+    assert info.value.permanent

@@ -15,7 +15,9 @@ Because the API pulls the image from a URL, a provider given pixels needs somewh
 returns a URL Freepik can fetch (the services give it a short-lived presigned S3 GET URL; the
 fake server in :mod:`plinth.fakes.freepik` hosts blobs itself). Callers that already have a
 fetchable URL of the original (the services do: it is in S3) call :meth:`segment_url` and skip
-the re-upload. Either way the mask is the alpha channel of the returned PNG.
+the re-upload, but only when that original is a JPG or PNG Freepik can read as is (no other
+format, no EXIF rotation): Freepik sees the stored file, not the decoded, oriented pixels.
+Either way the mask is the alpha channel of the returned PNG.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
 from plinth.imaging.errors import ProviderError, SegmentationError
 from plinth.imaging.freepik_api import (
     DEFAULT_API_KEY_HEADER,
@@ -46,7 +49,9 @@ class ImageUploader(Protocol):
     """Puts image bytes somewhere Freepik can GET them and returns that URL.
 
     The URL must stay valid for at least a minute (Freepik fetches it during the call) and need
-    no credentials beyond what is in it, e.g. a presigned S3 GET URL.
+    no credentials beyond what is in it, e.g. a presigned S3 GET URL. It is called on the
+    thread running ``segment()``; an asyncio service running the provider in a worker thread
+    can bridge to its loop with ``asyncio.run_coroutine_threadsafe``.
     """
 
     def __call__(self, data: bytes, content_type: str) -> str: ...
@@ -205,9 +210,12 @@ def _check_same_aspect(result: tuple[int, int], wanted: tuple[int, int]) -> None
     # A couple of pixels of rounding on a downscaled side is fine; a different shape is not.
     tolerance = 2.0 / min(result) + 2.0 / min(wanted)
     if abs(ratio_result / ratio_wanted - 1.0) > tolerance:
+        # Typically an original whose EXIF orientation Freepik did not apply: the same URL
+        # gives the same answer on every retry, so this is permanent.
         raise ProviderError(
             f"Freepik's result is {result[0]}x{result[1]}, not the shape of the "
-            f"{wanted[0]}x{wanted[1]} photo sent"
+            f"{wanted[0]}x{wanted[1]} photo sent (rotated by EXIF orientation?)",
+            permanent=True,
         )
 
 

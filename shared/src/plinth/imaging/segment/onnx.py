@@ -25,6 +25,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
