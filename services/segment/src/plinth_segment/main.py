@@ -67,7 +67,8 @@ async def segment(job: Job, ctx: StageContext) -> StageResult:
     mask = mask_key(job.sku, job.img_sha256)
     metadata = {**job.provider_metadata,
                 "segment": {"provider": result.provider, "width": decoded.width,
-                            "height": decoded.height, "format": decoded.format, **result.meta}}
+                            "height": decoded.height, "format": decoded.format,
+                            "bytes": len(original), **result.meta}}
     return StageResult(
         changes={"s3_cutout_key": cutout, "s3_mask_key": mask, "provider_metadata": metadata},
         artefacts={cutout: cutout_png, mask: mask_png},

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from plinth.adapters.s3 import BlobNotFound
 from plinth.domain.transitions import TransitionError
 from plinth.imaging.errors import ImagingError
+from plinth.imaging.manifest import ManifestValidationError
 from plinth.keys import InvalidKeyPart
 
 
@@ -40,6 +41,8 @@ def classify(exc: BaseException) -> Classified:
         return Classified("missing_artefact", f"input artefact not found: {exc}", True)
     if isinstance(exc, InvalidKeyPart):
         return Classified("invalid_key", str(exc), True)
+    if isinstance(exc, ManifestValidationError):
+        return Classified("invalid_manifest", str(exc), True)
     if isinstance(exc, TransitionError):
         return Classified("invalid_transition", str(exc), True)
     if isinstance(exc, ValidationError):

@@ -1,0 +1,76 @@
+"""The manifest step of the derive service: DERIVATIVES -> SHOPIFY_PUSH.
+
+Builds the manifest from what the earlier stages recorded on the job, with presigned URLs for
+every asset, validates it against the published schema and stores it under ``manifests/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plinth import keys
+from plinth.domain.job import Job
+from plinth.imaging.manifest import (
+    DerivativeInfo,
+    SourceInfo,
+    build_manifest,
+    manifest_json,
+    validate_manifest,
+)
+from plinth.worker import StageContext, StageResult
+from plinth.worker.errors import PermanentStageError
+
+
+def derivative_infos(job: Job) -> list[DerivativeInfo]:
+    recorded: list[dict[str, Any]] = job.provider_metadata.get("derivatives") or []
+    if len(recorded) != len(job.s3_derivative_keys):
+        raise PermanentStageError(
+            "missing_derivative_metadata",
+            f"{len(job.s3_derivative_keys)} derivatives stored but {len(recorded)} described",
+        )
+    return [DerivativeInfo(variant=int(d["variant"]), size=d["size"], fmt=d["format"],
+                           width=int(d["width"]), height=int(d["height"]), bytes=int(d["bytes"]))
+            for d in recorded]
+
+
+def source_info(job: Job) -> SourceInfo | None:
+    seg: dict[str, Any] = job.provider_metadata.get("segment") or {}
+    if not all(seg.get(name) for name in ("width", "height", "format", "bytes")):
+        return None
+    return SourceInfo(width=int(seg["width"]), height=int(seg["height"]),
+                      format=str(seg["format"]), bytes=int(seg["bytes"]))
+
+
+def asset_keys(job: Job) -> list[str]:
+    return [key for key in (job.s3_original_key, job.s3_cutout_key, job.s3_mask_key,
+                            *job.s3_background_keys, *job.s3_composite_keys,
+                            *job.s3_derivative_keys) if key]
+
+
+async def manifest(job: Job, ctx: StageContext) -> StageResult:
+    if job.img_sha256 is None:
+        raise PermanentStageError("missing_original", "the job has no image hash")
+    # The manifest's signer is synchronous; presigning is local computation, so sign every
+    # asset up front and hand it a lookup.
+    urls = {key: await ctx.blobs.presign_get(key) for key in asset_keys(job)}
+    segment = job.provider_metadata.get("segment") or {}
+    doc = build_manifest(
+        sku=job.sku,
+        sha256=job.img_sha256,
+        theme=job.theme,
+        background_indices=range(len(job.s3_background_keys)),
+        composite_indices=range(len(job.s3_composite_keys)),
+        derivatives=derivative_infos(job),
+        timings_ms=job.timings.model_dump(),
+        costs_usd=job.cost_breakdown,
+        source=source_info(job),
+        segmentation_provider=segment.get("provider"),
+        background_source=ctx.settings.background_mode,
+        job_id=job.id,
+        signer=urls.__getitem__,
+    )
+    validate_manifest(doc)
+    key = keys.manifest_key(job.sku, job.img_sha256, job.theme)
+    body = manifest_json(doc)
+    return StageResult(changes={"manifest_s3_key": key}, artefacts={key: body},
+                       attributes={"manifest.derivatives": doc["totals"]["derivative_count"]})
