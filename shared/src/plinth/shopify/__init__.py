@@ -1,0 +1,33 @@
+"""Shopify Admin GraphQL: the client Plinth publishes product media with (pure, httpx async)."""
+
+from plinth.shopify.client import MediaRef, PublishedImage, ShopifyClient, VariantRef
+from plinth.shopify.config import ShopifyConfig, ShopifyNotConfigured
+from plinth.shopify.errors import (
+    MediaFailed,
+    MediaNotReady,
+    ShopifyAuthError,
+    ShopifyError,
+    ShopifyPermanentError,
+    ShopifyThrottled,
+    ShopifyTransientError,
+    ShopifyUserError,
+    SkuNotFound,
+)
+
+__all__ = [
+    "MediaFailed",
+    "MediaNotReady",
+    "MediaRef",
+    "PublishedImage",
+    "ShopifyAuthError",
+    "ShopifyClient",
+    "ShopifyConfig",
+    "ShopifyError",
+    "ShopifyNotConfigured",
+    "ShopifyPermanentError",
+    "ShopifyThrottled",
+    "ShopifyTransientError",
+    "ShopifyUserError",
+    "SkuNotFound",
+    "VariantRef",
+]
