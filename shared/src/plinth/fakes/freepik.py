@@ -342,6 +342,9 @@ def _make_handler(fake: FakeFreepik) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "FakeFreepik/1.0"
+        # Headers and body go out in two writes; without TCP_NODELAY every keep-alive request
+        # waits ~40 ms for the client's delayed ACK.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return
