@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     freepik_mystic_price_usd: float = 0.0
     shopify_store_domain: str | None = None
     shopify_access_token: SecretStr | None = None
-    shopify_api_version: str = "2025-10"
+    shopify_api_version: str = Field(
+        default="2026-10", description="pinned Admin API version (2025-10 left support in 2026-10)"
+    )
     shopify_base_url: str | None = Field(
         default=None, description="override https://{store}/admin/api (tests, fakes)"
     )
