@@ -1,0 +1,58 @@
+# Plinth developer commands. On a fresh machine with Python 3.11, Java 17 + Maven and Go,
+# `make test` and `make demo` install everything they need (uv, the venv, the local stack).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+# uv from PATH, or the one `setup` installs into $(PYTHON) when PATH has none.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+STACK := deploy/local/stack
+WITH_STACK := deploy/local/with-stack
+PYTEST_ARGS ?=
+# Debian packages some tests need; issues that need one add it here.
+APT_PACKAGES ?=
+
+.PHONY: help setup setup-apt stack-up stack-down stack-status test demo lint
+
+help:
+	@echo "make setup       install uv (if missing), the venv (uv sync) and APT_PACKAGES"
+	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
+	@echo "make stack-down  stop them; no process is left behind"
+	@echo "make test        setup, stack up, all tests, stack down (if it started it)"
+	@echo "make demo        setup, stack up, smoke check; the stack stays up"
+	@echo "make lint        ruff and mypy"
+
+setup: setup-apt
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+setup-apt:
+	@missing="$$(for p in $(APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || echo "$$p"; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+stack-status:
+	$(STACK) status
+
+# The stack is stopped afterwards only if this run started it (others may share it);
+# pytest's exit code is kept, and "no tests collected" (5) counts as a failure.
+test: setup
+	@$(WITH_STACK) $(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+demo: setup stack-up
+	$(UV) run python deploy/local/smoke.py
+
+lint:
+	$(UV) run ruff check .
+	$(UV) run mypy shared/src
