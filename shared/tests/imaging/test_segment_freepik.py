@@ -281,6 +281,33 @@ def test_key_is_never_sent_to_a_foreign_result_host() -> None:
     assert KEY not in repr(client)
 
 
+def test_key_does_not_follow_a_redirect_to_another_host() -> None:
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[2:8, 2:8] = (10, 20, 30, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
+    seen: list[httpx.Request] = []
+    answer = {"high_resolution": "https://api.test/v1/ai/beta/images/download/1/high.png"}
+    client = scripted(
+        {
+            "https://api.test/v1/ai/beta/remove-background": httpx.Response(200, json=answer),
+            answer["high_resolution"]: httpx.Response(
+                302, headers={"location": "https://cdn.test/1/high.png"}
+            ),
+            "https://cdn.test/1/high.png": httpx.Response(200, content=buffer.getvalue()),
+        },
+        seen,
+    )
+    result = FreepikSegmenter(client=client).segment_url("https://photos.test/a.png")
+    assert result.mask[5, 5] == 255
+    assert [str(r.url) for r in seen][1:] == [
+        answer["high_resolution"],
+        "https://cdn.test/1/high.png",
+    ]
+    assert seen[1].headers["x-freepik-api-key"] == KEY
+    assert "x-freepik-api-key" not in seen[2].headers
+
+
 def test_result_without_alpha_is_rejected() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (10, 10), "white").save(buffer, "JPEG")

@@ -39,6 +39,8 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Results are images of at most 25 MP; a PNG of that is well under this. A bigger body is a bug.
 DEFAULT_MAX_DOWNLOAD_BYTES = 128 * 1024 * 1024
 
+MAX_REDIRECTS = 5
+
 Sleep = Callable[[float], None]
 
 
@@ -75,7 +77,9 @@ class FreepikClient:
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             transport=transport,
-            follow_redirects=True,
+            # Redirects are followed by hand (downloads only): httpx would carry the custom key
+            # header across to another host, where only Authorization is stripped.
+            follow_redirects=False,
             headers={"user-agent": "plinth/0.1"},
         )
 
@@ -138,26 +142,31 @@ class FreepikClient:
         The key is sent only when the URL is on the API's own host (the remove-background result
         URLs are under ``api.freepik.com/v1/ai/beta/images/...``); a CDN URL never sees it.
         """
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ProviderError(f"Freepik returned a result URL that is not http(s): {url!r}")
-        headers = {self._api_key_header: self._api_key} if self._same_origin(url) else {}
-
+        _check_http_url(url)
         body = bytearray()
 
         def send() -> httpx.Response:
-            body.clear()
-            with self._http.stream("GET", url, headers=headers) as response:
-                if not response.is_success:
-                    response.read()  # keep the error body for the message
-                    return response
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > max_bytes:
-                        raise ProviderError(
-                            f"Freepik result is larger than {max_bytes} bytes; refusing it",
-                            permanent=True,
-                        )
-            return response
+            target = url
+            for _hop in range(MAX_REDIRECTS + 1):
+                body.clear()
+                headers = {self._api_key_header: self._api_key} if self._same_origin(target) else {}
+                with self._http.stream("GET", target, headers=headers) as response:
+                    if response.is_redirect:
+                        target = str(response.url.join(response.headers["location"]))
+                        _check_http_url(target)
+                        continue
+                    if not response.is_success:
+                        response.read()  # keep the error body for the message
+                        return response
+                    for chunk in response.iter_bytes():
+                        body.extend(chunk)
+                        if len(body) > max_bytes:
+                            raise ProviderError(
+                                f"Freepik result is larger than {max_bytes} bytes; refusing it",
+                                permanent=True,
+                            )
+                return response
+            raise ProviderError(f"Freepik result URL redirected more than {MAX_REDIRECTS} times")
 
         # A 404 here means the result URL expired (Freepik keeps them 5 minutes) or never
         # existed: the request that made it was fine, so the job as a whole is worth retrying.
@@ -215,6 +224,11 @@ class FreepikClient:
         # Exponential with "equal jitter": never zero, never synchronised across workers.
         ceiling: float = min(self._backoff_cap_s, self._backoff_base_s * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _check_http_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ProviderError(f"Freepik returned a result URL that is not http(s): {url!r}")
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
