@@ -34,7 +34,9 @@ themes_app = typer.Typer(help="List and preview background themes.", no_args_is_
 app.add_typer(themes_app, name="themes")
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: an error names a path in full, never broken across lines.
+
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -152,17 +154,20 @@ def process(
         raise typer.Exit(1)
 
 
+SHORT_STEP = {"segmentation": "segment", "backgrounds": "bg", "compositing": "composite",
+              "derivatives": "derive"}
+"""Column headers short enough for an 80-column terminal."""
+
+
 def _summary(runs: list[tuple[Path, PhotoRun]]) -> Table:
-    table = Table(title="Plinth: time per stage (ms)")
-    table.add_column("photo")
-    table.add_column("sha256")
+    table = Table(title="Time per stage, ms")
+    table.add_column("photo", overflow="fold")
     for step in STEP_NAMES:
-        table.add_column(step, justify="right")
+        table.add_column(SHORT_STEP.get(step, step), justify="right", no_wrap=True)
     table.add_column("files", justify="right")
     for path, run in runs:
         table.add_row(
             path.name,
-            run.sha256[:12],
             *(f"{run.timings_ms[s]:.0f}" if s in run.timings_ms else "-" for s in STEP_NAMES),
             str(len(run.artefacts)),
         )
