@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import (
     ClientException,
     NotFoundException,
     ServiceUnavailableException,
 )
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
@@ -55,7 +56,7 @@ class PresignedUrl(BaseModel):
     type: str
 
 
-async def _load(res: Resources, job_id: str) -> Job:
+async def _load(res: NamedDependency[Resources], job_id: FromPath[str]) -> Job:
     job = await res.db.jobs.get(job_id)
     if job is None:
         raise NotFoundException(f"no job {job_id!r}")
@@ -70,23 +71,23 @@ class JobsController(Controller):
     @get("/", summary="List jobs with filters, sort and pagination")
     async def list_jobs(
         self,
-        res: Resources,
+        res: NamedDependency[Resources],
         status: Annotated[
             list[str] | None,
-            Parameter(description="one or more statuses; repeat or comma-separate"),
+            QueryParameter(description="one or more statuses; repeat or comma-separate"),
         ] = None,
-        sku: Annotated[str | None, Parameter(description="SKU prefix")] = None,
-        theme: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        cost_min: Annotated[float | None, Parameter(ge=0)] = None,
-        cost_max: Annotated[float | None, Parameter(ge=0)] = None,
+        sku: Annotated[str | None, QueryParameter(description="SKU prefix")] = None,
+        theme: FromQuery[str | None] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        cost_min: Annotated[float | None, QueryParameter(ge=0)] = None,
+        cost_max: Annotated[float | None, QueryParameter(ge=0)] = None,
         sort: Annotated[
             str | None,
-            Parameter(description="field, '-' prefix for descending; default -created_at"),
+            QueryParameter(description="field, '-' prefix for descending; default -created_at"),
         ] = None,
-        page: Annotated[int, Parameter(ge=1)] = 1,
-        page_size: Annotated[int, Parameter(ge=1)] = 25,
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1)] = 25,
     ) -> JobPage:
         try:
             query = build_query(
@@ -123,30 +124,32 @@ class JobsController(Controller):
         )
 
     @get("/stats", summary="Dashboard statistics over today and the last 24 hours")
-    async def stats(self, res: Resources) -> DashboardStats:
+    async def stats(self, res: NamedDependency[Resources]) -> DashboardStats:
         return await dashboard_stats(res.db, utcnow())
 
     @get("/{job_id:str}", summary="One job with everything on it")
-    async def get_job(self, res: Resources, job_id: str) -> dict[str, Any]:
+    async def get_job(
+        self, res: NamedDependency[Resources], job_id: FromPath[str]
+    ) -> dict[str, Any]:
         job = await _load(res, job_id)
         return job_detail(job, res.settings.dashboard_trace_url_template)
 
     @get("/{job_id:str}/presign", summary="A short-lived presigned GET URL for one of its assets")
     async def presign(
         self,
-        res: Resources,
-        job_id: str,
+        res: NamedDependency[Resources],
+        job_id: FromPath[str],
         asset_type: Annotated[
             str,
-            Parameter(
-                query="type",
+            QueryParameter(
+                name="type",
                 description="original|cutout|mask|background|composite|derivative|manifest",
             ),
         ],
-        index: Annotated[int | None, Parameter(ge=0)] = None,
-        variant: Annotated[int | None, Parameter(ge=0)] = None,
-        size: str | None = None,
-        asset_format: Annotated[str | None, Parameter(query="format")] = None,
+        index: Annotated[int | None, QueryParameter(ge=0)] = None,
+        variant: Annotated[int | None, QueryParameter(ge=0)] = None,
+        size: FromQuery[str | None] = None,
+        asset_format: Annotated[str | None, QueryParameter(name="format")] = None,
     ) -> PresignedUrl:
         job = await _load(res, job_id)
         try:
@@ -168,7 +171,10 @@ class JobsController(Controller):
         summary="Resume a FAILED job at the stage that failed",
     )
     async def retry_job(
-        self, request: Request[Any, Any, Any], res: Resources, job_id: str
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        job_id: FromPath[str],
     ) -> dict[str, Any]:
         job = await _load(res, job_id)
         if job.status is not JobStatus.FAILED:
@@ -221,7 +227,11 @@ class JobsController(Controller):
         summary="Mark a live job FAILED with a reason",
     )
     async def fail_job(
-        self, request: Request[Any, Any, Any], res: Resources, job_id: str, data: FailRequest
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        job_id: FromPath[str],
+        data: JSONBody[FailRequest],
     ) -> dict[str, Any]:
         job = await _load(res, job_id)
         current = canonical(job.status)

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
+from litestar.params import JSONBody
 from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
 from plinth.messaging.events import ControlCommand
@@ -71,7 +73,7 @@ def _worker(doc: dict[str, Any], now: datetime) -> WorkerView:
     )
 
 
-async def processor_status(res: Resources) -> ProcessorStatus:
+async def processor_status(res: NamedDependency[Resources]) -> ProcessorStatus:
     now = utcnow()
     by_stage: dict[str, list[WorkerView]] = {}
     async for doc in res.db.workers.find({}).sort("_id", 1):
@@ -117,11 +119,15 @@ class ProcessorController(Controller):
     guards = (require_viewer,)
 
     @get("/status", summary="Workers per stage with heartbeats, and consumer-group lag")
-    async def status(self, res: Resources) -> ProcessorStatus:
+    async def status(self, res: NamedDependency[Resources]) -> ProcessorStatus:
         return await processor_status(res)
 
     async def _command(
-        self, request: Request[Any, Any, Any], res: Resources, action: str, stage: str
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        action: str,
+        stage: str,
     ) -> dict[str, Any]:
         principal = principal_of(request)
         command = ControlCommand(action=action, stage=stage, issued_by=principal.name)  # type: ignore[arg-type]
@@ -142,12 +148,18 @@ class ProcessorController(Controller):
 
     @post("/start", guards=[require_operator], status_code=202, summary="Resume stage workers")
     async def start(
-        self, request: Request[Any, Any, Any], res: Resources, data: ControlRequest
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        data: JSONBody[ControlRequest],
     ) -> dict[str, Any]:
         return await self._command(request, res, "resume", str(data.stage))
 
     @post("/stop", guards=[require_operator], status_code=202, summary="Pause stage workers")
     async def stop(
-        self, request: Request[Any, Any, Any], res: Resources, data: ControlRequest
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        data: JSONBody[ControlRequest],
     ) -> dict[str, Any]:
         return await self._command(request, res, "pause", str(data.stage))

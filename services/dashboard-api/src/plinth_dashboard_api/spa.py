@@ -7,6 +7,7 @@ from pathlib import Path
 
 from litestar import Router, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import File, Response
 
 _NOT_BUILT = (
@@ -20,8 +21,15 @@ _RESERVED = ("api/", "schema", "health")
 def spa_router(ui_dir: Path) -> Router:
     root = ui_dir.resolve()
 
-    @get(["/", "/{path:path}"], include_in_schema=False, sync_to_thread=False)
-    def serve(path: str = "/") -> File | Response[str]:
+    @get("/", include_in_schema=False, sync_to_thread=False)
+    def index() -> File | Response[str]:
+        return serve_path("")
+
+    @get("/{path:path}", include_in_schema=False, sync_to_thread=False)
+    def serve(path: FromPath[str]) -> File | Response[str]:
+        return serve_path(path)
+
+    def serve_path(path: str) -> File | Response[str]:
         relative = path.lstrip("/")
         if relative.startswith(_RESERVED):
             raise NotFoundException(f"no route {path!r}")
@@ -44,4 +52,4 @@ def spa_router(ui_dir: Path) -> Router:
             return Response(_NOT_BUILT, media_type="text/html", status_code=503)
         return File(index, content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
 
-    return Router(path="/", route_handlers=[serve])
+    return Router(path="/", route_handlers=[index, serve])

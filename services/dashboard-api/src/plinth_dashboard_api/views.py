@@ -55,6 +55,7 @@ def job_detail(job: Job, trace_url_template: str) -> dict[str, Any]:
     """Every field of the job (``id`` rather than ``_id``) plus what the UI derives from it."""
     body = job.model_dump(mode="json")
     body["processing_ms"] = job.processing_ms
+    body["trace_url_template"] = trace_url_template
     body["trace_url"] = (
         trace_url_template.replace("{trace_id}", job.trace_id) if job.trace_id else None
     )

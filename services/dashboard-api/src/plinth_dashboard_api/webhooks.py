@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict
 
 from plinth_dashboard_api.auth import require_viewer
@@ -44,11 +45,13 @@ class WebhooksController(Controller):
     @get("/events", summary="Webhook deliveries, newest first")
     async def events(
         self,
-        res: Resources,
-        outcome: Annotated[str | None, Parameter(description="accepted|duplicate|rejected")] = None,
-        sku: str | None = None,
-        page: Annotated[int, Parameter(ge=1)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        res: NamedDependency[Resources],
+        outcome: Annotated[
+            str | None, QueryParameter(description="accepted|duplicate|rejected")
+        ] = None,
+        sku: FromQuery[str | None] = None,
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> WebhookPage:
         flt: dict[str, Any] = {}
         if outcome:

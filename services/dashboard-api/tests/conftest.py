@@ -1,0 +1,122 @@
+"""Fixtures for the dashboard-api tests: a private database on the local stack, demo data in it,
+and the Litestar app running in-process (lifespan included) behind an async test client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from litestar.testing import AsyncTestClient
+from plinth.adapters.kafka import ensure_topics
+from plinth.adapters.mongo import Database
+from plinth.adapters.s3 import BlobStore
+from plinth_dashboard_api.app import create_app
+from plinth_dashboard_api.demo import DemoJobs, seed_demo, seed_webhook_events, seed_workers
+from plinth_dashboard_api.settings import DashboardSettings
+
+OPERATOR_KEY = "test-operator-key"
+VIEWER_KEY = "test-viewer-key"
+OPERATOR = {"X-API-Key": OPERATOR_KEY}
+VIEWER = {"X-API-Key": VIEWER_KEY}
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def dashboard_settings(run_id: str) -> DashboardSettings:
+    return DashboardSettings(
+        mongo_db=f"dashboard_test_{run_id}",
+        dashboard_api_keys={OPERATOR_KEY: "tester:operator", VIEWER_KEY: "viewer"},  # type: ignore[dict-item]
+        dashboard_trace_url_template="https://traces.example/t/{trace_id}",
+    )
+
+
+@pytest.fixture(scope="session")
+async def stack_db(dashboard_settings: DashboardSettings) -> AsyncIterator[Database]:
+    db = Database.from_settings(dashboard_settings)
+    yield db
+    await db.client.drop_database(dashboard_settings.mongo_db)
+    await db.close()
+
+
+@pytest.fixture(scope="session")
+async def seeded(
+    dashboard_settings: DashboardSettings, stack_db: Database, run_id: str
+) -> DemoJobs:
+    await ensure_topics(dashboard_settings)
+    async with BlobStore.from_settings(dashboard_settings) as blobs:
+        await blobs.ensure_bucket()
+        demo = await seed_demo(stack_db, blobs, prefix=f"T{run_id}")
+    await seed_workers(stack_db)
+    await seed_webhook_events(stack_db, demo)
+    return demo
+
+
+@pytest.fixture(scope="session")
+async def client(
+    dashboard_settings: DashboardSettings, seeded: DemoJobs
+) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    async with AsyncTestClient(app=create_app(dashboard_settings)) as test_client:
+        yield test_client
+
+
+class TopicTail:
+    """Reads what is published to one topic after ``start()`` (no consumer group, no commits)."""
+
+    def __init__(self, settings: DashboardSettings, topic: str) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+
+    async def __aenter__(self) -> TopicTail:
+        from aiokafka import TopicPartition
+
+        await self.consumer.start()
+        partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        if not partitions:
+            await self.consumer._client.force_metadata_update()
+            partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        assigned = [TopicPartition(self.topic, p) for p in partitions]
+        self.consumer.assign(assigned)
+        await self.consumer.seek_to_end(*assigned)
+        for tp in assigned:  # resolve the lazy seek now, before anything is published
+            await self.consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def wait_for(self, predicate, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
+        import asyncio
+        import json
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            batches = await self.consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    body = json.loads(record.value)
+                    if predicate(body):
+                        return record.key, body
+        raise AssertionError(f"nothing matching arrived on {self.topic} within {timeout_s} s")
+
+
+@pytest.fixture
+def topic_tail(dashboard_settings: DashboardSettings):  # type: ignore[no-untyped-def]
+    return lambda topic: TopicTail(dashboard_settings, topic)
+
+
+@pytest.fixture(scope="session")
+def operator() -> dict[str, str]:
+    return dict(OPERATOR)
+
+
+@pytest.fixture(scope="session")
+def viewer() -> dict[str, str]:
+    return dict(VIEWER)

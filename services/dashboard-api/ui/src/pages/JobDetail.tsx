@@ -1,0 +1,191 @@
+import { useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { AssetTile, CopyButton } from "../components/Asset";
+import { Stepper } from "../components/Stepper";
+import { Button, Card, Dialog, ErrorBox, Spinner, StatusBadge } from "../components/ui";
+import type { Job } from "../lib/api";
+import { fillTemplate, formatCost, formatDuration, relativeTime } from "../lib/format";
+import { useFailJob, useJob, useRetryJob } from "../lib/hooks";
+import { setTraceTemplate, traceTemplate } from "../lib/settings";
+
+type AssetRef = { label: string; key: string; params: Record<string, string | number> };
+
+export function jobAssets(job: Job): AssetRef[] {
+  const assets: AssetRef[] = [];
+  if (job.s3_original_key) assets.push({ label: "Original", key: job.s3_original_key, params: { type: "original" } });
+  if (job.s3_cutout_key) assets.push({ label: "Cutout", key: job.s3_cutout_key, params: { type: "cutout" } });
+  if (job.s3_mask_key) assets.push({ label: "Mask", key: job.s3_mask_key, params: { type: "mask" } });
+  job.s3_background_keys.forEach((key, index) => assets.push({ label: `Background ${index}`, key, params: { type: "background", index } }));
+  job.s3_composite_keys.forEach((key, index) => assets.push({ label: `Composite ${index}`, key, params: { type: "composite", index } }));
+  job.s3_derivative_keys.forEach((key, index) => {
+    const name = key.split("/").pop() ?? key;
+    assets.push({ label: `Derivative ${name}`, key, params: { type: "derivative", index } });
+  });
+  if (job.manifest_s3_key) assets.push({ label: "Manifest", key: job.manifest_s3_key, params: { type: "manifest" } });
+  return assets;
+}
+
+function TimingBars({ timings }: { timings: Record<string, number | null> }) {
+  const entries = Object.entries(timings);
+  const max = Math.max(1, ...entries.map(([, v]) => v ?? 0));
+  return (
+    <ul className="space-y-1.5" data-testid="timing-bars">
+      {entries.map(([name, ms]) => (
+        <li key={name} className="grid grid-cols-[7rem_1fr_4.5rem] items-center gap-2 text-xs">
+          <span className="capitalize">{name.replace(/_ms$/, "")}</span>
+          <span className="h-2 rounded bg-gray-200 dark:bg-gray-800">
+            <span className="block h-2 rounded bg-indigo-500" style={{ width: `${((ms ?? 0) / max) * 100}%` }} />
+          </span>
+          <span className="text-right tabular-nums text-gray-500">{formatDuration(ms)}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function JobDetailPage() {
+  const { id = "" } = useParams();
+  const job = useJob(id);
+  const retry = useRetryJob();
+  const failJob = useFailJob();
+  const [retryOpen, setRetryOpen] = useState(false);
+  const [failOpen, setFailOpen] = useState(false);
+  const [reason, setReason] = useState("");
+  const [template, setTemplate] = useState<string | null>(null);
+
+  if (job.isPending) return <Spinner label="Loading job…" />;
+  if (job.isError) return <ErrorBox error={job.error} onRetry={() => job.refetch()} />;
+  const j = job.data;
+  const terminal = j.status === "DONE" || j.status === "FAILED";
+  const linkTemplate = template ?? traceTemplate(j.trace_url_template);
+  const elapsed = j.processing_ms ?? Date.now() - new Date(j.created_at).getTime();
+
+  return (
+    <div className="space-y-4">
+      <div className="flex flex-wrap items-start justify-between gap-3">
+        <div className="min-w-0">
+          <Link to="/jobs" className="text-sm text-indigo-600 hover:underline">← Jobs</Link>
+          <h1 className="mt-1 flex flex-wrap items-center gap-2 text-xl font-bold">
+            <span className="font-mono">{j.sku}</span> <StatusBadge status={j.status} />
+          </h1>
+          <p className="text-xs text-gray-500">
+            job <code>{j.id}</code> · theme {j.theme} · {j.completed_at ? "took" : "running for"} {formatDuration(elapsed)}
+          </p>
+        </div>
+        <div className="flex gap-2">
+          {j.status === "FAILED" && <Button onClick={() => setRetryOpen(true)}>Retry</Button>}
+          {!terminal && <Button variant="destructive" onClick={() => setFailOpen(true)}>Fail job</Button>}
+        </div>
+      </div>
+
+      <Card><Stepper job={j} /></Card>
+
+      {j.status === "FAILED" && (
+        <div role="alert" className="rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-200" data-testid="job-error">
+          <div className="font-semibold">{j.error_code} {j.failed_stage && <span className="font-normal">in {j.failed_stage}</span>}</div>
+          <div className="mt-1 whitespace-pre-wrap break-words">{j.error_message}</div>
+        </div>
+      )}
+
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
+        <Card title="Timeline">
+          <ol className="space-y-2 text-xs" data-testid="timeline">
+            <li><span className="font-medium">Created</span> {new Date(j.created_at).toLocaleString()} ({relativeTime(j.created_at)})</li>
+            {j.history.map((t, i) => (
+              <li key={i}>
+                <span className="font-medium">{t.from_status ?? "∅"} → {t.to_status}</span> {new Date(t.at).toLocaleString()}
+                {t.note && <span className="text-gray-500"> — {t.note}</span>}
+              </li>
+            ))}
+            {j.completed_at && <li><span className="font-medium">Completed</span> {new Date(j.completed_at).toLocaleString()}</li>}
+          </ol>
+        </Card>
+        <Card title="Step timings"><TimingBars timings={j.timings} /></Card>
+        <Card title="Costs and attempts">
+          <dl className="space-y-1 text-sm">
+            <div className="flex justify-between"><dt>Total cost</dt><dd className="tabular-nums">{formatCost(j.cost_usd)}</dd></div>
+            {Object.entries(j.cost_breakdown).map(([k, v]) => (
+              <div key={k} className="flex justify-between text-xs text-gray-500"><dt>{k}</dt><dd>{formatCost(v)}</dd></div>
+            ))}
+            <div className="flex justify-between"><dt>Manual retries</dt><dd>{j.retry_count}</dd></div>
+            {Object.entries(j.attempts).map(([stage, n]) => (
+              <div key={stage} className="flex justify-between text-xs text-gray-500"><dt>{stage} attempts</dt><dd>{n}</dd></div>
+            ))}
+            <div className="flex justify-between"><dt>Image sha256</dt><dd className="truncate pl-2 font-mono text-xs" title={j.img_sha256 ?? ""}>{j.img_sha256?.slice(0, 12) ?? "—"}</dd></div>
+            {j.shopify && <div className="flex justify-between"><dt>Shopify</dt><dd>{j.shopify.status}{j.shopify.reason ? ` (${j.shopify.reason})` : ""}</dd></div>}
+          </dl>
+        </Card>
+      </div>
+
+      <Card title="Trace">
+        {j.trace_id ? (
+          <div className="flex flex-wrap items-center gap-2 text-sm" data-testid="trace">
+            <code className="break-all">{j.trace_id}</code>
+            <CopyButton text={j.trace_id} />
+            {linkTemplate && (
+              <a className="text-indigo-600 hover:underline" href={fillTemplate(linkTemplate, j.trace_id)} target="_blank" rel="noreferrer">Open in trace viewer</a>
+            )}
+            <details className="w-full text-xs">
+              <summary className="cursor-pointer text-gray-500">Link template</summary>
+              <input
+                className="mt-1 w-full rounded-md border border-gray-300 bg-white px-2 py-1 dark:border-gray-700 dark:bg-gray-950"
+                defaultValue={linkTemplate ?? ""}
+                placeholder="https://tracing.example/trace/{trace_id}"
+                onBlur={(e) => {
+                  setTraceTemplate(e.target.value.trim());
+                  setTemplate(e.target.value.trim() || null);
+                }}
+              />
+            </details>
+          </div>
+        ) : (
+          <p className="text-sm text-gray-500">No trace recorded for this job.</p>
+        )}
+      </Card>
+
+      <Card title={`Assets (${jobAssets(j).length})`}>
+        {jobAssets(j).length === 0 ? (
+          <p className="text-sm text-gray-500">No assets stored yet.</p>
+        ) : (
+          <div className="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-5">
+            {jobAssets(j).map((a) => <AssetTile key={a.key} jobId={j.id} label={a.label} s3Key={a.key} params={a.params} />)}
+          </div>
+        )}
+      </Card>
+
+      <Dialog open={retryOpen} title="Retry this job?" onClose={() => setRetryOpen(false)}>
+        <p className="text-sm">It resumes at <b>{j.failed_from ?? "?"}</b>, with a fresh attempt budget for {j.failed_stage ?? "that stage"}.</p>
+        {retry.isError && <p role="alert" className="mt-2 text-sm text-red-600">{retry.error.message}</p>}
+        <div className="mt-4 flex justify-end gap-2">
+          <Button variant="ghost" onClick={() => setRetryOpen(false)}>Cancel</Button>
+          <Button disabled={retry.isPending} onClick={() => retry.mutate(j.id, { onSuccess: () => setRetryOpen(false) })}>
+            {retry.isPending ? "Retrying…" : "Retry job"}
+          </Button>
+        </div>
+      </Dialog>
+
+      <Dialog open={failOpen} title="Fail this job" onClose={() => setFailOpen(false)}>
+        <label className="block text-sm">Reason
+          <textarea
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            maxLength={500}
+            rows={3}
+            className="mt-1 w-full rounded-md border border-gray-300 bg-white p-2 text-sm dark:border-gray-700 dark:bg-gray-950"
+          />
+        </label>
+        {failJob.isError && <p role="alert" className="mt-2 text-sm text-red-600">{failJob.error.message}</p>}
+        <div className="mt-4 flex justify-end gap-2">
+          <Button variant="ghost" onClick={() => setFailOpen(false)}>Cancel</Button>
+          <Button
+            variant="destructive"
+            disabled={!reason.trim() || failJob.isPending}
+            onClick={() => failJob.mutate({ id: j.id, reason: reason.trim() }, { onSuccess: () => setFailOpen(false) })}
+          >
+            {failJob.isPending ? "Failing…" : "Fail job"}
+          </Button>
+        </div>
+      </Dialog>
+    </div>
+  );
+}
