@@ -123,7 +123,7 @@ class LocalHttpServer:
 
     def start(self) -> LocalHttpServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="plinth-testserver", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="plinth-testserver", daemon=True
         )
         self._thread.start()
         return self

@@ -1,0 +1,126 @@
+"""The Litestar application: the 3JMS webhook, the CSV batch endpoint and /health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException
+
+from plinth_ingest.batch import new_batch_id
+from plinth_ingest.download import Fetcher
+from plinth_ingest.runtime import IngestRuntime, open_runtime
+from plinth_ingest.settings import IngestSettings, get_ingest_settings
+from plinth_ingest.webhook import Reply, error_body
+
+log = logging.getLogger("plinth.ingest.http")
+
+WEBHOOK_PATH = "/api/webhooks/3jms/images"
+BATCH_PATH = "/api/ingest/batch"
+
+
+def _runtime(request: Request[Any, Any, Any]) -> IngestRuntime:
+    runtime: IngestRuntime = request.app.state.ingest
+    return runtime
+
+
+def _json(reply: Reply) -> Response[dict[str, Any]]:
+    return Response(reply.body, status_code=reply.status)
+
+
+async def _csv_text(request: Request[Any, Any, Any], body: bytes) -> str:
+    """The CSV from a ``text/csv`` body or the first file (or ``csv`` field) of a multipart form."""
+    content_type, _ = request.content_type
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        for value in form.values():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                return data.decode("utf-8-sig")
+        text = form.get("csv")
+        if isinstance(text, str):
+            return text
+        raise ValueError("multipart upload has no file part (and no 'csv' field)")
+    return body.decode("utf-8-sig")
+
+
+def create_app(
+    settings: IngestSettings | None = None,
+    *,
+    downloader: bool = True,
+    fetcher: Fetcher | None = None,
+) -> Litestar:
+    """``downloader=True`` also runs the download consumer here (``plinth-ingest all``)."""
+    settings = settings or get_ingest_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_runtime(settings, downloader=downloader, fetcher=fetcher) as runtime:
+            app.state.ingest = runtime
+            yield
+
+    @post(WEBHOOK_PATH, request_max_body_size=settings.webhook_max_body_bytes, status_code=202)
+    async def receive_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """A 3JMS image event: signed JSON {sku, image_url, img_sha256?, themes | theme}."""
+        body = await request.body()
+        return _json(await _runtime(request).webhook.receive(request.headers, body))
+
+    @post(BATCH_PATH, request_max_body_size=settings.batch_max_body_bytes, status_code=202)
+    async def receive_batch(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """CSV (sku,image_url,theme[,img_sha256]) as text/csv or multipart, signed like webhooks."""
+        runtime = _runtime(request)
+        body = await request.body()
+        batch_id = new_batch_id()
+        auth = await runtime.batch.authenticate(request.headers, body, batch_id)
+        if isinstance(auth, Reply):
+            return _json(auth)
+        try:
+            text = await _csv_text(request, body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = f"cannot read the CSV: {exc}"
+            await runtime.batch.record_refusal(
+                batch_id, 400, "invalid_csv", reason, auth.signature_valid
+            )
+            return _json(Reply(400, error_body("invalid_csv", reason, batch_id=batch_id)))
+        return _json(
+            await runtime.batch.receive(batch_id, text, signature_valid=auth.signature_valid)
+        )
+
+    @get("/health", sync_to_thread=False)
+    def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """Liveness: the process is up and serving (dependencies are checked by /ready)."""
+        runtime = _runtime(request)
+        return {
+            "status": "ok",
+            "service": "plinth-ingest",
+            "webhook_configured": runtime.auth.configured,
+            "downloader": runtime.worker is not None,
+        }
+
+    @get("/ready")
+    async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """Readiness: MongoDB answers a ping."""
+        try:
+            await _runtime(request).db.ping()
+        except Exception as exc:
+            return Response(
+                error_body("not_ready", f"MongoDB: {type(exc).__name__}: {exc}"), status_code=503
+            )
+        return Response({"status": "ready"}, status_code=200)
+
+    def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+        # Framework-level refusals (413 body too large, 404, 405) in the same JSON shape.
+        slug = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return Response(error_body(slug, str(exc.detail)), status_code=exc.status_code)
+
+    return Litestar(
+        route_handlers=[receive_webhook, receive_batch, health, ready],
+        lifespan=[lifespan],
+        exception_handlers={HTTPException: http_error},
+    )

@@ -1,0 +1,314 @@
+"""The downloader: one ``IngestRequested`` in, the original stored and jobs NEW announced out.
+
+Steps for one request:
+1. Find the jobs it is about: those created at the webhook (``job_ids``), or none yet when the
+   hash was unknown. Jobs no longer NEW are left alone (a redelivery after success).
+2. Fetch the image with the SSRF-guarded :class:`plinth.net.SafeDownloader` inside a
+   ``download`` span; transient failures (timeouts, 5xx, refused connections) are retried with
+   exponential backoff up to ``max_attempts``; permanent ones fail at once.
+3. Check the hash (``sha256_mismatch``), store ``originals/{sku}/{sha256}.jpg`` with the bytes as
+   received and their real content type, then create or refresh the jobs (still NEW) with the
+   original key, the hash and ``download_ms`` from the span, and publish ``JobEvent(NEW)`` on
+   ``plinth.job.new.v1`` keyed by job id.
+A failure moves the jobs to FAILED (stage ``download``) and announces ``JobFailed``. A request
+without a hash has no jobs to fail (jobs are stored only once their hash is known): its failure
+is recorded on the delivery in ``webhook_events`` (``download.status = failed``) instead.
+
+Everything is idempotent: an original already stored is not fetched again, job creation goes
+through the unique index, and re-announcing a NEW job is harmless (segment skips jobs past NEW).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from opentelemetry.trace import Status, StatusCode
+from plinth.domain.job import Job, StepTimings, utcnow
+from plinth.domain.states import JobStatus, Stage, canonical
+from plinth.domain.transitions import fail
+from plinth.keys import original_key
+from plinth.messaging.events import IngestRequested, JobEvent, JobFailed
+from plinth.messaging.topics import JOB_FAILED, JOB_NEW
+from plinth.net import Downloaded, DownloadError, SafeDownloader
+from plinth.settings import Settings
+from plinth.telemetry import (
+    ATTR_BYTES,
+    ATTR_SKU,
+    ATTR_STAGE,
+    ATTR_STEP,
+    current_trace_id,
+    span_duration_ms,
+    tracer,
+)
+from plinth.worker.backoff import retry_delay_s
+from plinth.worker.control import PauseGate
+from plinth.worker.runtime import WorkerStats
+
+from plinth_ingest.deliveries import DeliveryLog
+from plinth_ingest.intake import Publisher
+
+log = logging.getLogger("plinth.ingest.download")
+
+
+class JobStore(Protocol):
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def create_or_get(self, job: Job) -> tuple[Job, bool]: ...
+
+    async def replace_if_status(self, job: Job, expected: JobStatus) -> bool: ...
+
+
+class Blobs(Protocol):
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+
+class Fetcher(Protocol):
+    async def fetch(self, url: str) -> Downloaded: ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    """What happened to one request (returned for tests and logs)."""
+
+    status: str  # "stored", "reused", "skipped", "failed"
+    job_ids: list[str]
+    img_sha256: str | None = None
+    failure: Failure | None = None
+
+
+class DownloadWorker:
+    stage = Stage.DOWNLOAD
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jobs: JobStore,
+        blobs: Blobs,
+        publisher: Publisher,
+        deliveries: DeliveryLog,
+        fetcher: Fetcher,
+        instance: str,
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.blobs = blobs
+        self.publisher = publisher
+        self.deliveries = deliveries
+        self.fetcher = fetcher
+        self.instance = instance
+        self.gate = PauseGate()
+        self.stats = WorkerStats()
+
+    async def handle(self, request: IngestRequested) -> DownloadOutcome:
+        await self.gate.wait_open()
+        self.stats.in_flight += 1
+        try:
+            outcome = await self._handle(request)
+        finally:
+            self.stats.in_flight -= 1
+        if outcome.status == "failed":
+            self.stats.failed += 1
+            self.stats.last_error = f"{outcome.failure.code}" if outcome.failure else "failed"
+        else:
+            self.stats.processed += 1
+        return outcome
+
+    async def _handle(self, request: IngestRequested) -> DownloadOutcome:
+        url = str(request.image_url)
+        known = [job for job in await self._load(request.job_ids) if _is_new(job)]
+        if request.job_ids and not known:
+            log.info("delivery %s: jobs are past NEW already; nothing to do", request.delivery_id)
+            return DownloadOutcome("skipped", list(request.job_ids))
+        # The hash to verify: the delivery's, or the one on the jobs (a retry names only job ids).
+        sha = request.img_sha256 or next((j.img_sha256 for j in known if j.img_sha256), None)
+        failure: Failure | None = None
+        with tracer("plinth.ingest").start_as_current_span(
+            "download",
+            attributes={ATTR_SKU: request.sku, ATTR_STAGE: Stage.DOWNLOAD.value,
+                        ATTR_STEP: "download", "url.full": url[:512]},
+        ) as span:  # fmt: skip
+            reused = sha is not None and await self.blobs.exists(original_key(request.sku, sha))
+            if reused:
+                span.set_attribute("plinth.reused_original", True)
+            else:
+                try:
+                    downloaded = await self._fetch_with_retries(url)
+                except DownloadError as exc:
+                    failure = Failure(exc.code, exc.message)
+                else:
+                    span.set_attribute(ATTR_BYTES, len(downloaded.content))
+                    if sha is not None and downloaded.sha256 != sha:
+                        failure = Failure(
+                            "sha256_mismatch",
+                            f"the image's sha256 is {downloaded.sha256}, the delivery said {sha}",
+                        )
+                    else:
+                        sha = downloaded.sha256
+                        await self.blobs.put(
+                            original_key(request.sku, sha),
+                            downloaded.content,
+                            content_type=downloaded.content_type,
+                        )
+                if failure is not None:
+                    span.set_status(Status(StatusCode.ERROR, failure.code))
+        if failure is not None:
+            return await self._fail(request, known, failure)
+        assert sha is not None
+        download_ms = span_duration_ms(span)
+        job_ids = await self._announce(request, known, sha, download_ms)
+        return DownloadOutcome("reused" if reused else "stored", job_ids, img_sha256=sha)
+
+    async def _load(self, job_ids: list[str]) -> list[Job]:
+        jobs = []
+        for job_id in job_ids:
+            job = await self.jobs.get(job_id)
+            if job is None:
+                log.warning("job %s named by a download request does not exist", job_id)
+            else:
+                jobs.append(job)
+        return jobs
+
+    async def _fetch_with_retries(self, url: str) -> Downloaded:
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.fetcher.fetch(url)
+            except DownloadError as exc:
+                if not exc.transient or attempt == attempts:
+                    if exc.transient:
+                        exc.message = f"gave up after {attempts} attempts: {exc.message}"
+                    raise
+                delay = retry_delay_s(self.settings, attempt)
+                log.warning(
+                    "download of %s failed (%s, attempt %d/%d); retrying in %.1fs",
+                    url, exc.code, attempt, attempts, delay,
+                )  # fmt: skip
+                self.stats.retried += 1
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _announce(
+        self, request: IngestRequested, known: list[Job], sha: str, download_ms: int | None
+    ) -> list[str]:
+        key = original_key(request.sku, sha)
+        trace_id = current_trace_id()
+        jobs: list[Job] = []
+        if request.job_ids:
+            for job in known:
+                stored = await self._refresh(job, key, download_ms, trace_id)
+                if stored is not None:
+                    jobs.append(stored)
+        else:
+            for theme in request.themes:
+                job, created = await self.jobs.create_or_get(
+                    Job(
+                        sku=request.sku,
+                        theme=theme,
+                        image_url=str(request.image_url),
+                        img_sha256=sha,
+                        delivery_id=request.delivery_id,
+                        s3_original_key=key,
+                        trace_id=trace_id,
+                        timings=StepTimings(download_ms=download_ms),
+                    )
+                )
+                if created:
+                    jobs.append(job)
+                elif _is_new(job):
+                    # Created by a concurrent delivery: make sure it has its original, announce.
+                    stored = await self._refresh(job, key, download_ms, trace_id)
+                    if stored is not None:
+                        jobs.append(stored)
+            await self._quietly(
+                self.deliveries.set_job_ids(request.delivery_id, [j.id for j in jobs])
+            )
+        for job in jobs:
+            event = JobEvent(
+                job_id=job.id, sku=job.sku, theme=job.theme, img_sha256=sha, status=JobStatus.NEW
+            )
+            await self.publisher.publish(event, JOB_NEW, job.id.encode())
+        await self._quietly(
+            self.deliveries.set_download(
+                request.delivery_id,
+                {"status": "stored", "img_sha256": sha, "original_key": key,
+                 "download_ms": download_ms, "job_ids": [j.id for j in jobs]},
+            )
+        )  # fmt: skip
+        return [job.id for job in jobs]
+
+    async def _refresh(
+        self, job: Job, key: str, download_ms: int | None, trace_id: str | None
+    ) -> Job | None:
+        """Put the original key and timing on a NEW job (conditional on it still being NEW)."""
+        if job.s3_original_key == key and job.timings.download_ms is not None:
+            return job
+        timings = job.timings.model_copy(update={"download_ms": download_ms})
+        updated = Job.model_validate(
+            {
+                **job.model_dump(by_alias=True),
+                "s3_original_key": key,
+                "timings": timings.model_dump(),
+                "trace_id": job.trace_id or trace_id,
+                "updated_at": utcnow(),
+            }
+        )
+        if await self.jobs.replace_if_status(updated, job.status):
+            return updated
+        log.info("job %s moved on while downloading; not announcing it again", job.id)
+        return None
+
+    async def _fail(
+        self, request: IngestRequested, known: list[Job], failure: Failure
+    ) -> DownloadOutcome:
+        log.warning(
+            "download for delivery %s (%s) failed: %s: %s",
+            request.delivery_id, request.image_url, failure.code, failure.message,
+        )  # fmt: skip
+        failed_ids = []
+        for job in known:
+            failed = fail(job, stage=Stage.DOWNLOAD, code=failure.code, message=failure.message)
+            if await self.jobs.replace_if_status(failed, job.status):
+                failed_ids.append(job.id)
+                await self.publisher.publish(
+                    JobFailed(job_id=job.id, stage=Stage.DOWNLOAD, error_code=failure.code,
+                              error_message=failure.message),
+                    JOB_FAILED,
+                    job.id.encode(),
+                )  # fmt: skip
+        await self._quietly(
+            self.deliveries.set_download(
+                request.delivery_id,
+                {"status": "failed", "code": failure.code, "message": failure.message,
+                 "job_ids": failed_ids},
+            )
+        )  # fmt: skip
+        return DownloadOutcome("failed", failed_ids, failure=failure)
+
+    async def _quietly(self, work: Any) -> None:
+        """History updates are for people; a failure there must not undo or repeat the work."""
+        try:
+            await work
+        except Exception:
+            log.exception("cannot update the delivery history")
+
+
+def _is_new(job: Job) -> bool:
+    return canonical(job.status) is JobStatus.NEW
+
+
+def make_fetcher(settings: Settings) -> SafeDownloader:
+    from plinth.net import DownloadPolicy
+
+    return SafeDownloader(DownloadPolicy.from_settings(settings))

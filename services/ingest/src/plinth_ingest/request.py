@@ -1,0 +1,154 @@
+"""What a delivery asks for (SKU, image URL, optional hash, themes), validated field by field.
+
+The same rules apply to a webhook body and to a batch CSV row; every problem is reported with the
+field it belongs to, so 3JMS (or whoever prepared the CSV) knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from plinth.keys import InvalidKeyPart, validate_sha256, validate_sku, validate_theme
+
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InvalidRequest(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    sku: str
+    image_url: str
+    img_sha256: str | None
+    themes: tuple[str, ...]
+
+
+def parse_image_request(
+    data: Any, *, known_themes: frozenset[str], max_themes: int
+) -> ImageRequest:
+    """Validate a decoded JSON body (or CSV row); raise :class:`InvalidRequest` listing problems."""
+    if not isinstance(data, Mapping):
+        raise InvalidRequest([FieldProblem("body", "must be a JSON object")])
+    problems: list[FieldProblem] = []
+    sku = _sku(data.get("sku"), problems)
+    image_url = _image_url(data.get("image_url"), problems)
+    sha = _sha256(data.get("img_sha256"), problems)
+    themes = _themes(data, problems, known_themes, max_themes)
+    if problems:
+        raise InvalidRequest(problems)
+    assert sku is not None and image_url is not None
+    return ImageRequest(sku=sku, image_url=image_url, img_sha256=sha, themes=themes)
+
+
+def _sku(value: Any, problems: list[FieldProblem]) -> str | None:
+    if value is None:
+        problems.append(FieldProblem("sku", "is required"))
+        return None
+    if not isinstance(value, str):
+        problems.append(FieldProblem("sku", "must be a string"))
+        return None
+    try:
+        return validate_sku(value)
+    except InvalidKeyPart as exc:
+        problems.append(FieldProblem("sku", str(exc)))
+        return None
+
+
+def _image_url(value: Any, problems: list[FieldProblem]) -> str | None:
+    if value is None or value == "":
+        problems.append(FieldProblem("image_url", "is required"))
+        return None
+    if not isinstance(value, str):
+        problems.append(FieldProblem("image_url", "must be a string"))
+        return None
+    if len(value) > MAX_URL_LENGTH:
+        problems.append(FieldProblem("image_url", f"is longer than {MAX_URL_LENGTH} characters"))
+        return None
+    # Only the shape is checked here; addresses are vetted at download time (DNS can change).
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https"):
+        problems.append(
+            FieldProblem("image_url", f"scheme {parts.scheme or '(none)'!r} is not http or https")
+        )
+        return None
+    if not parts.hostname:
+        problems.append(FieldProblem("image_url", "has no host"))
+        return None
+    return value.strip()
+
+
+def _sha256(value: Any, problems: list[FieldProblem]) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(FieldProblem("img_sha256", "must be a string"))
+        return None
+    try:
+        return validate_sha256(value.strip().lower())
+    except InvalidKeyPart:
+        problems.append(FieldProblem("img_sha256", "must be 64 hexadecimal characters"))
+        return None
+
+
+def _themes(
+    data: Mapping[str, Any],
+    problems: list[FieldProblem],
+    known_themes: frozenset[str],
+    max_themes: int,
+) -> tuple[str, ...]:
+    raw: list[Any] = []
+    for name in ("themes", "theme"):
+        value = data.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            raw.append(value)
+        elif isinstance(value, list):
+            raw.extend(value)
+        else:
+            problems.append(FieldProblem(name, "must be a string or a list of strings"))
+            return ()
+    if not raw:
+        problems.append(
+            FieldProblem("themes", "give one or more themes ('themes': [...] or 'theme': '...')")
+        )
+        return ()
+    themes: list[str] = []
+    for item in raw:
+        if not isinstance(item, str):
+            problems.append(FieldProblem("themes", f"{item!r} is not a string"))
+            continue
+        try:
+            theme = validate_theme(item.strip())
+        except InvalidKeyPart as exc:
+            problems.append(FieldProblem("themes", str(exc)))
+            continue
+        if known_themes and theme not in known_themes:
+            problems.append(
+                FieldProblem(
+                    "themes",
+                    f"unknown theme {theme!r}; available: {', '.join(sorted(known_themes))}",
+                )
+            )
+            continue
+        if theme not in themes:
+            themes.append(theme)
+    if len(themes) > max_themes:
+        problems.append(FieldProblem("themes", f"at most {max_themes} themes per delivery"))
+    return tuple(themes)

@@ -1,0 +1,118 @@
+"""Everything one ingest process holds open: MongoDB, the Kafka broker (publisher, and the
+downloader's subscribers when it runs here), S3 and the downloader's HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from faststream.kafka import KafkaBroker
+from opentelemetry.trace import TracerProvider
+from plinth.adapters.kafka import ensure_topics, make_broker
+from plinth.adapters.mongo import Database
+from plinth.adapters.s3 import BlobStore
+from plinth.domain.job import utcnow
+from plinth.worker.service import BrokerPublisher
+
+from plinth_ingest.auth import Authenticator
+from plinth_ingest.batch import BatchReceiver
+from plinth_ingest.consumer import (
+    DownloaderBinding,
+    default_instance_id,
+    heartbeat_loop,
+    write_heartbeat,
+)
+from plinth_ingest.deliveries import DeliveryLog
+from plinth_ingest.download import DownloadWorker, Fetcher, make_fetcher
+from plinth_ingest.intake import Intake
+from plinth_ingest.settings import IngestSettings
+from plinth_ingest.themes import known_themes
+from plinth_ingest.webhook import WebhookReceiver
+
+log = logging.getLogger("plinth.ingest")
+
+
+@dataclass
+class IngestRuntime:
+    settings: IngestSettings
+    db: Database
+    broker: KafkaBroker
+    auth: Authenticator
+    webhook: WebhookReceiver
+    batch: BatchReceiver
+    worker: DownloadWorker | None
+    binding: DownloaderBinding | None
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: IngestSettings,
+    *,
+    http: bool = True,
+    downloader: bool = True,
+    fetcher: Fetcher | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> AsyncIterator[IngestRuntime]:
+    instance = settings.instance_id or default_instance_id()
+    auth = Authenticator(settings)
+    if http and not auth.configured:
+        log.error(
+            "PLINTH_WEBHOOK_SECRET is not set and PLINTH_WEBHOOK_DEV_BYPASS is off: every "
+            "webhook and batch upload will be answered 503 webhook_not_configured"
+        )
+    if http and settings.webhook_dev_bypass:
+        log.warning("PLINTH_WEBHOOK_DEV_BYPASS is on: unsigned deliveries are ACCEPTED")
+    await ensure_topics(settings)
+    async with AsyncExitStack() as stack:
+        db = Database.from_settings(settings)
+        stack.push_async_callback(db.close)
+        # The unique (sku, img_sha256, theme) index is what makes deliveries idempotent.
+        await db.ensure_indexes()
+        broker = make_broker(
+            settings, client_id=f"plinth-ingest-{instance}", tracer_provider=tracer_provider
+        )
+        publisher = BrokerPublisher(broker)
+        deliveries = DeliveryLog(db.webhook_events)
+        intake = Intake(db.jobs, publisher, publish_timeout_s=settings.publish_timeout_s)
+        themes = known_themes()
+        webhook = WebhookReceiver(
+            auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
+            max_themes=settings.max_themes_per_delivery,
+        )  # fmt: skip
+        batch = BatchReceiver(
+            auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
+            max_themes=settings.max_themes_per_delivery, max_rows=settings.batch_max_rows,
+        )  # fmt: skip
+        worker: DownloadWorker | None = None
+        binding: DownloaderBinding | None = None
+        if downloader:
+            blobs = await stack.enter_async_context(BlobStore.from_settings(settings))
+            if fetcher is None:
+                fetcher = await stack.enter_async_context(make_fetcher(settings))
+            worker = DownloadWorker(
+                settings=settings, jobs=db.jobs, blobs=blobs, publisher=publisher,
+                deliveries=deliveries, fetcher=fetcher, instance=instance,
+            )  # fmt: skip
+            binding = DownloaderBinding(
+                broker, worker, settings, offset_reset=settings.ingest_offset_reset
+            )
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        if worker is not None and binding is not None:
+            started_at = utcnow()
+            beat = asyncio.create_task(heartbeat_loop(db.workers, worker, started_at, binding))
+
+            async def stop_beat() -> None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+                with contextlib.suppress(Exception):
+                    await write_heartbeat(db.workers, worker, started_at, {"stopped": True})
+
+            stack.push_async_callback(stop_beat)
+            log.info("downloader %s consuming %s", instance, "plinth.ingest.requested.v1")
+        yield IngestRuntime(settings, db, broker, auth, webhook, batch, worker, binding)

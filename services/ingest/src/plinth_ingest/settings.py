@@ -1,0 +1,29 @@
+"""Ingest's own settings on top of the shared ones (same ``PLINTH_*`` environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from plinth.settings import Settings
+from pydantic import Field
+
+
+class IngestSettings(Settings):
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = Field(default=8081, ge=1, le=65535)
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    batch_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    batch_max_rows: int = Field(default=10_000, ge=1)
+    max_themes_per_delivery: int = Field(default=20, ge=1)
+    ingest_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest", description="where a new downloader consumer group starts"
+    )
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long a webhook waits for Kafka before answering 503"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_ingest_settings() -> IngestSettings:
+    return IngestSettings()
