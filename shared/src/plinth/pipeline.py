@@ -12,6 +12,13 @@ from typing import Any
 
 from plinth import keys
 from plinth.imaging.backgrounds import Theme
+from plinth.imaging.manifest import (
+    DerivativeInfo,
+    SourceInfo,
+    build_manifest,
+    manifest_json,
+    validate_manifest,
+)
 from plinth.imaging.segment.base import SegmentProvider
 from plinth.stages import composite_photos, derive_files, render_backgrounds, segment_photo
 
@@ -38,9 +45,6 @@ class PhotoRun:
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             self.timings_ms[step] = self.timings_ms.get(step, 0.0) + elapsed
-
-
-ManifestBuilder = Callable[..., dict[str, Any]]
 
 
 def run_photo(
@@ -92,4 +96,26 @@ def run_photo(
         for item in files:
             key = keys.derivative_key(theme.name, sku, sha256, item.variant, item.size, item.fmt)
             run.artefacts[key] = item.data
+
+        step(f"manifest:{theme.name}")
+        with run.timed("manifest"):
+            doc = build_manifest(
+                sku=sku,
+                sha256=sha256,
+                theme=theme.name,
+                background_indices=range(len(backgrounds)),
+                composite_indices=range(len(composites)),
+                derivatives=[
+                    DerivativeInfo(item.variant, item.size, item.fmt, item.width, item.height,
+                                   len(item.data))
+                    for item in files
+                ],
+                timings_ms={f"{name}_ms": round(ms) for name, ms in run.timings_ms.items()},
+                costs_usd=run.cost_usd,
+                source=SourceInfo(cut.width, cut.height, cut.source_format, len(original)),
+                segmentation_provider=cut.provider,
+            )
+            validate_manifest(doc)
+        run.manifests[theme.name] = doc
+        run.artefacts[keys.manifest_key(sku, sha256, theme.name)] = manifest_json(doc)
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 from plinth.cli.main import app
 from plinth.imaging.backgrounds import list_themes, load_theme
+from plinth.imaging.manifest import validate_manifest
 from typer.testing import CliRunner
 
 SHA_DIR = re.compile(r"^[0-9a-f]{64}$")
@@ -60,6 +62,7 @@ def test_process_writes_the_s3_key_layout(runner: CliRunner, photo: Path, tmp_pa
         f"masks/SKU-1/{sha}.png",
         f"backgrounds/default/SKU-1/{sha}_0.jpg",
         f"composites/default/SKU-1/{sha}_0.jpg",
+        f"manifests/SKU-1/{sha}-default.json",
         *(
             f"derivatives/default/SKU-1/{sha}/0_{size}.{fmt}"
             for size in ("hero", "pdp", "thumb")
@@ -73,6 +76,11 @@ def test_process_writes_the_s3_key_layout(runner: CliRunner, photo: Path, tmp_pa
     hero = Image.open(out / f"derivatives/default/SKU-1/{sha}/0_hero.avif")
     assert max(hero.size) == 2000
     assert "segment" in result.output and "derive" in result.output
+    manifest = json.loads((out / f"manifests/SKU-1/{sha}-default.json").read_text())
+    validate_manifest(manifest)
+    assert manifest["job"]["sku"] == "SKU-1" and manifest["job"]["theme"] == "default"
+    assert manifest["totals"]["derivative_count"] == 9
+    assert set(manifest["timings_ms"]) >= {"segmentation_ms", "derivatives_ms"}
 
 
 def test_process_keeps_going_after_a_bad_photo(
