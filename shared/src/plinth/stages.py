@@ -7,9 +7,12 @@ MongoDB and S3; only a vendor provider (Freepik) does HTTP inside.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from PIL import Image
 
 from plinth.imaging.backgrounds import Theme, render_background
 from plinth.imaging.composite import DEFAULT_CANVAS, composite
@@ -52,7 +55,7 @@ def segment_photo(
     decoded: DecodedImage = decode_image(original, max_pixels=max_pixels, max_bytes=max_bytes)
     segment_url = getattr(provider, "segment_url", None)
     result: Segmentation
-    if image_url is not None and callable(segment_url):
+    if image_url is not None and callable(segment_url) and _fetchable_as_is(original, decoded):
         result = segment_url(image_url, size=(decoded.width, decoded.height))
     else:
         result = provider.segment(decoded.rgb)
@@ -66,6 +69,20 @@ def segment_photo(
         source_format=decoded.format,
         meta=dict(result.meta),
     )
+
+
+_URL_FORMATS = frozenset({"JPEG", "PNG"})
+"""What Freepik's remove-background reads from a URL; anything else is sent as decoded pixels."""
+_EXIF_ORIENTATION = 0x0112
+
+
+def _fetchable_as_is(original: bytes, decoded: DecodedImage) -> bool:
+    """True when a vendor fetching the raw original sees the same upright pixels we decoded:
+    a JPEG or PNG with no EXIF rotation (a vendor would ignore or misapply it)."""
+    if decoded.format not in _URL_FORMATS:
+        return False
+    with Image.open(io.BytesIO(original)) as image:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1)) == 1
 
 
 @dataclass(frozen=True)
