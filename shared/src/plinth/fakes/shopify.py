@@ -468,7 +468,8 @@ class FakeShopify:
                 else min(cost, _returned_objects(result.data))
             )
             self._available = min(self.bucket_max, self._available + cost - actual)  # refund
-            body: dict[str, Any] = {"data": result.data}
+            # No "data" key when execution never started (variables that do not coerce).
+            body: dict[str, Any] = {} if result.data is None and errors else {"data": result.data}
             if errors:
                 body["errors"] = errors
             body["extensions"] = {"cost": self._cost(cost, actual)}
