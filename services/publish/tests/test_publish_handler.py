@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from PIL import Image
+
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.fakes.shopify import DEFAULT_VERSION, FakeShopify

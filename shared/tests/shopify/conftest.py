@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from PIL import Image
+
 from plinth.fakes.shopify import DEFAULT_VERSION, FakeShopify
 from plinth.shopify import ShopifyClient, ShopifyConfig
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from plinth.fakes.shopify import DEFAULT_VERSION, FakeShopify
 
 # One client for the module: creating an httpx client (its SSL context) costs ~0.2 s each time.

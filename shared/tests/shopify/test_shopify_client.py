@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plinth.fakes.shopify import FakeShopify
 from plinth.shopify import (
     MediaFailed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plinth.shopify.client import sku_search
 from plinth.shopify.media import ALT_MAX_CHARS, alt_marker, alt_text, is_plinth_media
 from plinth.shopify.throttle import DEFAULT_EXPECTED_COST, CostBudget, ThrottleStatus

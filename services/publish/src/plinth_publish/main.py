@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from plinth.domain.states import JobStatus, Stage
 from plinth.worker import Step, run_stage_service
-
 from plinth_publish.handler import publish
 
 STEPS = [Step(Stage.PUBLISH, JobStatus.SHOPIFY_PUSH, JobStatus.DONE, publish)]
