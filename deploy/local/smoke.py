@@ -17,8 +17,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from botocore.config import Config
-from plinth.settings import Settings
 from pymongo import MongoClient
+
+from plinth.settings import Settings
 
 
 async def check_kafka(settings: Settings, token: str) -> str:

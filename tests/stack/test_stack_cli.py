@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from .conftest import PrivateStack, free_port, group_members
+from .conftest import STACK, PrivateStack, free_port, group_members
 
 pytestmark = pytest.mark.stack
 
@@ -156,3 +157,43 @@ def test_unknown_component_is_refused(private_stack: PrivateStack) -> None:
     result = private_stack.run("up", "redis")
     assert result.returncode != 0
     assert "redis" in result.stderr
+
+
+WITH_STACK = STACK.parent / "with-stack"
+
+
+def test_with_stack_keeps_the_exit_code_and_stops_what_it_started(
+    private_stack: PrivateStack,
+) -> None:
+    private_stack.env["PLINTH_STACK_COMPONENTS"] = "s3"
+    probe = 'echo "endpoint=$PLINTH_S3_ENDPOINT require=$PLINTH_REQUIRE_STACK"; exit 7'
+    result = subprocess.run(
+        [str(WITH_STACK), "bash", "-c", probe],
+        env=private_stack.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 7, result.stderr
+    port = private_stack.port("s3")
+    assert f"endpoint=http://127.0.0.1:{port} require=1" in result.stdout
+    assert "s3     stopped" in result.stdout
+    assert not (private_stack.state_dir / "run" / "s3.pid").exists()
+    assert _port_is_free(port)
+
+
+def test_with_stack_leaves_a_stack_it_did_not_start_running(
+    private_stack: PrivateStack,
+) -> None:
+    private_stack.env["PLINTH_STACK_COMPONENTS"] = "s3"
+    assert private_stack.run("up").returncode == 0
+    pid = _pid(private_stack, "s3")
+    result = subprocess.run(
+        [str(WITH_STACK), "true"], env=private_stack.env, capture_output=True, text=True,
+        timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "stopped" not in result.stdout
+    assert _pid(private_stack, "s3") == pid
+    assert group_members(pid) == [pid]

@@ -192,21 +192,32 @@ def cmd_logs(cfg: StackConfig, names: list[str], lines: int, follow: bool) -> No
     os.execvp("tail", argv)
 
 
+def _component_names(given: list[str]) -> list[str]:
+    """Components named on the command line, else in PLINTH_STACK_COMPONENTS, else all;
+    always in start order (kafka, mongo, s3)."""
+    names = given or os.environ.get("PLINTH_STACK_COMPONENTS", "").replace(",", " ").split()
+    unknown = sorted(set(names) - set(COMPONENTS))
+    if unknown:
+        raise StackError(
+            f"unknown component(s) {', '.join(unknown)}; known: {', '.join(COMPONENTS)}"
+        )
+    return [name for name in COMPONENTS if name in names] if names else list(COMPONENTS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deploy/local/stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "logs", "env"])
     parser.add_argument(
         "components",
         nargs="*",
-        choices=[[], *COMPONENTS],
         metavar="component",
-        help=f"any of {', '.join(COMPONENTS)} (default: all)",
+        help=f"any of {', '.join(COMPONENTS)} (default: $PLINTH_STACK_COMPONENTS, else all)",
     )
     parser.add_argument("-n", "--lines", type=int, default=50, help="logs: lines to show")
     parser.add_argument("-f", "--follow", action="store_true", help="logs: keep following")
     args = parser.parse_args(argv)
-    names = args.components or list(COMPONENTS)
     try:
+        names = _component_names(args.components)
         cfg = load_config()
         if args.command == "up":
             cmd_up(cfg, names)
