@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from plinth.adapters.mongo import Database
 from plinth.domain.states import STAGE_FROM, JobStatus
 from plinth.messaging.topics import CONTROL, STAGE_INPUT

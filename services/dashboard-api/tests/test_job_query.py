@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from plinth.domain.states import JobStatus
 from plinth_dashboard_api.job_query import (
     InvalidQuery,

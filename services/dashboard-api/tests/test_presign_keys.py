@@ -1,4 +1,5 @@
 import pytest
+
 from plinth import keys
 from plinth.domain.job import Job
 from plinth_dashboard_api.presign import AssetNotFound, BadAssetRequest, asset_key

@@ -1,9 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
+
 from plinth_dashboard_api.settings import DashboardSettings, Role
 from plinth_dashboard_api.stats import percentile, summarise_window
-from pydantic import ValidationError
 
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 

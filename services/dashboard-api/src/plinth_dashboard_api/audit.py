@@ -7,7 +7,6 @@ from typing import Any
 
 from plinth.adapters.mongo import Database
 from plinth.domain.job import utcnow
-
 from plinth_dashboard_api.auth import Principal
 
 

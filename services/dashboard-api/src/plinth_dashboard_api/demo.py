@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw
+
 from plinth import keys
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job, ShopifyResult, StepTimings, Transition, utcnow
 from plinth.domain.states import PIPELINE, STAGE_FROM, JobStatus
-
 from plinth_dashboard_api.settings import DashboardSettings
 
 THEMES = ("studio", "kitchen", "outdoor")

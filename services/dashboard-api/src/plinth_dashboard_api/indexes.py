@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from plinth.adapters.mongo import Database
 from pymongo import ASCENDING, DESCENDING
+
+from plinth.adapters.mongo import Database
 
 # (collection attribute, index name, keys)
 DASHBOARD_INDEXES: Final[list[tuple[str, str, list[tuple[str, int]]]]] = [

@@ -14,13 +14,13 @@ from litestar.exceptions import (
     ServiceUnavailableException,
 )
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pydantic import BaseModel, Field
+
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import STAGE_INPUT
-from pydantic import BaseModel, Field
-
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException

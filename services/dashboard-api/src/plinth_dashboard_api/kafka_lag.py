@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from plinth.domain.states import Stage
 from plinth.messaging.topics import STAGE_INPUT
 from plinth.settings import Settings

@@ -10,12 +10,12 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import JSONBody
+from pydantic import BaseModel
+
 from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
 from plinth.messaging.events import ControlCommand
 from plinth.messaging.topics import CONTROL, STAGE_INPUT
-from pydantic import BaseModel
-
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.kafka_lag import GroupLag

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+
 from plinth.adapters.kafka import make_broker
 from plinth.settings import Settings
-from pydantic import BaseModel
 
 
 class EventPublisher:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
-
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
 from plinth_dashboard_api.publisher import EventPublisher

@@ -12,8 +12,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from plinth.settings import Settings
 from pydantic import Field, SecretStr, field_validator
+
+from plinth.settings import Settings
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 

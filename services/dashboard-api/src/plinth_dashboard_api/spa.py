@@ -18,6 +18,16 @@ _NOT_BUILT = (
 _RESERVED = ("api/", "schema", "health")
 
 
+def _file(path: Path, cache_control: str) -> File:
+    # the filename is what the media type is guessed from (text/html, text/javascript, ...)
+    return File(
+        path,
+        filename=path.name,
+        content_disposition_type="inline",
+        headers={"Cache-Control": cache_control},
+    )
+
+
 def spa_router(ui_dir: Path) -> Router:
     root = ui_dir.resolve()
 
@@ -43,13 +53,11 @@ def spa_router(ui_dir: Path) -> Router:
                     if relative.startswith("assets/")  # vite's content-hashed files
                     else "no-cache"
                 )
-                return File(
-                    candidate, content_disposition_type="inline", headers={"Cache-Control": cache}
-                )
+                return _file(candidate, cache)
             if relative.startswith("assets/"):
                 raise NotFoundException(f"no asset {path!r}")
         if not index.is_file():
             return Response(_NOT_BUILT, media_type="text/html", status_code=503)
-        return File(index, content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
+        return _file(index, "no-cache")
 
     return Router(path="/", route_handlers=[index, serve])

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from plinth.adapters.mongo import Database
 from plinth.domain.job import StepTimings
 from plinth.domain.states import JobStatus
-from pydantic import BaseModel
 
 WINDOW = timedelta(hours=24)
 SAMPLE_CAP = 50_000

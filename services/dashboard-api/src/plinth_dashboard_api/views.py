@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from pydantic import BaseModel
 
 # Only these fields travel for a list row: a smaller projection is a faster list.
 SUMMARY_FIELDS = (
