@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
+from opentelemetry.trace import TracerProvider
 
 from plinth_ingest.batch import new_batch_id
 from plinth_ingest.download import Fetcher
@@ -53,13 +54,16 @@ def create_app(
     *,
     downloader: bool = True,
     fetcher: Fetcher | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Litestar:
     """``downloader=True`` also runs the download consumer here (``plinth-ingest all``)."""
     settings = settings or get_ingest_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_runtime(settings, downloader=downloader, fetcher=fetcher) as runtime:
+        async with open_runtime(
+            settings, downloader=downloader, fetcher=fetcher, tracer_provider=tracer_provider
+        ) as runtime:
             app.state.ingest = runtime
             yield
 

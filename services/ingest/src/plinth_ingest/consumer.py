@@ -19,14 +19,14 @@ from typing import Any, Literal
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+
 from plinth.domain.job import utcnow
 from plinth.messaging.events import ControlCommand, DeadLetter, IngestRequested
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, INGEST_REQUESTED
 from plinth.settings import Settings
 from plinth.worker.control import applies_to
 from plinth.worker.service import raw_body
-from pydantic import ValidationError
-
 from plinth_ingest.download import DownloadWorker
 
 log = logging.getLogger("plinth.ingest.consumer")

@@ -19,7 +19,6 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, canonical
 from plinth.messaging.events import Event, IngestRequested
 from plinth.messaging.topics import INGEST_REQUESTED
-
 from plinth_ingest.request import ImageRequest
 
 

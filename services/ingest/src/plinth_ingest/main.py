@@ -9,8 +9,8 @@ import logging
 import signal
 
 import uvicorn
-from plinth.telemetry import setup_tracing
 
+from plinth.telemetry import setup_tracing
 from plinth_ingest.app import create_app
 from plinth_ingest.runtime import open_runtime
 from plinth_ingest.settings import get_ingest_settings
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     provider = setup_tracing(settings, "plinth-ingest")
     try:
         uvicorn.run(
-            create_app(settings, downloader=args.mode == "all"),
+            create_app(settings, downloader=args.mode == "all", tracer_provider=provider),
             host=args.host or settings.ingest_host,
             port=args.port or settings.ingest_port,
             log_level="info",

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import TracerProvider
+
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import utcnow
+from plinth.telemetry import tracer as get_tracer
 from plinth.worker.service import BrokerPublisher
-
 from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import BatchReceiver
 from plinth_ingest.consumer import (
@@ -79,9 +80,14 @@ async def open_runtime(
         deliveries = DeliveryLog(db.webhook_events)
         intake = Intake(db.jobs, publisher, publish_timeout_s=settings.publish_timeout_s)
         themes = known_themes()
+        ingest_tracer = (
+            tracer_provider.get_tracer("plinth.ingest")
+            if tracer_provider is not None
+            else get_tracer("plinth.ingest")
+        )
         webhook = WebhookReceiver(
             auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
-            max_themes=settings.max_themes_per_delivery,
+            max_themes=settings.max_themes_per_delivery, tracer=ingest_tracer,
         )  # fmt: skip
         batch = BatchReceiver(
             auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
@@ -95,7 +101,7 @@ async def open_runtime(
                 fetcher = await stack.enter_async_context(make_fetcher(settings))
             worker = DownloadWorker(
                 settings=settings, jobs=db.jobs, blobs=blobs, publisher=publisher,
-                deliveries=deliveries, fetcher=fetcher, instance=instance,
+                deliveries=deliveries, fetcher=fetcher, instance=instance, tracer=ingest_tracer,
             )  # fmt: skip
             binding = DownloaderBinding(
                 broker, worker, settings, offset_reset=settings.ingest_offset_reset

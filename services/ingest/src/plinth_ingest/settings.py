@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from plinth.settings import Settings
 from pydantic import Field
+
+from plinth.settings import Settings
 
 
 class IngestSettings(Settings):

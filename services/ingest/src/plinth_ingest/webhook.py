@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
-from plinth.telemetry import ATTR_SKU, current_trace_id, tracer
+from opentelemetry.trace import SpanKind, Tracer
 
+from plinth.telemetry import ATTR_SKU, current_trace_id
+from plinth.telemetry import tracer as get_tracer
 from plinth_ingest.auth import Authenticator, NotConfigured, SignatureError
 from plinth_ingest.deliveries import DeliveryLog, new_delivery_id
 from plinth_ingest.intake import Intake, PublishFailed
@@ -58,7 +59,9 @@ class WebhookReceiver:
         deliveries: DeliveryLog,
         known_themes: frozenset[str],
         max_themes: int,
+        tracer: Tracer | None = None,
     ) -> None:
+        self.tracer = tracer or get_tracer("plinth.ingest")
         self.auth = auth
         self.intake = intake
         self.deliveries = deliveries
@@ -67,7 +70,7 @@ class WebhookReceiver:
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Reply:
         delivery_id = new_delivery_id()
-        with tracer("plinth.ingest").start_as_current_span(
+        with self.tracer.start_as_current_span(
             "webhook 3jms.images", kind=SpanKind.SERVER, attributes={"delivery.id": delivery_id}
         ) as span:
             reply = await self._receive(delivery_id, headers, body)
