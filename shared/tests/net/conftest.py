@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
+
 from plinth.net.testserver import LocalHttpServer
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
 from plinth.net import (
     AddressRefused,
     AllowList,
