@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from plinth.fakes.shopify import FakeShopify
@@ -199,3 +201,41 @@ async def test_shopify_rejects_a_field_it_does_not_know(
 ) -> None:
     with pytest.raises(ShopifyQueryError, match="Field 'shopp' doesn't exist on type 'QueryRoot'"):
         await client.graphql.execute("Bad", "query Bad { shopp { name } }")
+
+
+async def test_concurrent_runs_for_one_sku_and_theme_leave_exactly_one(
+    fake: FakeShopify,
+) -> None:
+    await_first = await _publish_with_own_client(fake)
+    results = await asyncio.gather(*(_publish_with_own_client(fake) for _ in range(3)))
+
+    remaining = [m.id for m in fake.media_for("MUG-1", "studio-white")]
+    newest = max((r.media_ids[0] for r in results), key=lambda gid: int(gid.rsplit("/", 1)[1]))
+    assert remaining == [newest]
+    assert await_first.media_ids[0] not in remaining
+
+
+async def test_a_merchant_reordering_the_gallery_does_not_protect_old_media(
+    fake: FakeShopify, client: ShopifyClient
+) -> None:
+    first = await publish(client)
+    merchant = await client.attach_media(
+        first.product_id,
+        await client.stage_upload(jpeg_bytes(), filename="m.jpg", mime_type="image/jpeg"),
+        alt="Merchant's own photo",
+        known_media_ids=set(),
+    )
+    await client.wait_until_ready(merchant)
+    product = fake.product_for_sku("MUG-1")
+    assert product is not None
+    product.media_ids.reverse()  # the merchant dragged ours to the end
+
+    second = await publish(client)
+
+    assert [m.id for m in fake.media_for("MUG-1", "studio-white")] == list(second.media_ids)
+    assert {m.id for m in fake.media_for("MUG-1")} == {*merchant, *second.media_ids}
+
+
+async def _publish_with_own_client(fake: FakeShopify):  # type: ignore[no-untyped-def]
+    async with ShopifyClient(config_for(fake)) as client:
+        return await publish(client)

@@ -2,16 +2,15 @@
 
 ``ShopifyClient.publish_image`` does the whole job for one (SKU, theme):
 
-1. find the variant by SKU (``productVariants(query: "sku:...")``) and its product;
-2. list the product's media and pick the ones an earlier run published for this (SKU, theme)
-   (alt-text marker, see :mod:`plinth.shopify.media`);
-3. stage the image (``stagedUploadsCreate``, then a multipart POST of the bytes to the target);
-4. attach it to the product (``productUpdate(product:, media:)``) with alt text from the title
-   and theme;
-5. poll until the new media is READY (FAILED raises :class:`MediaFailed`, and the failed media is
+1. find the variant by SKU (``productVariants(query: "sku:...")``) and its product, and note
+   the product's media ids;
+2. stage the image (``stagedUploadsCreate``, then a multipart POST of the bytes to the target);
+3. attach it to the product (``productUpdate(product:, media:)``) with alt text from the title
+   and theme, ending in a marker for (SKU, theme) (see :mod:`plinth.shopify.media`);
+4. poll until the new media is READY (FAILED raises :class:`MediaFailed`, and the failed media is
    deleted; too slow raises :class:`MediaNotReady`);
-6. only then delete the earlier media (``fileDelete``), so the product is never left without its
-   image and a re-run never duplicates it.
+5. only then delete the older media carrying the same marker (``fileDelete``), so the product
+   is never left without its image and a re-run never duplicates it.
 """
 
 from __future__ import annotations
@@ -43,6 +42,8 @@ from plinth.shopify.media import alt_text, is_plinth_media
 from plinth.shopify.transport import AdminGraphQL, Sleep
 
 log = logging.getLogger(__name__)
+
+DELETE_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -116,28 +117,54 @@ class ShopifyClient:
         mime_type: str = "image/jpeg",
     ) -> PublishedImage:
         variant = await self.find_variant(sku)
-        earlier = [
-            m.media_id
-            for m in await self.list_product_media(variant.product_id)
-            if is_plinth_media(m.alt, sku, theme)
-        ]
+        before = {m.media_id for m in await self.list_product_media(variant.product_id)}
         alt = alt_text(variant.product_title, sku, theme)
         source = await self.stage_upload(image, filename=filename, mime_type=mime_type)
         new_ids = await self.attach_media(
-            variant.product_id, source, alt=alt, known_media_ids=set(earlier)
+            variant.product_id, source, alt=alt, known_media_ids=before
         )
         try:
             await self.wait_until_ready(new_ids)
         except MediaFailed:
             await self._delete_quietly(new_ids)  # don't leave a broken image on the product
             raise
-        removed = await self.delete_files(earlier) if earlier else ()
+        removed = await self.remove_older_media(variant.product_id, sku, theme, new_ids[0])
         return PublishedImage(
             product_id=variant.product_id,
             variant_id=variant.variant_id,
             media_ids=tuple(new_ids),
             removed_media_ids=tuple(removed),
             alt=alt,
+        )
+
+    async def remove_older_media(
+        self, product_id: str, sku: str, theme: str, current_id: str
+    ) -> list[str]:
+        """Delete Plinth's media for (sku, theme) that are older than ``current_id``.
+
+        Listed now, after ours is READY, not before the upload: that also catches media left
+        by a run that crashed between attaching and cleaning up. "Older" is by id (Shopify ids
+        grow over time; a merchant may have reordered the gallery), and newer ones are left to
+        the concurrent run that attached them, which deletes ours: the newest image wins and
+        exactly one remains.
+        """
+        for _ in range(DELETE_ROUNDS):
+            older = [
+                m.media_id
+                for m in await self.list_product_media(product_id)
+                if is_plinth_media(m.alt, sku, theme) and _is_older(m.media_id, current_id)
+            ]
+            if not older:
+                return []
+            try:
+                return await self.delete_files(older)
+            except ShopifyUserError as exc:
+                if not all(e.code == "FILE_DOES_NOT_EXIST" for e in exc.errors):
+                    raise
+                # A concurrent run deleted some of them first, and fileDelete refuses the
+                # whole list then: look again and delete what is still there.
+        raise ShopifyUserError(
+            "fileDelete", [FieldError(("fileIds",), "media kept vanishing while deleting")]
         )
 
     # --- the steps --------------------------------------------------------------------------
@@ -242,7 +269,7 @@ class ShopifyClient:
         ]
         if not new_ids:
             raise ShopifyQueryError("productUpdate succeeded but the new media is not listed")
-        return new_ids[-1:]  # the newest one: media are appended to the product
+        return [max(new_ids, key=_id_number)]  # ours is the newest: ids grow over time
 
     async def wait_until_ready(self, media_ids: Sequence[str]) -> None:
         deadline = time.monotonic() + self.config.media_ready_timeout_s
@@ -303,6 +330,16 @@ def _raise_user_errors(operation: str, payload: Mapping[str, Any]) -> None:
                 for e in errors
             ],
         )
+
+
+def _id_number(gid: str) -> int:
+    """The numeric tail of ``gid://shopify/MediaImage/123`` (-1 if there is none)."""
+    tail = gid.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def _is_older(gid: str, than: str) -> bool:
+    return gid != than and _id_number(gid) < _id_number(than)
 
 
 def _path(data: Any, *keys: str, default: Any) -> Any:
