@@ -162,7 +162,7 @@ async def seed_demo(
         if kind == "done":
             job = job.model_copy(
                 update={
-                    "completed_at": created + timedelta(seconds=8 + i),
+                    "completed_at": job.history[-1].at,
                     "shopify": ShopifyResult(status="skipped", reason="no Shopify settings"),
                 }
             )
@@ -179,6 +179,15 @@ async def seed_demo(
                     "failed_stage": stage,
                     "failed_from": failed_from,
                     "attempts": {stage.value: 5},
+                    "history": [
+                        *job.history,
+                        Transition(
+                            from_status=failed_from,
+                            to_status=JobStatus.FAILED,
+                            at=job.updated_at,
+                            note=f"{stage.value}: gave up",
+                        ),
+                    ],
                 }
             )
             demo.failed.append(job)

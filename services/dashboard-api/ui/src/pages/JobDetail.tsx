@@ -58,7 +58,10 @@ export function JobDetailPage() {
   const j = job.data;
   const terminal = j.status === "DONE" || j.status === "FAILED";
   const linkTemplate = template ?? traceTemplate(j.trace_url_template);
-  const elapsed = j.processing_ms ?? Date.now() - new Date(j.created_at).getTime();
+  // finished jobs: how long they took; a failed one stopped at its last update
+  const elapsed =
+    j.processing_ms ??
+    (j.status === "FAILED" && j.updated_at ? new Date(j.updated_at).getTime() : Date.now()) - new Date(j.created_at).getTime();
 
   return (
     <div className="space-y-4">
@@ -69,7 +72,7 @@ export function JobDetailPage() {
             <span className="font-mono">{j.sku}</span> <StatusBadge status={j.status} />
           </h1>
           <p className="text-xs text-gray-500">
-            job <code>{j.id}</code> · theme {j.theme} · {j.completed_at ? "took" : "running for"} {formatDuration(elapsed)}
+            job <code>{j.id}</code> · theme {j.theme} · {j.completed_at ? "took" : j.status === "FAILED" ? "failed after" : "running for"} {formatDuration(elapsed)}
           </p>
         </div>
         <div className="flex gap-2">

@@ -29,6 +29,7 @@ export function OverviewPage() {
         <StatCard label="Avg cost / job (24 h)" value={stats.data ? formatCost(stats.data.avg_cost_usd_24h) : "…"} />
         <StatCard label="Avg processing time" value={stats.data ? formatDuration(stats.data.avg_processing_ms_24h) : "…"} />
         <StatCard
+          testId="card-processor"
           label="Processor"
           value={processor.data ? `${alive} worker${alive === 1 ? "" : "s"}` : "…"}
           sub={processor.data && `${paused} paused · lag ${lag}`}

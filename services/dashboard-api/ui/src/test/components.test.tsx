@@ -1,0 +1,63 @@
+// @vitest-environment jsdom
+import { cleanup, render, screen } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+import { Stepper } from "../components/Stepper";
+import { StatusBadge } from "../components/ui";
+import type { Job } from "../lib/api";
+import { filtersFromParams } from "../pages/Jobs";
+import { jobAssets } from "../pages/JobDetail";
+
+afterEach(cleanup);
+
+describe("Stepper", () => {
+  it("marks the steps before a failure done and the failed one with '!'", () => {
+    render(<Stepper job={{ status: "FAILED", failed_from: "COMPOSITED" }} />);
+    const steps = screen.getAllByRole("listitem");
+    expect(steps).toHaveLength(7);
+    expect(steps.slice(0, 3).every((s) => s.textContent?.startsWith("✓"))).toBe(true);
+    expect(steps[3].textContent?.startsWith("!")).toBe(true);
+    expect(steps[3].getAttribute("aria-current")).toBe("step");
+    expect(steps[4].textContent?.startsWith("5")).toBe(true);
+  });
+  it("shows a finished job with every step done", () => {
+    render(<Stepper job={{ status: "DONE", failed_from: null }} />);
+    expect(screen.getAllByRole("listitem").every((s) => s.textContent?.startsWith("✓"))).toBe(true);
+  });
+});
+
+describe("StatusBadge", () => {
+  it("renders the status text", () => {
+    render(<StatusBadge status="FAILED" />);
+    expect(screen.getByTestId("status-badge").textContent).toBe("FAILED");
+  });
+});
+
+describe("filtersFromParams", () => {
+  it("keeps known statuses only and reads the other filters", () => {
+    const filters = filtersFromParams(new URLSearchParams("status=FAILED&status=BOGUS&sku=AB&page=3"));
+    expect(filters.status).toEqual(["FAILED"]);
+    expect(filters.sku).toBe("AB");
+    expect(filters.page).toBe(3);
+    expect(filtersFromParams(new URLSearchParams("page=-4")).page).toBe(1);
+  });
+});
+
+describe("jobAssets", () => {
+  it("lists every stored artefact with the presign parameters that fetch it", () => {
+    const job = {
+      s3_original_key: "originals/A/x.jpg",
+      s3_cutout_key: null,
+      s3_mask_key: null,
+      s3_background_keys: ["backgrounds/t/A/x_0.jpg"],
+      s3_composite_keys: [],
+      s3_derivative_keys: ["derivatives/t/A/x/0_thumb.webp"],
+      manifest_s3_key: "manifests/A/x-t.json",
+    } as unknown as Job;
+    expect(jobAssets(job).map((a) => [a.label, a.params])).toEqual([
+      ["Original", { type: "original" }],
+      ["Background 0", { type: "background", index: 0 }],
+      ["Derivative 0_thumb.webp", { type: "derivative", index: 0 }],
+      ["Manifest", { type: "manifest" }],
+    ]);
+  });
+});
