@@ -1,0 +1,75 @@
+"""The derive service's two steps: nine files per composite, then a valid manifest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from opentelemetry.trace import INVALID_SPAN
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus
+from plinth.imaging.decode import encode_jpeg
+from plinth.imaging.manifest import validate_manifest
+from plinth.settings import Settings
+from plinth.worker import StageContext
+from plinth.worker.errors import PermanentStageError
+from plinth_derive.main import derivatives
+from plinth_derive.manifest_step import manifest
+
+SHA = "0" * 64
+
+
+class Blobs:
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    async def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
+        return f"https://s3.test/{key}?signed"
+
+
+def composited_job() -> tuple[Job, Blobs]:
+    ramp = np.linspace(60, 220, 600, dtype=np.float32)
+    picture = np.dstack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (600, 1)),
+                         np.tile(ramp[:, None], (1, 600))]).astype(np.uint8)
+    key = f"composites/default/SKU-D/{SHA}_0.jpg"
+    job = Job(sku="SKU-D", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
+              status=JobStatus.COMPOSITED, s3_original_key=f"originals/SKU-D/{SHA}.jpg",
+              s3_cutout_key=f"cutouts/SKU-D/{SHA}.png", s3_mask_key=f"masks/SKU-D/{SHA}.png",
+              s3_background_keys=[f"backgrounds/default/SKU-D/{SHA}_0.jpg"],
+              s3_composite_keys=[key],
+              provider_metadata={"segment": {"provider": "local", "width": 600, "height": 600,
+                                             "format": "JPEG", "bytes": 1234}})
+    return job, Blobs({key: encode_jpeg(picture)})
+
+
+async def test_nine_derivatives_then_a_manifest_that_validates() -> None:
+    job, blobs = composited_job()
+    ctx = StageContext(Settings(), blobs, INVALID_SPAN, "t")
+    made = await derivatives(job, ctx)
+    keys = made.changes["s3_derivative_keys"]
+    assert len(keys) == 9 == len(made.artefacts)
+    assert f"derivatives/default/SKU-D/{SHA}/0_hero.avif" in keys
+    assert f"derivatives/default/SKU-D/{SHA}/0_thumb.webp" in keys
+
+    ready = job.model_copy(update={"status": JobStatus.DERIVATIVES, **made.changes})
+    result = await manifest(ready, ctx)
+    key = f"manifests/SKU-D/{SHA}-default.json"
+    assert result.changes == {"manifest_s3_key": key}
+    doc = json.loads(result.artefacts[key])
+    validate_manifest(doc)
+    assert doc["totals"]["derivative_count"] == 9
+    assert doc["job"]["job_id"] == job.id and doc["source"]["bytes"] == 1234
+    assert doc["assets"]["cutout"]["url"].endswith("?signed")
+
+
+async def test_a_manifest_without_derivative_metadata_is_refused() -> None:
+    job, blobs = composited_job()
+    broken = job.model_copy(update={"status": JobStatus.DERIVATIVES,
+                                    "s3_derivative_keys": ["derivatives/x/0_hero.jpg"]})
+    with pytest.raises(PermanentStageError, match="described"):
+        await manifest(broken, StageContext(Settings(), blobs, INVALID_SPAN, "t"))
