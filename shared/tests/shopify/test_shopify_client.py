@@ -15,7 +15,7 @@ from plinth.shopify import (
     ShopifyThrottled,
     SkuNotFound,
 )
-from plinth.shopify.errors import ShopifyEndpointNotFound, ShopifyQueryError
+from plinth.shopify.errors import ShopifyEndpointNotFound, ShopifyQueryError, ShopifyUnavailable
 
 from .conftest import config_for, jpeg_bytes
 
@@ -239,3 +239,20 @@ async def test_a_merchant_reordering_the_gallery_does_not_protect_old_media(
 async def _publish_with_own_client(fake: FakeShopify):  # type: ignore[no-untyped-def]
     async with ShopifyClient(config_for(fake)) as client:
         return await publish(client)
+
+
+async def test_a_short_outage_is_retried_with_backoff(fake: FakeShopify) -> None:
+    fake.fail_next = 2
+    async with ShopifyClient(config_for(fake)) as client:
+        result = await publish(client)
+        assert client.graphql.stats.transient_retries == 2
+    assert [m.id for m in fake.media_for("MUG-1", "studio-white")] == list(result.media_ids)
+
+
+async def test_a_long_outage_is_a_transient_error(fake: FakeShopify) -> None:
+    fake.fail_next = 100
+    async with ShopifyClient(config_for(fake, max_transient_retries=2)) as client:
+        with pytest.raises(ShopifyUnavailable) as caught:
+            await client.find_variant("MUG-1")
+    assert caught.value.transient and "503" in str(caught.value)
+    assert fake.fail_next == 100 - 3

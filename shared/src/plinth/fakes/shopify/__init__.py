@@ -28,6 +28,7 @@ Media
 ``POST /_staged`` (multipart, the fields ``stagedUploadsCreate`` returned, then ``file``) and
 ``PUT /_staged/{key}``
     the staged-upload target (Google Cloud Storage in real life); answers 201/200.
+Outages: ``fail_next = N`` answers the next N GraphQL requests with 503.
 Inspection (tests, the demo): ``GET /_fake/media?sku=&theme=`` lists a SKU's product media (with
 ``theme``: only Plinth's for that (SKU, theme)), ``POST /_fake/products`` seeds
 ``{"sku", "title"}``, ``GET /_fake/requests`` lists the GraphQL operations served.

@@ -99,6 +99,9 @@ def make_handler(fake: FakeShopify) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"errors": "Not Found"})
 
         def _graphql(self, version: str, body: bytes) -> None:
+            if fake.take_failure():
+                self._send(503, {"errors": "Service Unavailable"})
+                return
             token = self.headers.get("X-Shopify-Access-Token")
             if token != fake.access_token:
                 self._send(401, {"errors": INVALID_TOKEN_MESSAGE})

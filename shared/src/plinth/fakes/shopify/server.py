@@ -60,6 +60,8 @@ class FakeShopify:
     restore_rate: float = 100.0
     polls_to_ready: int = 2
     auto_products: bool = False
+    fail_next: int = 0
+    """The next N GraphQL requests answer 503 (an outage, for retry tests)."""
     """Look-ups of unknown SKUs create a product for them (the demo's convenience)."""
     served: list[ServedOperation] = field(default_factory=list)
 
@@ -147,6 +149,14 @@ class FakeShopify:
         if theme is None:
             return media
         return [m for m in media if is_plinth_media(m.alt, sku, theme)]
+
+    def take_failure(self) -> bool:
+        """True (and one fewer to go) while ``fail_next`` injected outages remain."""
+        with self._lock:
+            if self.fail_next <= 0:
+                return False
+            self.fail_next -= 1
+            return True
 
     def throttled_count(self) -> int:
         with self._lock:
