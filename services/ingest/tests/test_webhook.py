@@ -275,3 +275,44 @@ async def test_health(client) -> None:  # type: ignore[no-untyped-def]
         "status": "ok", "service": "plinth-ingest", "webhook_configured": True, "downloader": True,
     }  # fmt: skip
     assert (await client.get("/ready")).status_code == 200
+
+
+async def test_oversized_body_is_413_json(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        WEBHOOK_PATH, content=b"{" + b" " * 300_000 + b"}",
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
+
+
+async def test_downloader_obeys_pause_and_resume(
+    runtime: IngestRuntime, ingest_settings, unique: str
+) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from plinth.adapters.kafka import make_broker
+    from plinth.messaging.events import ControlCommand
+    from plinth.messaging.topics import CONTROL
+
+    assert runtime.worker is not None and runtime.binding is not None
+    for _ in range(100):
+        if runtime.binding.control_ready():
+            break
+        await asyncio.sleep(0.1)
+
+    async def until(paused: bool) -> None:
+        for _ in range(100):
+            if runtime.worker is not None and runtime.worker.gate.paused is paused:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"downloader never became paused={paused}")
+
+    broker = make_broker(ingest_settings, client_id=f"test-control-{unique}")
+    async with broker:
+        await broker.start()
+        await broker.publish(ControlCommand(action="pause", stage=Stage.SEGMENT), CONTROL)
+        await broker.publish(ControlCommand(action="pause", stage=Stage.DOWNLOAD), CONTROL)
+        await until(True)
+        await broker.publish(ControlCommand(action="resume", stage="all"), CONTROL)
+        await until(False)
