@@ -1,7 +1,9 @@
 """A smooth model of the studio background's colour, fitted robustly from the photo's border.
 
 Sweeps, vignettes and uneven lighting make the background a slow gradient rather than one colour,
-so each linear-light channel is modelled as a low-order polynomial surface in (x, y). The first
+so the background is modelled as low-order polynomial surfaces in (x, y): one for the logarithm
+of its luminance (logarithms cannot overshoot below zero) and a flatter one for its chromaticity,
+which a studio backdrop barely changes across the frame. The first
 fit uses only a band along the frame (the product rarely covers most of it); the second refits on
 every pixel of the whole frame that the first fit already explains, which pins the surface down in
 the middle of the frame too. Outliers (the product where it touches the frame, shadows) are
@@ -12,20 +14,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
 
-_MAX_SAMPLES = 40_000
+_MAX_SAMPLES = 8_000
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 @dataclass(frozen=True)
 class BackgroundModel:
-    coefficients: npt.NDArray[np.float64]
-    """(terms, 3) polynomial coefficients per linear-light channel."""
+    log_luminance: npt.NDArray[np.float64]
+    """Polynomial coefficients of log linear luminance."""
     degree: int
+    chromaticity: npt.NDArray[np.float64]
+    """(terms, 3) degree-1 polynomial coefficients of rgb / (r + g + b)."""
     noise: float
     """Robust standard deviation of the relative residual on background pixels."""
     inlier_share: float
@@ -33,13 +39,21 @@ class BackgroundModel:
 
     def predict(self, ys: F32, xs: F32) -> F32:
         """Background colour at normalised coordinates (both in [-1, 1])."""
-        basis = _basis(ys, xs, self.degree)
-        return (basis @ self.coefficients).astype(np.float32)
+        lum = np.exp(_basis(ys, xs, self.degree) @ self.log_luminance)
+        chroma = np.clip(_basis(ys, xs, 1) @ self.chromaticity, 1e-3, None)
+        chroma /= chroma.sum(axis=-1, keepdims=True)
+        total = lum / (chroma @ _LUMA.astype(np.float64))
+        return (chroma * total[..., None]).astype(np.float32)
 
     def predict_grid(self, height: int, width: int) -> F32:
         """Background colour for every pixel of a ``height x width`` grid, ``HxWx3``."""
-        ys, xs = _grid(height, width)
-        return self.predict(ys.ravel(), xs.ravel()).reshape(height, width, 3)
+        # The surface is smooth: evaluate it on a coarse grid and interpolate.
+        gh, gw = min(height, 64), min(width, 64)
+        ys, xs = _grid(gh, gw)
+        coarse = self.predict(ys.ravel(), xs.ravel()).reshape(gh, gw, 3)
+        if (gh, gw) == (height, width):
+            return coarse
+        return _resize_corners(coarse, height, width)
 
     def colour_srgb(self) -> tuple[int, int, int]:
         """The modelled colour at the frame centre, as 8-bit sRGB (for metadata)."""
@@ -58,14 +72,23 @@ def fit_background(linear: F32, band_fraction: float = 0.03) -> BackgroundModel:
     border[:, :band] = border[:, -band:] = True
     ys, xs = _grid(h, w)
     model = _robust_fit(linear[border], ys[border], xs[border], degree=2, rounds=6)
-    # Second pass over the whole frame: every pixel the border model already explains.
-    residual = relative_residual(linear, model.predict_grid(h, w))
-    explained = residual < max(3.0 * model.noise, 0.01)
-    if explained.sum() > 50:
-        refit = _robust_fit(linear[explained], ys[explained], xs[explained], degree=3, rounds=3)
+    # Second pass over the whole frame: every pixel with the backdrop's chromaticity and a
+    # luminance near the first model's (a sweep's gradient may depart from a quadratic a lot).
+    predicted = model.predict_grid(h, w)
+    chroma = _chroma_distance(linear, predicted)
+    ratio = (linear @ _LUMA) / np.maximum(predicted @ _LUMA, 1e-4)
+    chroma_noise = float(np.median(chroma[border])) * 1.4826 + 1e-4
+    candidate = (chroma < max(4 * chroma_noise, 0.006)) & (ratio > 0.6) & (ratio < 1.7)
+    # The refit starts from what the first model explains tightly and only takes in the looser
+    # candidates its own residuals accept, so a neutral product cannot drag it down.
+    tight = relative_residual(linear, predicted) < max(3.0 * model.noise, 0.01)
+    if (candidate & tight).sum() > 50:
+        refit = _robust_fit(linear[candidate], ys[candidate], xs[candidate], degree=3, rounds=4,
+                            start=tight[candidate])
         in_border = relative_residual(linear[border], refit.predict(ys[border], xs[border]))
         share = float(np.mean(in_border < max(3.0 * refit.noise, 0.01)))
-        return BackgroundModel(refit.coefficients, refit.degree, refit.noise, share)
+        return BackgroundModel(refit.log_luminance, refit.degree, refit.chromaticity,
+                               refit.noise, share)
     return model
 
 
@@ -76,24 +99,51 @@ def relative_residual(pixels: F32, background: F32) -> F32:
     return (norm / (np.mean(background, axis=-1) + 1e-3)).astype(np.float32)
 
 
-def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int) -> BackgroundModel:
+def _chroma_distance(a: F32, b: F32) -> F32:
+    ca = a / (a.sum(axis=-1, keepdims=True) + 1e-4)
+    cb = b / (b.sum(axis=-1, keepdims=True) + 1e-4)
+    return np.sqrt(np.sum((ca - cb) ** 2, axis=-1)).astype(np.float32)
+
+
+def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
+                start: BoolMap | None = None) -> BackgroundModel:
     if len(pixels) > _MAX_SAMPLES:
         pick = np.linspace(0, len(pixels) - 1, _MAX_SAMPLES).astype(np.int64)
         pixels, ys, xs = pixels[pick], ys[pick], xs[pick]
+        start = None if start is None else start[pick]
     basis = _basis(ys, xs, degree)
-    # Start from the brightest half around the median: shadows and most products are darker.
-    lum = pixels.mean(axis=1)
-    inliers = lum >= np.median(lum) - 1e-6
-    coefficients = np.zeros((basis.shape[1], 3))
-    noise = 0.01
+    flat_basis = _basis(ys, xs, 1)
+    log_lum = np.log(np.maximum(pixels @ _LUMA, 1e-4)).astype(np.float64)
+    chroma = (pixels / (pixels.sum(axis=1, keepdims=True) + 1e-4)).astype(np.float64)
+    if start is None:
+        # Start from the brighter half: shadows and most products are darker than the backdrop.
+        lum = pixels.mean(axis=1)
+        inliers = lum >= np.median(lum) - 1e-6
+    else:
+        inliers = start.copy()
+    model = BackgroundModel(np.zeros(basis.shape[1]), degree, np.zeros((3, 3)), 0.01, 0.0)
     for _ in range(rounds):
         if inliers.sum() < basis.shape[1] * 3:
             inliers = np.ones(len(pixels), bool)
-        coefficients, *_ = np.linalg.lstsq(basis[inliers], pixels[inliers], rcond=None)
-        residual = relative_residual(pixels, (basis @ coefficients).astype(np.float32))
+        lum_coef, *_ = np.linalg.lstsq(basis[inliers], log_lum[inliers], rcond=None)
+        chroma_coef, *_ = np.linalg.lstsq(flat_basis[inliers], chroma[inliers], rcond=None)
+        model = BackgroundModel(lum_coef, degree, chroma_coef, 0.01, 0.0)
+        residual = relative_residual(pixels, model.predict(ys, xs))
         noise = float(1.4826 * np.median(residual[inliers])) + 1e-4
         inliers = residual < max(3.0 * noise, 0.008)
-    return BackgroundModel(coefficients, degree, noise, float(inliers.mean()))
+    return BackgroundModel(model.log_luminance, degree, model.chromaticity, noise,
+                           float(inliers.mean()))
+
+
+def _resize_corners(grid: F32, height: int, width: int) -> F32:
+    """Bilinear resize that maps corner samples onto corner pixels (like ``_grid``'s spacing)."""
+    gh, gw = grid.shape[:2]
+    fy = np.linspace(0, gh - 1, height, dtype=np.float32)
+    fx = np.linspace(0, gw - 1, width, dtype=np.float32)
+    map_x = np.broadcast_to(fx[None, :], (height, width)).astype(np.float32)
+    map_y = np.broadcast_to(fy[:, None], (height, width)).astype(np.float32)
+    return cv2.remap(grid, map_x, map_y, cv2.INTER_LINEAR,  # type: ignore[no-any-return]
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def _grid(h: int, w: int) -> tuple[F32, F32]:

@@ -43,6 +43,8 @@ class CoarseOptions:
     """Window (working pixels) over which an edge's contrast is measured."""
     min_component_share: float = 0.01
     """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
+    hole_ratio_tolerance: float = 0.06
+    """A hole pixel's luminance may differ this much from the model (light fall-off)."""
     hole_plain_share: float = 0.7
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
     gap_radius: int = 1
@@ -98,8 +100,8 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
-    reached = _reachable_background(opened.astype(bool), background_like,
-                                    options.hole_plain_share)
+    plain = shadow_like & (np.abs(ratio - 1) < max(3 * ratio_tol, options.hole_ratio_tolerance))
+    reached = _reachable_background(opened.astype(bool), plain, options.hole_plain_share)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     product = _drop_specks(~reached, options.min_component_share)

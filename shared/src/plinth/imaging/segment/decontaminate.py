@@ -20,10 +20,34 @@ BoolMap = npt.NDArray[np.bool_]
 
 def neighbourhood_colours(image: F32, product: BoolMap) -> tuple[F32, F32]:
     """Product colour just inside and background colour just outside each working pixel."""
-    kernel = np.ones((3, 3), np.uint8)
+    # Two pixels of margin: the hard mask's outline may sit a pixel off the true edge, and the
+    # samples must come from pure product / pure backdrop, not from mixed edge pixels.
+    kernel = np.ones((5, 5), np.uint8)
     inside = cv2.erode(product.astype(np.uint8), kernel).astype(np.float32)
     outside = 1.0 - cv2.dilate(product.astype(np.uint8), kernel).astype(np.float32)
     return _spread(image, inside), _spread(image, outside)
+
+
+def edge_alpha(image: F32, product: BoolMap, inside: F32, outside: F32, band: int,
+               min_contrast: float = 0.06) -> F32:
+    """Soft working alpha: the hard mask, with each pixel near the outline unmixed by colour.
+
+    Near the outline a pixel's colour lies between the product colour just inside and the
+    backdrop colour just outside; its position on that segment is its coverage. Where the two
+    colours are too close to tell apart (white on white) the hard mask is kept.
+    """
+    alpha = product.astype(np.float32)
+    kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    mask = product.astype(np.uint8)
+    ring = (cv2.dilate(mask, kernel) > 0) & (cv2.erode(mask, kernel) == 0)
+    diff = inside[ring] - outside[ring]
+    spread = np.sum(diff * diff, axis=1)
+    coverage = np.sum((image[ring] - outside[ring]) * diff, axis=1) / np.maximum(spread, 1e-6)
+    distinct = spread > min_contrast * min_contrast
+    values = alpha[ring]
+    values[distinct] = np.clip(coverage[distinct], 0, 1)
+    alpha[ring] = values
+    return alpha
 
 
 def _spread(image: F32, weight: F32) -> F32:
@@ -60,7 +84,9 @@ def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32) 
     product = sample_bilinear(inside, ys, xs, height, width)
     backdrop = sample_bilinear(outside, ys, xs, height, width)
     unmixed = np.clip((observed - (1 - a) * backdrop) / np.maximum(a, 0.05), 0, 1)
-    trust = np.clip((a - 0.2) / 0.5, 0, 1)
+    # Unmixing amplifies alpha errors where alpha is small; below ~0.6 the nearby product
+    # colour is the safer estimate.
+    trust = np.clip((a - 0.55) / 0.4, 0, 1)
     trust = trust * trust * (3 - 2 * trust)
     colour = trust * unmixed + (1 - trust) * product
     rgba[ys, xs, :3] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)

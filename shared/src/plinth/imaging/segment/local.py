@@ -17,7 +17,11 @@ import numpy as np
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
-from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
+from plinth.imaging.segment.decontaminate import (
+    decontaminate_edges,
+    edge_alpha,
+    neighbourhood_colours,
+)
 from plinth.imaging.segment.guided import guided_coefficients, upsampled_strips
 
 
@@ -32,6 +36,8 @@ class LocalOptions:
     alpha_low: float = 0.08
     alpha_high: float = 0.92
     """Filter outputs below/above these become fully transparent/opaque (cleans the tails)."""
+    edge_band: int = 2
+    """Working pixels either side of the hard outline whose alpha is estimated from colour."""
     min_product_share: float = 0.0005
     """Less product than this share of the frame means nothing was found."""
     strip_rows: int = 256
@@ -72,8 +78,10 @@ class LocalSegmenter:
         coarse_done = time.perf_counter()
 
         guide = small.astype(np.float32) / 255.0
+        inside, outside = neighbourhood_colours(guide, coarse.product)
+        working_alpha = edge_alpha(guide, coarse.product, inside, outside, options.edge_band)
         coefficients = guided_coefficients(
-            guide, coarse.product.astype(np.float32), options.guided_radius, options.guided_eps)
+            guide, working_alpha, options.guided_radius, options.guided_eps)
         rgba = np.empty((height, width, 4), np.uint8)
         rgba[..., :3] = rgb
         span = options.alpha_high - options.alpha_low
@@ -84,7 +92,6 @@ class LocalSegmenter:
             rgba[row0:row1, :, 3] = np.clip(q + 0.5, 0, 255).astype(np.uint8)
         alpha_done = time.perf_counter()
 
-        inside, outside = neighbourhood_colours(guide, coarse.product)
         decontaminate_edges(rgba, inside, outside)
         finished = time.perf_counter()
 

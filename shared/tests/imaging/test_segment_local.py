@@ -1,0 +1,205 @@
+"""The ``local`` segmenter on small rendered studio scenes with known coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.local import LocalSegmenter
+
+SS = 4  # supersampling factor for exact anti-aliased coverage
+
+Draw = Callable[[np.ndarray, int], None]
+"""Draws the product's coverage (value 1) onto a supersampled canvas at the given scale."""
+
+
+def render(height: int, width: int, background: np.ndarray, draw: Draw,
+           colour: np.ndarray, shadow: np.ndarray | None = None, noise: float = 0.0,
+           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A photo of one product and its exact coverage (``HxW`` float in 0..1)."""
+    hi = np.zeros((height * SS, width * SS), np.uint8)
+    draw(hi, SS)
+    alpha = cv2.resize(hi.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    bg = background.astype(np.float32)
+    if shadow is not None:  # shadows darken the backdrop in linear light
+        bg = np.power(np.power(bg, 2.2) * shadow[..., None], 1 / 2.2)
+    xs = np.linspace(-1, 1, width, dtype=np.float32)
+    shading = (0.75 + 0.3 * np.sqrt(np.clip(1 - xs * xs, 0, 1)))[None, :, None]
+    image = alpha[..., None] * colour * shading + (1 - alpha[..., None]) * bg
+    if noise:
+        image = image + np.random.default_rng(seed).normal(0, noise, image.shape)
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), alpha
+
+
+def plain(height: int, width: int, level: float) -> np.ndarray:
+    return np.full((height, width, 3), level, np.float32)
+
+
+def iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    a, b = mask >= 128, truth >= 0.5
+    return float((a & b).sum() / (a | b).sum())
+
+
+def blurred_ellipse(height: int, width: int, centre: tuple[int, int], axes: tuple[int, int],
+                    sigma: float, darkest: float) -> np.ndarray:
+    m = np.zeros((height, width), np.float32)
+    cv2.ellipse(m, centre, axes, 0, 0, 360, 1.0, -1)
+    m = cv2.GaussianBlur(m, (0, 0), sigma)
+    return 1 - (1 - darkest) * m
+
+
+def rect(x0: float, y0: float, x1: float, y1: float) -> Draw:
+    def draw(hi: np.ndarray, s: int) -> None:
+        cv2.rectangle(hi, (round(x0 * s), round(y0 * s)), (round(x1 * s) - 1, round(y1 * s) - 1),
+                      1, -1)
+    return draw
+
+
+RED = np.array([0.8, 0.08, 0.1], np.float32)
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> LocalSegmenter:
+    return LocalSegmenter()
+
+
+def red_box_with_shadows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    h, w = 300, 400
+    contact = blurred_ellipse(h, w, (200, 240), (70, 8), 4, 0.3)
+    cast = blurred_ellipse(h, w, (290, 225), (80, 20), 10, 0.6)
+    shadow = contact * cast
+    image, alpha = render(h, w, plain(h, w, 0.97), rect(130.5, 80.25, 270.75, 239.5), RED, shadow,
+                          noise=0.01)
+    return image, alpha, shadow
+
+
+def test_red_box_on_white_with_contact_and_cast_shadow(segmenter: LocalSegmenter) -> None:
+    image, alpha, shadow = red_box_with_shadows()
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.97
+    shadowed = (shadow < 0.8) & (alpha == 0)
+    shadowed = cv2.erode(shadowed.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert shadowed.sum() > 500
+    assert np.mean(result.mask[shadowed] < 16) > 0.99, "shadow kept in the cutout"
+
+
+def test_output_types_and_metadata(segmenter: LocalSegmenter) -> None:
+    image, _, _ = red_box_with_shadows()
+    result = segmenter.segment(image)
+    assert result.cutout.shape == (300, 400, 4) and result.cutout.dtype == np.uint8
+    assert result.mask.shape == (300, 400) and result.mask.dtype == np.uint8
+    assert np.array_equal(result.cutout[..., 3], result.mask)
+    assert result.provider == "local" and result.cost_usd == 0.0
+    assert set(result.meta) >= {"background_rgb", "working_size", "timings_ms"}
+    assert all(v > 240 for v in result.meta["background_rgb"])
+    soft = (result.mask > 0) & (result.mask < 255)
+    assert soft.any(), "edges should be soft (anti-aliased), not binary"
+
+
+def test_edge_colours_are_decontaminated(segmenter: LocalSegmenter) -> None:
+    image, _, _ = red_box_with_shadows()
+    result = segmenter.segment(image)
+    edge = (result.mask > 25) & (result.mask < 200)
+    assert edge.sum() > 50
+    observed = image[edge].astype(np.int32)
+    cleaned = result.cutout[edge, :3].astype(np.int32)
+    # The photo's edge pixels are pink (red mixed with white); the cutout's must be red.
+    assert np.median(observed[:, 1]) > 60
+    assert np.median(cleaned[:, 1]) < 45
+    assert np.median(cleaned[:, 0] - cleaned[:, 1]) > 120
+
+
+def test_mug_handle_hole_is_transparent(segmenter: LocalSegmenter) -> None:
+    h, w = 320, 420
+
+    def mug(hi: np.ndarray, s: int) -> None:
+        cv2.rectangle(hi, (120 * s, 70 * s), (250 * s, 250 * s), 1, -1)
+        cv2.ellipse(hi, (250 * s, 160 * s), (60 * s, 60 * s), 0, 0, 360, 1, -1)
+        cv2.ellipse(hi, (250 * s, 160 * s), (38 * s, 38 * s), 0, 0, 360, 0, -1)
+        cv2.rectangle(hi, (200 * s, 100 * s), (250 * s, 220 * s), 1, -1)
+
+    shadow = blurred_ellipse(h, w, (200, 250), (110, 10), 5, 0.35)
+    image, alpha = render(h, w, plain(h, w, 0.95), mug, np.array([0.15, 0.3, 0.6], np.float32),
+                          shadow, noise=0.008)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.96
+    assert result.mask[160, 258:284].max() < 16, "the handle's hole must show through"
+    assert result.mask[160, 300] > 240, "the handle itself is product"
+
+
+def test_thin_bottle_neck_on_grey_sweep(segmenter: LocalSegmenter) -> None:
+    h, w = 400, 300
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    sweep = np.broadcast_to(0.7 + 0.22 / (1 + np.exp(-(ys - 0.55) / 0.1)), (h, w, 3))
+
+    def bottle(hi: np.ndarray, s: int) -> None:
+        cv2.rectangle(hi, (120 * s, 180 * s), (180 * s, 340 * s), 1, -1)
+        cv2.rectangle(hi, (143 * s, 70 * s), (157 * s, 181 * s), 1, -1)
+
+    shadow = blurred_ellipse(h, w, (150, 340), (40, 6), 4, 0.3)
+    image, alpha = render(h, w, sweep, bottle, np.array([0.1, 0.45, 0.2], np.float32), shadow,
+                          noise=0.006)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.95
+    assert result.mask[100:170, 150].min() > 200, "the neck must survive"
+
+
+def test_product_touching_the_frame(segmenter: LocalSegmenter) -> None:
+    h, w = 300, 300
+    image, alpha = render(h, w, plain(h, w, 0.96), rect(90, 120, 230, 300),
+                          np.array([0.2, 0.2, 0.7], np.float32), noise=0.005)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.97
+
+
+def test_near_white_product_on_white(segmenter: LocalSegmenter) -> None:
+    h, w = 300, 360
+
+    def carton(hi: np.ndarray, s: int) -> None:
+        cv2.rectangle(hi, (100 * s, 60 * s), (260 * s, 250 * s), 1, -1)
+
+    image, alpha = render(h, w, plain(h, w, 0.99), carton,
+                          np.array([0.88, 0.88, 0.87], np.float32), noise=0.004)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.93
+
+
+def test_larger_photo_goes_through_the_strip_path(segmenter: LocalSegmenter) -> None:
+    h, w = 1300, 1000
+    image, alpha = render(h, w, plain(h, w, 0.97), rect(250, 300, 700, 1100), RED, noise=0.006)
+    result = segmenter.segment(image)
+    assert result.mask.shape == (h, w)
+    assert iou(result.mask, alpha) >= 0.98
+
+
+@pytest.mark.parametrize("level", [1.0, 0.93, 0.5])
+def test_blank_photo_raises(segmenter: LocalSegmenter, level: float) -> None:
+    image = np.clip(np.random.default_rng(3).normal(level * 255, 2, (240, 320, 3)), 0, 255)
+    with pytest.raises(SegmentationError, match="no product"):
+        segmenter.segment(image.astype(np.uint8))
+
+
+def test_tiny_image(segmenter: LocalSegmenter) -> None:
+    image = np.full((12, 12, 3), 245, np.uint8)
+    image[3:9, 3:9] = (20, 40, 160)
+    result = segmenter.segment(image)
+    assert result.mask.shape == (12, 12)
+    assert result.mask[5, 5] > 200 and result.mask[0, 0] < 30
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((2, 2, 3), np.uint8), "too small"),
+        (np.zeros((10, 10), np.uint8), "HxWx3"),
+        (np.zeros((10, 10, 4), np.uint8), "HxWx3"),
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+    ],
+)
+def test_bad_input_raises(segmenter: LocalSegmenter, array: np.ndarray, message: str) -> None:
+    with pytest.raises(SegmentationError, match=message):
+        segmenter.segment(array)
