@@ -46,6 +46,8 @@ def test_singular_theme_is_accepted() -> None:
         ({"sku": "S", "theme": "default"}, "image_url", "required"),
         ({"sku": "S", "image_url": "gopher://a.test/x", "theme": "default"}, "image_url", "gopher"),
         ({"sku": "S", "image_url": "http:///x", "theme": "default"}, "image_url", "no host"),
+        ({"sku": "S", "image_url": "http://exa mple.test/x", "theme": "default"}, "image_url",
+         "not a valid URL"),
         ({"sku": "S", "image_url": "http://a/x", "img_sha256": "zz", "theme": "default"},
          "img_sha256", "64 hexadecimal"),
         ({"sku": "S", "image_url": "http://a/x"}, "themes", "one or more"),

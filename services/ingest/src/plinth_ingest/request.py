@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import HttpUrl, TypeAdapter, ValidationError
+
 from plinth.keys import InvalidKeyPart, validate_sha256, validate_sku, validate_theme
 
 MAX_URL_LENGTH = 2048
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ def _image_url(value: Any, problems: list[FieldProblem]) -> str | None:
         return None
     if not parts.hostname:
         problems.append(FieldProblem("image_url", "has no host"))
+        return None
+    try:
+        # The same check the IngestRequested event applies, so a bad URL is a 422 here.
+        _HTTP_URL.validate_python(value.strip())
+    except ValidationError as exc:
+        problems.append(FieldProblem("image_url", f"is not a valid URL: {exc.errors()[0]['msg']}"))
         return None
     return value.strip()
 
