@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 # uv from PATH, or the one `setup` installs into $(PYTHON) when PATH has none.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# uv must use the machine's Python 3.11; it cannot download interpreters here.
+export UV_PYTHON_DOWNLOADS := never
 STACK := deploy/local/stack
 WITH_STACK := deploy/local/with-stack
 PYTEST_ARGS ?=

@@ -182,6 +182,35 @@ def test_aggregation_basics(coll: Collection[dict]) -> None:  # type: ignore[typ
     assert sorted(coll.distinct("sku")) == ["S0", "S1", "S2"]
 
 
+def test_aggregation_stages_and_group_keys(coll: Collection[dict]) -> None:  # type: ignore[type-arg]
+    coll.insert_many(
+        [
+            {"_id": 1, "sku": "A", "theme": "t1", "sizes": [100, 200]},
+            {"_id": 2, "sku": "A", "theme": "t2", "sizes": [300]},
+            {"_id": 3, "sku": "B", "theme": "t1", "sizes": []},
+        ]
+    )
+    unwound = list(coll.aggregate([{"$unwind": "$sizes"}, {"$sort": {"sizes": 1}}, {"$skip": 1}]))
+    assert [(d["_id"], d["sizes"]) for d in unwound] == [(1, 200), (2, 300)]
+    added = list(coll.aggregate([{"$match": {"_id": 3}}, {"$addFields": {"seen": True}}]))
+    assert added == [{"_id": 3, "sku": "B", "theme": "t1", "sizes": [], "seen": True}]
+    total = list(coll.aggregate([{"$group": {"_id": None, "jobs": {"$count": {}}}}]))
+    assert total == [{"_id": None, "jobs": 3}]
+    by_pair = list(
+        coll.aggregate(
+            [
+                {"$group": {"_id": {"sku": "$sku", "theme": "$theme"}, "n": {"$sum": 1}}},
+                {"$sort": {"_id.sku": 1, "_id.theme": 1}},
+            ]
+        )
+    )
+    assert [(d["_id"]["sku"], d["_id"]["theme"], d["n"]) for d in by_pair] == [
+        ("A", "t1", 1),
+        ("A", "t2", 1),
+        ("B", "t1", 1),
+    ]
+
+
 def test_datetimes_round_trip_as_utc(coll: Collection[dict]) -> None:  # type: ignore[type-arg]
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
     coll.insert_one({"_id": "t", "at": when})
