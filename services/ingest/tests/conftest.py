@@ -132,7 +132,7 @@ async def wait_for_jobs(
     db: Database,
     query: dict[str, Any],
     done: Callable[[list[Job]], bool],
-    timeout_s: float = 20.0,
+    timeout_s: float = 45.0,
 ) -> list[Job]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -146,7 +146,7 @@ async def wait_for_jobs(
 
 
 async def wait_for_delivery(
-    db: Database, delivery_id: str, field: str, timeout_s: float = 20.0
+    db: Database, delivery_id: str, field: str, timeout_s: float = 45.0
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -183,7 +183,7 @@ class TopicTail:
         await self.consumer.stop()
 
     async def collect(
-        self, predicate: Callable[[dict[str, Any]], bool], count: int, timeout_s: float = 20.0
+        self, predicate: Callable[[dict[str, Any]], bool], count: int, timeout_s: float = 45.0
     ) -> list[tuple[bytes | None, dict[str, Any]]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -208,12 +208,12 @@ def tail(ingest_settings: IngestSettings) -> Callable[[str], TopicTail]:
 
 @pytest.fixture
 def wait_jobs(db: Database) -> Callable[..., Any]:
-    return lambda query, done, timeout_s=20.0: wait_for_jobs(db, query, done, timeout_s)
+    return lambda query, done, timeout_s=45.0: wait_for_jobs(db, query, done, timeout_s)
 
 
 @pytest.fixture
 def wait_delivery(db: Database) -> Callable[..., Any]:
-    return lambda delivery_id, field, timeout_s=20.0: wait_for_delivery(
+    return lambda delivery_id, field, timeout_s=45.0: wait_for_delivery(
         db, delivery_id, field, timeout_s
     )
 

@@ -95,6 +95,47 @@ async def test_duplicate_delivery_returns_the_same_jobs_and_creates_nothing(
     assert images.hits[f"/{unique}.jpg"] == 1
 
 
+async def test_a_later_request_does_not_announce_a_job_again_in_another_trace(
+    post_webhook, images: LocalHttpServer, runtime: IngestRuntime, ingest_settings, tail,
+    wait_jobs, make_jpeg, unique: str,
+) -> None:  # fmt: skip
+    """One job, one trace: a second download request (a new trace) for a job that was already
+    announced must not announce it again; the original is reused, not fetched again."""
+    import asyncio
+
+    from plinth.adapters.kafka import make_broker
+    from plinth.messaging.events import IngestRequested
+    from plinth.messaging.topics import INGEST_REQUESTED
+
+    photo = make_jpeg((33, 66, 99))
+    sha = hashlib.sha256(photo).hexdigest()
+    sku = f"ONCE-{unique}"
+    url = images.image(f"/{unique}/once.jpg", photo)
+    async with tail(JOB_NEW) as job_new:
+        first = await post_webhook({"sku": sku, "image_url": url, "img_sha256": sha,
+                                    "theme": "default"})  # fmt: skip
+        (job,) = await wait_jobs({"sku": sku}, all_have_original(1))
+        await job_new.collect(lambda e: e["sku"] == sku, count=1)
+        assert runtime.worker is not None
+        before = runtime.worker.stats.processed
+        broker = make_broker(ingest_settings, client_id=f"test-again-{unique}")
+        async with broker:
+            await broker.start()
+            again = IngestRequested(delivery_id=f"again-{unique}", sku=sku, image_url=url,
+                                    img_sha256=sha, themes=["default"], job_ids=[job.id])  # type: ignore[arg-type]  # fmt: skip
+            await broker.publish(again, INGEST_REQUESTED, key=sku.encode())
+        for _ in range(100):
+            if runtime.worker.stats.processed > before:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the second request was never handled")
+        with pytest.raises(AssertionError, match="1/2 matching"):
+            await job_new.collect(lambda e: e["sku"] == sku, count=2, timeout_s=1.5)
+    assert first.json()["job_ids"] == [job.id]
+    assert images.hits[f"/{unique}/once.jpg"] == 1
+
+
 async def test_without_a_hash_the_downloader_creates_the_jobs(
     post_webhook, images: LocalHttpServer, db: Database, tail, wait_delivery,
     make_jpeg, unique: str,

@@ -258,16 +258,25 @@ class DownloadWorker:
     async def _refresh(
         self, job: Job, key: str, download_ms: int | None, trace_id: str | None
     ) -> Job | None:
-        """Put the original key and timing on a NEW job (conditional on it still being NEW)."""
-        if job.s3_original_key == key and job.timings.download_ms is not None:
-            return job
+        """The NEW job with its original key and timing stored, to announce; None: don't.
+
+        One job is one trace. A job announced before carries the trace it was announced in: it
+        is announced again only by a redelivery of that same request (same trace, the record
+        was not committed), never by a later delivery, whose trace would split the job's.
+        A job announced for the first time takes the trace of the request announcing it.
+        """
+        if job.s3_original_key == key:
+            if job.trace_id is None or trace_id is None or job.trace_id == trace_id:
+                return job
+            log.info("job %s was announced already (trace %s); not again", job.id, job.trace_id)
+            return None
         timings = job.timings.model_copy(update={"download_ms": download_ms})
         updated = Job.model_validate(
             {
                 **job.model_dump(by_alias=True),
                 "s3_original_key": key,
                 "timings": timings.model_dump(),
-                "trace_id": job.trace_id or trace_id,
+                "trace_id": trace_id or job.trace_id,
                 "updated_at": utcnow(),
             }
         )
