@@ -86,3 +86,14 @@ def test_csv_rows_keep_their_line_numbers() -> None:
 def test_unusable_csv_is_refused_as_a_whole(text: str, fragment: str) -> None:
     with pytest.raises(CsvRefused, match=fragment):
         read_csv(text, max_rows=2)
+
+
+def test_job_ids_are_derived_from_the_identity() -> None:
+    from plinth_ingest.intake import identity_job_id
+
+    one = identity_job_id("SKU-1", "a" * 64, "default")
+    assert one == identity_job_id("SKU-1", "a" * 64, "default")
+    assert len(one) == 32 and int(one, 16) >= 0
+    assert one != identity_job_id("SKU-1", "a" * 64, "warm_paper")
+    # The separator keeps ("ab", "c") and ("a", "bc") apart.
+    assert identity_job_id("ab", "c", "d") != identity_job_id("a", "bc", "d")

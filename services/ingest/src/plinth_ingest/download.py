@@ -49,7 +49,7 @@ from plinth.worker.backoff import retry_delay_s
 from plinth.worker.control import PauseGate
 from plinth.worker.runtime import WorkerStats
 from plinth_ingest.deliveries import DeliveryLog
-from plinth_ingest.intake import Publisher
+from plinth_ingest.intake import Publisher, identity_job_id
 
 log = logging.getLogger("plinth.ingest.download")
 
@@ -219,18 +219,24 @@ class DownloadWorker:
                     jobs.append(stored)
         else:
             for theme in request.themes:
-                job, created = await self.jobs.create_or_get(
-                    Job(
-                        sku=request.sku,
-                        theme=theme,
-                        image_url=str(request.image_url),
-                        img_sha256=sha,
-                        delivery_id=request.delivery_id,
-                        s3_original_key=key,
-                        trace_id=trace_id,
-                        timings=StepTimings(download_ms=download_ms),
+                job_id = identity_job_id(request.sku, sha, theme)
+                existing = await self.jobs.get(job_id)
+                if existing is not None:
+                    job, created = existing, False
+                else:
+                    job, created = await self.jobs.create_or_get(
+                        Job(
+                            id=job_id,
+                            sku=request.sku,
+                            theme=theme,
+                            image_url=str(request.image_url),
+                            img_sha256=sha,
+                            delivery_id=request.delivery_id,
+                            s3_original_key=key,
+                            trace_id=trace_id,
+                            timings=StepTimings(download_ms=download_ms),
+                        )
                     )
-                )
                 if created:
                     jobs.append(job)
                 elif _is_new(job):

@@ -12,6 +12,7 @@ published again: that is how a lost publish heals.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -30,6 +31,8 @@ class Publisher(Protocol):
 
 class JobStore(Protocol):
     async def create_or_get(self, job: Job) -> tuple[Job, bool]: ...
+
+    async def get(self, job_id: str) -> Job | None: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class PublishFailed(Exception):
         self.jobs = jobs
 
 
+def identity_job_id(sku: str, img_sha256: str, theme: str) -> str:
+    """The job id of an identity (sku, img_sha256, theme): deterministic, so a redelivery finds
+    its job with a primary-key read."""
+    digest = hashlib.sha256("\x1f".join((sku, img_sha256, theme)).encode()).hexdigest()
+    return digest[:32]
+
+
 def needs_download(job: Job) -> bool:
     return canonical(job.status) is JobStatus.NEW and job.s3_original_key is None
 
@@ -83,18 +93,13 @@ class Intake:
     ) -> IntakeResult:
         refs: list[JobRef] = []
         waiting: list[str] = []
-        if request.img_sha256 is not None:
-            for theme in request.themes:
-                job, created = await self.jobs.create_or_get(
-                    Job(
-                        sku=request.sku,
-                        theme=theme,
-                        image_url=request.image_url,
-                        img_sha256=request.img_sha256,
-                        delivery_id=delivery_id,
-                        trace_id=trace_id,
-                    )
-                )
+        sha = request.img_sha256
+        if sha is not None:
+            found = await asyncio.gather(
+                *(self._job_for(request, sha, theme, delivery_id, trace_id)
+                  for theme in request.themes)
+            )  # fmt: skip
+            for theme, (job, created) in zip(request.themes, found, strict=True):
                 refs.append(JobRef(job.id, theme, created, job.status.value))
                 if needs_download(job):
                     waiting.append(job.id)
@@ -124,4 +129,27 @@ class Intake:
             outcome="duplicate" if duplicate else "accepted",
             jobs=refs,
             download_requested=publish,
+        )
+
+    async def _job_for(
+        self, request: ImageRequest, sha: str, theme: str, delivery_id: str, trace_id: str | None
+    ) -> tuple[Job, bool]:
+        # Look first, by primary key: a redelivery is common, and a read by _id is far cheaper
+        # than a write refused by the unique index (or a query on the identity fields, which
+        # the MongoDB-wire server of the local stack answers by scanning). The unique index
+        # still decides when two deliveries race.
+        job_id = identity_job_id(request.sku, sha, theme)
+        existing = await self.jobs.get(job_id)
+        if existing is not None:
+            return existing, False
+        return await self.jobs.create_or_get(
+            Job(
+                id=job_id,
+                sku=request.sku,
+                theme=theme,
+                image_url=request.image_url,
+                img_sha256=sha,
+                delivery_id=delivery_id,
+                trace_id=trace_id,
+            )
         )
