@@ -7,6 +7,9 @@ import io
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from PIL import Image
 
 from plinth.domain.job import Job
@@ -16,7 +19,7 @@ from plinth.keys import derivative_key
 from plinth.messaging.events import Event, JobEvent, JobFailed
 from plinth.messaging.topics import JOB_DONE, JOB_FAILED, JOB_SHOPIFY_PUSH, retry_topic
 from plinth.settings import Settings
-from plinth.worker import StageWorker, Step
+from plinth.worker import StageWorker, Step, runtime
 from plinth.worker.errors import PermanentStageError
 from plinth.worker.runtime import Record
 from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, publish
@@ -256,3 +259,37 @@ def test_hero_key_is_the_first_composites_hero_jpeg() -> None:
     )
     with pytest.raises(PermanentStageError):
         hero_key(without)
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The runtime's spans, from a provider of this test's own (the global one is left alone:
+    other suites in this process set it)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(runtime, "tracer", lambda name="plinth": provider.get_tracer(name))
+    return exporter
+
+
+async def test_the_publish_span_carries_provider_bytes_and_the_timing(
+    fake: FakeShopify, clients: ShopifyClients, spans: InMemorySpanExporter
+) -> None:
+    h = harness(shopify_settings(fake), clients)
+    hero = jpeg()
+    job = pushed_job()
+
+    done = await h.run(job, hero=hero)
+
+    [span] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == "publish" and (s.attributes or {}).get("job.id") == job.id
+    ]
+    attributes = dict(span.attributes or {})
+    assert attributes["provider"] == "shopify"
+    assert attributes["bytes"] == len(hero)
+    assert attributes["sku"] == job.sku and attributes["theme"] == job.theme
+    assert attributes["shopify.media_ids"] == ",".join(done.shopify.media_ids)  # type: ignore[union-attr]
+    assert span.end_time is not None and span.start_time is not None
+    assert done.timings.publish_ms == round((span.end_time - span.start_time) / 1_000_000)

@@ -26,7 +26,7 @@ from plinth.domain.job import Job, ShopifyResult
 from plinth.keys import derivative_key
 from plinth.settings import Settings
 from plinth.shopify import ShopifyClient, ShopifyConfig, ShopifyError
-from plinth.telemetry import ATTR_PROVIDER
+from plinth.telemetry import ATTR_BYTES, ATTR_PROVIDER
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
 
@@ -117,7 +117,7 @@ async def publish(job: Job, ctx: StageContext, *, clients: ShopifyClients = CLIE
         },
         attributes={
             ATTR_PROVIDER: "shopify",
-            "bytes.uploaded": len(image),
+            ATTR_BYTES: len(image),
             "shopify.status": "published",
             "shopify.product_id": published.product_id,
             "shopify.media_ids": ",".join(published.media_ids),

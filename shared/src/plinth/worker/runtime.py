@@ -223,7 +223,9 @@ class StageWorker:
             context = StageContext(self.settings, self.blobs, span, self.instance)
             result = await step.run(job, context)
             span.set_attributes(result.attributes)
-            span.set_attribute(ATTR_BYTES, sum(len(data) for data in result.artefacts.values()))
+            if ATTR_BYTES not in result.attributes:  # publish stores nothing but uploads bytes
+                span.set_attribute(ATTR_BYTES,
+                                   sum(len(data) for data in result.artefacts.values()))
             trace_id = current_trace_id()
         # From the span, so the job shows what the trace shows; the clock only when tracing is
         # not set up in this process (a non-recording span has no times).
