@@ -197,3 +197,36 @@ def test_with_stack_leaves_a_stack_it_did_not_start_running(
     assert "stopped" not in result.stdout
     assert _pid(private_stack, "s3") == pid
     assert group_members(pid) == [pid]
+
+
+def test_reset_stops_and_deletes_data_but_keeps_the_install(private_stack: PrivateStack) -> None:
+    assert private_stack.run("up", "s3").returncode == 0
+    pid = _pid(private_stack, "s3")
+    leftover = private_stack.state_dir / "data" / "s3" / "plinth" / "leftover.txt"
+    leftover.write_text("from an earlier run")
+
+    reset = private_stack.run("reset", "s3")
+    assert reset.returncode == 0, reset.stderr
+    assert f"s3     stopped (pid {pid}); data deleted" in reset.stdout
+    assert group_members(pid) == []
+    assert not leftover.exists()
+
+    again = private_stack.run("up", "s3")
+    assert again.returncode == 0, again.stderr
+    assert "installed" not in again.stdout  # the binary was kept
+    assert (private_stack.state_dir / "data" / "s3" / "plinth").is_dir()  # bucket recreated
+    assert not leftover.exists()
+
+
+def test_kafka_starts_in_a_fresh_state_dir_and_its_jvm_is_gone_after_down(
+    private_stack: PrivateStack,
+) -> None:
+    # The heaviest component: storage format on first start, a JVM that must not linger.
+    up = private_stack.run("up", "kafka")
+    assert up.returncode == 0, up.stderr
+    pid = _pid(private_stack, "kafka")
+    assert (private_stack.state_dir / "data" / "kafka" / "meta.properties").exists()
+    down = private_stack.run("down", "kafka")
+    assert down.returncode == 0, down.stderr
+    assert group_members(pid) == []
+    assert _port_is_free(private_stack.port("kafka"))

@@ -1,4 +1,4 @@
-"""deploy/local/stack up|down|status|logs|env [component...]"""
+"""deploy/local/stack up|down|status|logs|env|reset [component...]"""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -113,7 +114,8 @@ def _stop(cfg: StackConfig, comp: Component) -> str:
 
 def cmd_up(cfg: StackConfig, names: list[str]) -> None:
     chosen = [COMPONENTS[n] for n in names]
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (cfg.state_dir, cfg.logs_dir, cfg.run_dir):
+        directory.mkdir(parents=True, exist_ok=True)
     started_at = time.monotonic()
     with _locked(cfg.state_dir / ".lock"):
         with _locked(cfg.install_dir / ".lock"):
@@ -158,6 +160,17 @@ def cmd_down(cfg: StackConfig, names: list[str]) -> None:
     with _locked(cfg.state_dir / ".lock"):
         for name in reversed(names):
             print(f"{name:6} {_stop(cfg, COMPONENTS[name])}", flush=True)
+
+
+def cmd_reset(cfg: StackConfig, names: list[str]) -> None:
+    """Stop the components and delete their data (installs are kept)."""
+    with _locked(cfg.state_dir / ".lock"):
+        for name in reversed(names):
+            comp = COMPONENTS[name]
+            stopped = _stop(cfg, comp)
+            for path in comp.state_paths(cfg):
+                shutil.rmtree(path, ignore_errors=True)
+            print(f"{name:6} {stopped}; data deleted", flush=True)
 
 
 def cmd_status(cfg: StackConfig, names: list[str]) -> int:
@@ -206,7 +219,7 @@ def _component_names(given: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deploy/local/stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "env", "reset"])
     parser.add_argument(
         "components",
         nargs="*",
@@ -223,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_up(cfg, names)
         elif args.command == "down":
             cmd_down(cfg, names)
+        elif args.command == "reset":
+            cmd_reset(cfg, names)
         elif args.command == "status":
             return cmd_status(cfg, names)
         elif args.command == "logs":

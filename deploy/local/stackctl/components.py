@@ -47,6 +47,10 @@ class Component:
     def data_dir(self, cfg: StackConfig) -> Path:
         return cfg.data_dir / self.name
 
+    def state_paths(self, cfg: StackConfig) -> list[Path]:
+        """Everything `reset` deletes: the data and anything tied to it."""
+        return [self.data_dir(cfg)]
+
 
 class Kafka(Component):
     LOG4J2 = """\
@@ -71,6 +75,9 @@ logger.broker.level = INFO
 
     def _conf_dir(self, cfg: StackConfig) -> Path:
         return cfg.state_dir / "kafka"
+
+    def state_paths(self, cfg: StackConfig) -> list[Path]:
+        return [self.data_dir(cfg), self._conf_dir(cfg)]  # the cluster id belongs to the data
 
     def _classpath(self, cfg: StackConfig) -> str:
         return str(installs.kafka_libs_dir(cfg) / "*")
@@ -182,6 +189,9 @@ class FerretDB(Component):
     def prepare(self, cfg: StackConfig) -> None:
         self.data_dir(cfg).mkdir(parents=True, exist_ok=True)
         (cfg.state_dir / "ferretdb-state").mkdir(parents=True, exist_ok=True)
+
+    def state_paths(self, cfg: StackConfig) -> list[Path]:
+        return [self.data_dir(cfg), cfg.state_dir / "ferretdb-state"]
 
     def argv(self, cfg: StackConfig) -> list[str]:
         return [
