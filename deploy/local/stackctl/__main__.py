@@ -104,7 +104,10 @@ def _stop(cfg: StackConfig, comp: Component) -> str:
     if record is None:
         pid_file.unlink(missing_ok=True)
         return "not running"
-    # Signal the group even if the leader is gone: a child could outlive it.
+    if not procs.is_ours(record):
+        # Gone, or the pid now belongs to someone else: never signal a stranger's group.
+        pid_file.unlink(missing_ok=True)
+        return "not running (stale pid file removed)"
     survivors = procs.stop_group(record.pid, grace_s=comp.stop_grace_s)
     if survivors:
         raise StackError(f"{comp.name}: processes {survivors} survived SIGKILL")
@@ -141,7 +144,7 @@ def cmd_up(cfg: StackConfig, names: list[str]) -> None:
                 comp.after_ready(cfg)
                 state = "started" if comp.name in launched else "already running"
                 print(f"{comp.name:6} {state:16} {comp.description}", flush=True)
-        except (StackError, StartupError):
+        except (StackError, StartupError, OSError):
             # Leave nothing half-started behind: stop what this run launched.
             for name in launched:
                 with contextlib.suppress(StackError):
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"stack {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (StartupError, InstallError, ConfigError) as exc:
+    except (StartupError, InstallError, ConfigError, OSError) as exc:
         print(f"stack {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return 0
