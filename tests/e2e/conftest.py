@@ -25,6 +25,7 @@ from harness import (
     wait_for_port,
     wait_for_workers,
 )
+
 from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.fakes.shopify import FakeShopify
@@ -72,9 +73,12 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
         "PLINTH_MONGO_DB": db_name,
-        # One group prefix for every e2e run: committed offsets persist between runs, so a
-        # new run does not replay the old runs' messages (their jobs live in other databases).
-        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": "plinth-e2e",
+        # Topic names are shared by every run on this Kafka: consumer groups of this run only,
+        # starting at the end of each topic, so nothing other runs left behind is replayed
+        # (the fixture waits until every consumer holds its partitions before sending).
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-e2e-{run}",
+        "PLINTH_WORKER_OFFSET_RESET": "latest",
+        "PLINTH_INGEST_OFFSET_RESET": "latest",
         "PLINTH_TRACE_FILE": str(trace_file),
         "PLINTH_WEBHOOK_SECRET": SECRET,
         "PLINTH_DOWNLOAD_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
@@ -101,7 +105,7 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         for service in ("background", "composite", "derive", "publish"):
             processes.start(service)
         await wait_for_port(ingest_port, processes)
-        await wait_for_workers(db, {"segment": 2, "background": 1, "composite": 1,
+        await wait_for_workers(db, {"download": 1, "segment": 2, "background": 1, "composite": 1,
                                     "derive": 1, "publish": 1}, processes=processes)
         yield Pipeline(settings=settings, db=db, processes=processes, photos=photos,
                        photo_urls=urls, photo_bytes=images, corrupt_url=corrupt_url,

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from harness import send_webhook, spans_by_job, wait_for_jobs
+
 from plinth.adapters.kafka import make_broker
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job

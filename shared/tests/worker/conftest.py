@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+
 from plinth.adapters.s3 import BlobNotFound
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus

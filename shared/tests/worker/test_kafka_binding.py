@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import ControlCommand, DeadLetter, JobEvent

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.errors import NotAnImageError, ProviderError

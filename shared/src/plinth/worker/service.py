@@ -16,7 +16,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -30,12 +30,13 @@ from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
 from plinth.messaging.events import ControlCommand, Event
 from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
-from plinth.settings import Settings, get_settings
+from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import applies_to
 from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
 from plinth.worker.result import Step
 from plinth.worker.runtime import EventPublisher, Record, StageWorker
+from plinth.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ def to_record(message: KafkaMessage) -> Record:
 class KafkaStageBinding:
     """The FastStream subscribers of one worker and the pause/resume of its consumers."""
 
-    def __init__(self, broker: KafkaBroker, worker: StageWorker, settings: Settings) -> None:
+    def __init__(
+        self, broker: KafkaBroker, worker: StageWorker, settings: Settings,
+        *, offset_reset: Literal["earliest", "latest"] = "earliest",
+    ) -> None:
         self.broker = broker
         self.worker = worker
         group = consumer_group(settings, worker.stage)
@@ -97,7 +101,7 @@ class KafkaStageBinding:
                 topic,
                 group_id=group,
                 ack_policy=AckPolicy.MANUAL,
-                auto_offset_reset="earliest",
+                auto_offset_reset=offset_reset,
                 max_poll_interval_ms=poll_interval_ms,
                 decoder=raw_body,
             )
@@ -177,11 +181,11 @@ async def serve_stage(
     steps: Sequence[Step],
     *,
     service_name: str,
-    settings: Settings | None = None,
+    settings: WorkerSettings | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run one stage worker until ``stop`` is set (SIGTERM/SIGINT set it in ``main``)."""
-    settings = settings or get_settings()
+    settings = settings or WorkerSettings()
     instance = settings.instance_id or default_instance_id()
     stop = stop or asyncio.Event()
     provider = setup_tracing(settings, service_name)
@@ -194,7 +198,8 @@ async def serve_stage(
             publisher: EventPublisher = BrokerPublisher(broker)
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
                                  blobs=blobs, publisher=publisher, instance=instance)
-            binding = KafkaStageBinding(broker, worker, settings)
+            binding = KafkaStageBinding(broker, worker, settings,
+                                        offset_reset=settings.worker_offset_reset)
             started_at = utcnow()
             await broker.start()
             beat = asyncio.create_task(

@@ -1,0 +1,237 @@
+"""``make demo``'s main job: the whole pipeline on this machine, every service its own process.
+
+Starts ingest, segment, background, composite, derive and publish (the console scripts, each a
+separate process), serves a handful of synthetic studio photos from a local HTTP server, runs a
+fake Shopify store, sends signed 3JMS webhooks, waits for every job, prints a table per job
+(status, step timings, artefacts), the throughput and the per-hop overhead measured from the
+traces, and where to look next. Everything it started is stopped on the way out; the local stack
+(``deploy/local/stack up``) must already be running and is left alone.
+
+    uv run python scripts/demo.py [--photos 6] [--themes default,warm_paper] [--variants N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from harness import (  # noqa: E402
+    ServiceProcesses,
+    free_port,
+    read_spans,
+    sample_photos,
+    send_webhook,
+    wait_for_jobs,
+    wait_for_port,
+    wait_for_workers,
+)
+
+from plinth.adapters.kafka import ensure_topics  # noqa: E402
+from plinth.adapters.mongo import Database  # noqa: E402
+from plinth.adapters.s3 import BlobStore  # noqa: E402
+from plinth.domain.job import Job  # noqa: E402
+from plinth.fakes.shopify import FakeShopify  # noqa: E402
+from plinth.net.testserver import LocalHttpServer  # noqa: E402
+from plinth.settings import Settings  # noqa: E402
+
+console = Console()
+TIMING_COLUMNS = [("download_ms", "download"), ("segmentation_ms", "segment"),
+                  ("backgrounds_ms", "backgr."), ("compositing_ms", "compos."),
+                  ("derivatives_ms", "deriv."), ("manifest_ms", "manifest"),
+                  ("publish_ms", "publish")]
+STEP_OF_SERVICE = {"plinth-segment": ["segment"], "plinth-background": ["background"],
+                   "plinth-composite": ["composite"], "plinth-derive": ["derive", "manifest"],
+                   "plinth-publish": ["publish"]}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=int, default=6, help="distinct product photos")
+    parser.add_argument("--themes", default="default,warm_paper",
+                        help="comma-separated themes; every photo is sent on each")
+    parser.add_argument("--variants", type=int, default=None,
+                        help="backgrounds per theme (default: the theme's own count)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for jobs")
+    return parser.parse_args()
+
+
+def artefact_count(job: Job) -> int:
+    keys = [job.s3_original_key, job.s3_cutout_key, job.s3_mask_key, job.manifest_s3_key,
+            *job.s3_background_keys, *job.s3_composite_keys, *job.s3_derivative_keys]
+    return sum(1 for key in keys if key)
+
+
+def job_table(jobs: list[Job]) -> Table:
+    table = Table(title="Jobs", show_lines=False)
+    for name in ("job", "sku", "theme", "status"):
+        table.add_column(name)
+    for _, label in TIMING_COLUMNS:
+        table.add_column(label, justify="right")
+    table.add_column("files", justify="right")
+    table.add_column("total s", justify="right")
+    for job in sorted(jobs, key=lambda j: (j.sku, j.theme)):
+        timings = job.timings.model_dump()
+        colour = {"DONE": "green", "FAILED": "red"}.get(job.status.value, "yellow")
+        total = f"{job.processing_ms / 1000:.1f}" if job.processing_ms else "-"
+        table.add_row(job.id[:8], job.sku, job.theme, f"[{colour}]{job.status.value}[/]",
+                      *[str(timings[field]) if timings[field] is not None else "-"
+                        for field, _ in TIMING_COLUMNS],
+                      str(artefact_count(job)), total)
+    return table
+
+
+def hop_overhead(spans: list[dict[str, Any]]) -> Table:
+    """Per stage hop: compute (the step spans) against the runtime's own I/O, from the traces.
+
+    queue = time from the event's creation to the consumer picking it up (Kafka delivery plus
+    waiting behind other jobs); load/store/update/publish = MongoDB read, S3 puts, conditional
+    MongoDB update, Kafka produce-and-ack; "other" = the rest of the consume span (decoding,
+    bookkeeping)."""
+    table = Table(title="Per-hop time (median ms over jobs)")
+    for name in ("hop", "jobs", "compute", "S3 store", "Mongo update", "Kafka publish",
+                 "other", "overhead", "queue (Kafka+wait)"):
+        table.add_column(name, justify="right")
+    by_trace_service: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for span in spans:
+        by_trace_service.setdefault((span["trace_id"], span["service"]), []).append(span)
+    for service, steps in STEP_OF_SERVICE.items():
+        rows: dict[str, list[float]] = {k: [] for k in (
+            "compute", "store", "update", "publish", "other", "overhead", "queue")}
+        for (_, svc), group in by_trace_service.items():
+            if svc != service:
+                continue
+            consume = [s for s in group if s["name"].endswith(" process")]
+            step = [s for s in group if s["name"] in steps]
+            if not consume or len(step) != len(steps):
+                continue
+            total = sum(s["duration_ms"] for s in consume)
+            compute = sum(s["duration_ms"] for s in step)
+            parts = {name: sum(s["duration_ms"] for s in group if s["name"] == f"plinth.{name}")
+                     for name in ("store_artefacts", "update_job", "publish_event")}
+            rows["compute"].append(compute)
+            rows["store"].append(parts["store_artefacts"])
+            rows["update"].append(parts["update_job"])
+            rows["publish"].append(parts["publish_event"])
+            rows["other"].append(max(0, total - compute - sum(parts.values())))
+            rows["overhead"].append(total - compute)
+            rows["queue"].append(consume[0]["attributes"].get("messaging.queue_ms", 0))
+        if rows["compute"]:
+            table.add_row(service.removeprefix("plinth-"), str(len(rows["compute"])),
+                          *[f"{statistics.median(rows[k]):.0f}" for k in (
+                              "compute", "store", "update", "publish", "other", "overhead",
+                              "queue")])
+    return table
+
+
+async def run(args: argparse.Namespace) -> int:
+    base = Settings()
+    themes = [t.strip() for t in args.themes.split(",") if t.strip()]
+    work = Path(tempfile.mkdtemp(prefix="plinth-demo-"))
+    trace_file = work / "traces.jsonl"
+    secret = secrets.token_hex(16)
+    shopify = FakeShopify(auto_products=True).start()
+    photos = LocalHttpServer().start()
+    images = sample_photos(args.photos, first_seed=500)
+    urls = [photos.image(f"/demo/photo-{i}.jpg", data) for i, data in enumerate(images)]
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
+        "PLINTH_MONGO_DB": base.mongo_db,
+        # Consumer groups of this run only, starting at the end of each topic: a demo must not
+        # replay what earlier runs and test suites left on the shared topics.
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-demo-{secrets.token_hex(4)}",
+        "PLINTH_WORKER_OFFSET_RESET": "latest",
+        "PLINTH_INGEST_OFFSET_RESET": "latest",
+        "PLINTH_TRACE_FILE": str(trace_file),
+        "PLINTH_WEBHOOK_SECRET": secret,
+        "PLINTH_DOWNLOAD_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
+        "PLINTH_INGEST_PORT": str(port),
+        "PLINTH_SHOPIFY_STORE_DOMAIN": "plinth-demo.myshopify.com",
+        "PLINTH_SHOPIFY_ACCESS_TOKEN": shopify.access_token,
+        "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if args.variants:
+        env["PLINTH_BACKGROUND_VARIANTS"] = str(args.variants)
+    for name in ("PLINTH_OTLP_ENDPOINT", "PLINTH_SEGMENT_PROVIDER"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    await ensure_topics(base)
+    db = Database.from_settings(base)
+    await db.ensure_indexes()
+    processes = ServiceProcesses(env=env, log_dir=work)
+    try:
+        console.print(f"[bold]Starting the services[/] (logs in {work})")
+        for service in ("ingest", "segment", "background", "composite", "derive", "publish"):
+            processes.start(service)
+        await wait_for_port(port, processes)
+        await wait_for_workers(db, {s: 1 for s in ("download", "segment", "background", "composite",
+                                                   "derive", "publish")}, processes=processes)
+        console.print(f"Sending {len(urls)} signed webhooks ({len(themes)} theme(s) each)")
+        job_ids: list[str] = []
+        started = time.monotonic()
+        with httpx.Client(timeout=30) as client:
+            for url, data in zip(urls, images, strict=True):
+                sku = f"DEMO-{hashlib.sha256(data).hexdigest()[:6].upper()}"
+                payload = {"sku": sku, "image_url": url, "themes": themes,
+                           "img_sha256": hashlib.sha256(data).hexdigest()}
+                reply = await asyncio.to_thread(
+                    send_webhook, client, f"http://127.0.0.1:{port}", secret, payload)
+                body = reply.json()
+                console.print(f"  {sku}: HTTP {reply.status_code} {body.get('outcome')}")
+                job_ids.extend(body.get("job_ids") or [])
+        jobs = await wait_for_jobs(db, job_ids, timeout_s=args.timeout, processes=processes)
+        elapsed = time.monotonic() - started
+        console.print(job_table(list(jobs.values())))
+        done = [j for j in jobs.values() if j.status.value == "DONE"]
+        composites = sum(len(j.s3_composite_keys) for j in done)
+        console.print(
+            f"[bold]{len(done)}/{len(jobs)} jobs DONE in {elapsed:.1f}s[/]: "
+            f"{len(done) / elapsed * 60:.1f} jobs/min, {composites / elapsed * 60:.1f} "
+            f"composites/min ({composites * 9} derivatives) on {os.cpu_count()} CPU(s)")
+        console.print(hop_overhead(read_spans(trace_file)))
+        async with BlobStore.from_settings(base) as blobs:
+            sample = done[0] if done else None
+            if sample and sample.manifest_s3_key:
+                url = await blobs.presign_get(sample.manifest_s3_key)
+                console.print(f"A manifest (presigned, {base.presign_ttl_s}s): {url}")
+        console.print(
+            "\n[bold]Where to look next[/]\n"
+            f"  jobs:        MongoDB {base.mongo_uri} db '{base.mongo_db}', collection 'jobs'\n"
+            f"  artefacts:   S3 {base.s3_endpoint} bucket '{base.s3_bucket}' "
+            "(originals/ cutouts/ masks/ backgrounds/ composites/ derivatives/ manifests/)\n"
+            f"  traces:      {trace_file} (one JSON span per line; set PLINTH_OTLP_ENDPOINT "
+            "for Jaeger)\n"
+            f"  service logs: {work}/*.log\n"
+            "  dashboard:   uv run plinth-dashboard-api (reads the same database)")
+        return 0 if len(done) == len(jobs) else 1
+    finally:
+        processes.stop_all()
+        photos.stop()
+        shopify.stop()
+        await db.close()
+
+
+def main() -> None:
+    sys.exit(asyncio.run(run(parse_args())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Stage workers' own settings on top of the shared ones (same ``PLINTH_*`` variables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from plinth.settings import Settings
+
+
+class WorkerSettings(Settings):
+    worker_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="where a NEW consumer group starts reading: earliest (at-least-once from "
+        "the topic's start) for deployments; latest for throwaway groups of tests and demos, "
+        "which must not replay what other runs left on shared topics",
+    )
