@@ -310,3 +310,12 @@ async def test_https_uses_the_host_name_for_sni_and_certificate(
         # Same address, but the certificate is not for other.test: the name is what is checked.
         with pytest.raises(ConnectionFailed, match=r"CERTIFICATE_VERIFY_FAILED|match"):
             await downloader.fetch(tls_server.url("/a.jpg", host="other.test"))
+
+
+async def test_every_address_is_checked_and_ipv4_is_preferred() -> None:
+    resolver = StaticResolver({"dual.test": ["2606:4700::1111", "93.184.216.34"]})
+    async with SafeDownloader(policy(allow=AllowList()), resolver=resolver) as downloader:
+        target = await downloader.vet("https://dual.test/a.jpg")
+    assert str(target.address) == "93.184.216.34"
+    assert target.host_header == "dual.test"
+    assert str(target.connect_url) == "https://93.184.216.34/a.jpg"

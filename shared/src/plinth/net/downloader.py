@@ -140,8 +140,11 @@ class SafeDownloader:
         host = parsed.raw_host.decode("ascii")
         port = parsed.port or DEFAULT_PORTS[parsed.scheme]
         addresses = await self._resolve(host, port, str(url))
+        # Every address is checked; IPv4 is preferred for the connection (containers and CI
+        # hosts often resolve AAAA records they cannot route).
+        chosen = next((a for a in addresses if a.version == 4), addresses[0])
         if self.policy.allow.allows_host(host):
-            return VettedTarget(parsed, host, port, addresses[0], allow_listed=True)
+            return VettedTarget(parsed, host, port, chosen, allow_listed=True)
         for address in addresses:
             if self.policy.allow.allows_address(address):
                 continue
@@ -153,7 +156,7 @@ class SafeDownloader:
                     "(development servers go in PLINTH_DOWNLOAD_ALLOW_HOSTS)",
                     url=str(url),
                 )
-        return VettedTarget(parsed, host, port, addresses[0], allow_listed=False)
+        return VettedTarget(parsed, host, port, chosen, allow_listed=False)
 
     async def fetch(self, url: str) -> Downloaded:
         """Download one image, following at most ``max_redirects`` redirects, each re-vetted."""
