@@ -267,3 +267,58 @@ async def test_health_schema_and_spa(client: Client) -> None:
     assert page.status_code in (200, 503) and "<title>" in page.text
     unknown_api = await client.get("/api/nothing-here")
     assert unknown_api.status_code in (401, 404)
+
+
+async def test_list_comes_from_the_mirror_and_matches_the_store(
+    client: Client, viewer: dict[str, str], run_id: str, stack_db: Database
+) -> None:
+    from types import SimpleNamespace
+
+    from plinth_dashboard_api.job_query import build_query
+    from plinth_dashboard_api.jobs import _page_from_store
+
+    resources = client.app.state.resources
+    for kwargs in (
+        {"sku": f"T{run_id}"},
+        {"sku": f"T{run_id}", "status": ["DONE", "FAILED"], "sort": "-cost_usd"},
+        {"sku": f"T{run_id}", "theme": "kitchen", "sort": "sku", "page_size": 2, "page": 2},
+    ):
+        query = build_query(**kwargs)  # type: ignore[arg-type]
+        from_mirror = await resources.mirror.page(query)
+        # the app's own client lives on the test client's loop: ask the store with ours
+        from_store = await _page_from_store(SimpleNamespace(db=stack_db), query)  # type: ignore[arg-type]
+        assert [d["_id"] for d in from_mirror[0]] == [d["_id"] for d in from_store[0]], kwargs
+        assert from_mirror[1] == from_store[1]
+    response = await client.get("/api/jobs", headers=viewer, params={"sku": f"T{run_id}"})
+    assert response.json()["source"] == "mirror"
+
+
+async def test_mirror_follows_job_events(
+    client: Client, viewer: dict[str, str], seeded: DemoJobs, stack_db: Database
+) -> None:
+    """Another service moves a job and announces it: the list shows it within seconds."""
+    import asyncio
+
+    from plinth.adapters.kafka import make_broker
+    from plinth.messaging.events import JobEvent
+    from plinth.messaging.topics import JOB_BG_REMOVED
+
+    job = seeded.running[0]  # NEW
+    await stack_db.jobs_collection.update_one(
+        {"_id": job.id}, {"$set": {"status": "BG_REMOVED", "cost_usd": 0.25}}
+    )
+    broker = make_broker(client.app.state.resources.settings, client_id="test-mirror")
+    async with broker:
+        await broker.start()
+        await broker.publish(
+            JobEvent(job_id=job.id, sku=job.sku, theme=job.theme, status=JobStatus.BG_REMOVED),
+            topic=JOB_BG_REMOVED,
+            key=job.id.encode(),
+        )
+    for _ in range(100):
+        body = (await client.get("/api/jobs", headers=viewer, params={"sku": job.sku})).json()
+        if body["items"][0]["status"] == "BG_REMOVED":
+            break
+        await asyncio.sleep(0.2)
+    assert body["source"] == "mirror"
+    assert body["items"][0]["status"] == "BG_REMOVED" and body["items"][0]["cost_usd"] == 0.25

@@ -48,7 +48,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_server(dashboard_settings: DashboardSettings) -> Iterator[str]:
+def live_server(dashboard_settings: DashboardSettings, browser_jobs: DemoJobs) -> Iterator[str]:
+    """Started after the jobs are seeded, so its job mirror's first sync has them all."""
     if not (UI_DIST / "index.html").is_file():
         pytest.fail("the web dashboard is not built: run services/dashboard-api/ui/setup.sh")
     if not CHROMIUM.exists():

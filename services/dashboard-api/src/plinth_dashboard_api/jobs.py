@@ -26,6 +26,7 @@ from plinth_dashboard_api.auth import principal_of, require_operator, require_vi
 from plinth_dashboard_api.errors import ConflictException
 from plinth_dashboard_api.job_query import (
     InvalidQuery,
+    JobQuery,
     build_query,
     mongo_filter,
     mongo_sort,
@@ -61,6 +62,26 @@ async def _load(res: NamedDependency[Resources], job_id: FromPath[str]) -> Job:
     if job is None:
         raise NotFoundException(f"no job {job_id!r}")
     return job
+
+
+async def _page_from_store(res: Resources, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
+    flt = mongo_filter(query)
+    jobs = res.db.jobs_collection
+    cursor = (
+        jobs.find(flt, projection=dict.fromkeys(SUMMARY_FIELDS, 1))
+        .sort(mongo_sort(query))
+        .skip(query.skip)
+        .limit(query.page_size)
+    )
+    docs = [doc async for doc in cursor]
+    if len(docs) < query.page_size and (docs or query.skip == 0):
+        return docs, query.skip + len(docs)  # a short page is the last one: no count needed
+    return docs, await jobs.count_documents(flt)
+
+
+async def _mirror(res: Resources, job: Job) -> None:
+    if res.mirror is not None:
+        await res.mirror.upsert(job.to_document())
 
 
 class JobsController(Controller):
@@ -105,22 +126,19 @@ class JobsController(Controller):
             )
         except InvalidQuery as err:
             raise ClientException(str(err)) from err
-        flt = mongo_filter(query)
-        jobs = res.db.jobs_collection
-        cursor = (
-            jobs.find(flt, projection=dict.fromkeys(SUMMARY_FIELDS, 1))
-            .sort(mongo_sort(query))
-            .skip(query.skip)
-            .limit(query.page_size)
-        )
-        items = [JobSummary.from_document(doc) async for doc in cursor]
-        total = await jobs.count_documents(flt)
+        if res.mirror is not None and res.mirror.ready:
+            docs, total = await res.mirror.page(query)
+            source = "mirror"
+        else:
+            docs, total = await _page_from_store(res, query)
+            source = "store"
         return JobPage(
-            items=items,
+            items=[JobSummary.from_document(doc) for doc in docs],
             total=total,
             page=query.page,
             page_size=query.page_size,
             pages=max(1, -(-total // query.page_size)),
+            source=source,
         )
 
     @get("/stats", summary="Dashboard statistics over today and the last 24 hours")
@@ -187,6 +205,7 @@ class JobsController(Controller):
             raise ConflictException(f"job {job_id} cannot be retried: {err}") from err
         if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
             raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
+        await _mirror(res, resumed)
         stage = STAGE_FROM[resumed.status]
         topic = STAGE_INPUT[stage]
         event = JobEvent(
@@ -201,7 +220,8 @@ class JobsController(Controller):
         except Exception as err:
             # Without its event the job would sit in a live state forever: put it back.
             log.exception("retry of %s: cannot publish to %s", job_id, topic)
-            await res.db.jobs.replace_if_status(job, resumed.status)
+            if await res.db.jobs.replace_if_status(job, resumed.status):
+                await _mirror(res, job)
             raise ServiceUnavailableException(
                 f"job {job_id} was not retried: cannot publish to Kafka ({type(err).__name__})"
             ) from err
@@ -249,6 +269,7 @@ class JobsController(Controller):
         )
         if not await res.db.jobs.replace_if_status(failed, job.status):
             raise ConflictException(f"job {job_id} changed while failing it; reload and try again")
+        await _mirror(res, failed)
         await audit.record(
             res.db,
             principal,
