@@ -51,7 +51,8 @@ from plinth.fakes.shopify import FakeShopify  # noqa: E402
 from plinth.net.testserver import LocalHttpServer  # noqa: E402
 from plinth.settings import Settings  # noqa: E402
 
-console = Console()
+# Wide enough for the job table when the output is a file or a CI log (rich assumes 80).
+console = Console(width=None if sys.stdout.isatty() else 170)
 TIMING_COLUMNS = [("download_ms", "download"), ("segmentation_ms", "segment"),
                   ("backgrounds_ms", "backgr."), ("compositing_ms", "compos."),
                   ("derivatives_ms", "deriv."), ("manifest_ms", "manifest"),
@@ -108,13 +109,15 @@ def hop_overhead(spans: list[dict[str, Any]]) -> Table:
     for name in ("hop", "jobs", "compute", "S3 store", "Mongo update", "Kafka publish",
                  "other", "overhead", "queue (Kafka+wait)"):
         table.add_column(name, justify="right")
-    by_trace_service: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    # One webhook with several themes makes several jobs in one trace: group by job instead.
+    by_job_service: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for span in spans:
-        by_trace_service.setdefault((span["trace_id"], span["service"]), []).append(span)
+        if job_id := span["attributes"].get("job.id"):
+            by_job_service.setdefault((job_id, span["service"]), []).append(span)
     for service, steps in STEP_OF_SERVICE.items():
         rows: dict[str, list[float]] = {k: [] for k in (
             "compute", "store", "update", "publish", "other", "overhead", "queue")}
-        for (_, svc), group in by_trace_service.items():
+        for (_, svc), group in by_job_service.items():
             if svc != service:
                 continue
             consume = [s for s in group if s["name"].endswith(" process")]
