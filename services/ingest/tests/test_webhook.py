@@ -357,3 +357,33 @@ async def test_downloader_obeys_pause_and_resume(
         await until(True)
         await broker.publish(ControlCommand(action="resume", stage="all"), CONTROL)
         await until(False)
+
+
+async def test_a_failed_download_without_hash_is_recorded_on_the_delivery(
+    post_webhook, images: LocalHttpServer, db: Database, wait_delivery, unique: str
+) -> None:  # type: ignore[no-untyped-def]
+    url = images.page(f"/{unique}/product.html", "<html><body>not a photo</body></html>")
+    response = await post_webhook({"sku": f"PAGE-{unique}", "image_url": url, "theme": "default"})
+    assert response.status_code == 202
+    record = await wait_delivery(response.json()["delivery_id"], "download")
+    assert record["download"]["status"] == "failed"
+    assert record["download"]["code"] == "html_page"
+    assert "HTML page" in record["download"]["message"]
+    assert await db.jobs_collection.count_documents({"sku": f"PAGE-{unique}"}) == 0
+
+
+async def test_an_undecodable_request_goes_to_the_dead_letter_topic(
+    ingest_settings, tail, unique: str
+) -> None:  # type: ignore[no-untyped-def]
+    from plinth.adapters.kafka import make_broker
+    from plinth.messaging.topics import DEAD_LETTER, INGEST_REQUESTED
+
+    garbage = f'{{"not": "an IngestRequested", "marker": "{unique}"}}'
+    async with tail(DEAD_LETTER) as letters:
+        broker = make_broker(ingest_settings, client_id=f"test-garbage-{unique}")
+        async with broker:
+            await broker.start()
+            await broker.publish(garbage.encode(), INGEST_REQUESTED, key=unique.encode())
+        (letter,) = (await letters.collect(lambda e: unique in e.get("payload", ""), count=1))[:1]
+    assert letter[1]["source_topic"] == INGEST_REQUESTED
+    assert "not a valid IngestRequested" in letter[1]["reason"]
