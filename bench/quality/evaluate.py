@@ -99,7 +99,10 @@ def main() -> None:
 
     provider = make_provider(args.provider)
     groups: dict[str, dict[str, list[Score]]] = {
-        "product": defaultdict(list), "background": defaultdict(list), "hard case": defaultdict(list)}
+        "product": defaultdict(list),
+        "background": defaultdict(list),
+        "hard case": defaultdict(list),
+    }
     everything: list[tuple[Score, Case]] = []
     for seed in range(args.start, args.start + args.n):
         case = make_case(seed)

@@ -212,10 +212,7 @@ def _contrast(colour: tuple[float, float, float], rng: np.random.Generator
               ) -> tuple[float, float, float]:
     """A second colour that stands apart from ``colour`` (labels, caps, soles)."""
     lum = sum(colour) / 3
-    if lum > 0.5:
-        base = rng.uniform(0.05, 0.45, 3)
-    else:
-        base = rng.uniform(0.55, 0.95, 3)
+    base = rng.uniform(0.05, 0.45, 3) if lum > 0.5 else rng.uniform(0.55, 0.95, 3)
     return (float(base[0]), float(base[1]), float(base[2]))
 
 

@@ -231,8 +231,8 @@ def _cast_shadow(bg: np.ndarray, silhouette: np.ndarray, base: float, rng: np.ra
     if rng.random() < 0.5:  # floor shadow: flattened and sheared sideways from the base line
         squash = rng.uniform(0.15, 0.4)
         shear = rng.uniform(-1.2, 1.2)
-        m = np.float32([[1, -shear * squash, shear * squash * base], [0, squash, base * (1 - squash)]])
-        # Mirror below the base line as well when the light is in front.
+        m = np.float32([[1, -shear * squash, shear * squash * base],
+                        [0, squash, base * (1 - squash)]])
         shadow = cv2.warpAffine(silhouette, m, (w, h))
     else:  # wall shadow: offset up-sideways, slightly enlarged
         dx, dy = rng.uniform(-0.08, 0.08) * w, rng.uniform(-0.04, 0.0) * h

@@ -59,7 +59,7 @@ class BackgroundModel:
         """The modelled colour at the frame centre, as 8-bit sRGB (for metadata)."""
         centre = self.predict(np.zeros(1, np.float32), np.zeros(1, np.float32))[0]
         srgb = linear_to_srgb(np.clip(centre, 0, 1))
-        r, g, b = (int(round(float(c) * 255)) for c in srgb)
+        r, g, b = (round(float(c) * 255) for c in srgb)
         return (r, g, b)
 
 
@@ -96,13 +96,13 @@ def relative_residual(pixels: F32, background: F32) -> F32:
     """Colour distance relative to the background's brightness (scale free)."""
     diff = pixels - background
     norm = np.sqrt(np.sum(diff * diff, axis=-1))
-    return (norm / (np.mean(background, axis=-1) + 1e-3)).astype(np.float32)
+    return np.asarray(norm / (np.mean(background, axis=-1) + 1e-3), np.float32)
 
 
 def _chroma_distance(a: F32, b: F32) -> F32:
     ca = a / (a.sum(axis=-1, keepdims=True) + 1e-4)
     cb = b / (b.sum(axis=-1, keepdims=True) + 1e-4)
-    return np.sqrt(np.sum((ca - cb) ** 2, axis=-1)).astype(np.float32)
+    return np.asarray(np.sqrt(np.sum((ca - cb) ** 2, axis=-1)), np.float32)
 
 
 def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
@@ -142,8 +142,8 @@ def _resize_corners(grid: F32, height: int, width: int) -> F32:
     fx = np.linspace(0, gw - 1, width, dtype=np.float32)
     map_x = np.broadcast_to(fx[None, :], (height, width)).astype(np.float32)
     map_y = np.broadcast_to(fy[:, None], (height, width)).astype(np.float32)
-    return cv2.remap(grid, map_x, map_y, cv2.INTER_LINEAR,  # type: ignore[no-any-return]
-                     borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(cv2.remap(grid, map_x, map_y, cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE), np.float32)
 
 
 def _grid(h: int, w: int) -> tuple[F32, F32]:

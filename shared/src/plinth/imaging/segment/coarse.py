@@ -33,19 +33,27 @@ class CoarseOptions:
     """Background-like if within this many noise deviations of the model."""
     shadow_min_ratio: float = 0.1
     """Darkest a shadow may be, as a share of the background's linear luminance."""
+    chroma_floor: float = 0.012
+    """Least chromaticity tolerance: JPEG quantises a smooth backdrop into faint tinted bands."""
     max_brightening: float = 2.5
     """Brightest a backdrop pixel may be relative to the model (uneven sweeps, hot spots)."""
     shadow_chroma_slack: float = 0.02
     """Extra chromaticity tolerance for shadow pixels (JPEG and sensor noise grow in the dark)."""
     edge_sharpness: float = 0.3
     """Gradient / local contrast ratio above which an edge counts as a crisp product outline."""
+    edge_closing: int = 0
+    """Morphological closing (working pixels) applied to the crisp edges; 0 = none."""
     edge_window: int = 7
     """Window (working pixels) over which an edge's contrast is measured."""
+    dark_ratio: float = 0.4
+    """Luminance ratio to the backdrop below which a thick region is not a shadow."""
+    dark_window: float = 0.04
+    """How thick (share of the working image's long side) such a region must be."""
     min_component_share: float = 0.01
     """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
-    hole_ratio_tolerance: float = 0.06
+    hole_ratio_tolerance: float = 0.1
     """A hole pixel's luminance may differ this much from the model (light fall-off)."""
-    hole_plain_share: float = 0.7
+    hole_plain_share: float = 0.5
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
@@ -69,33 +77,45 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
     h, w = small.shape[:2]
     linear = srgb_to_linear(small)
     if options.denoise_sigma > 0:
-        linear = cv2.GaussianBlur(linear, (0, 0), options.denoise_sigma)
+        linear = np.asarray(cv2.GaussianBlur(linear, (0, 0), options.denoise_sigma), np.float32)
     model = fit_background(linear)
     background = np.maximum(model.predict_grid(h, w), 1e-3)
+    product, shadow_share = _classify(small, linear, background, options)
+    return CoarseMask(product, model, background, shadow_share)
 
-    ratio = (linear @ _LUMA) / (background @ _LUMA)
+
+def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
+              options: CoarseOptions) -> tuple[BoolMap, float]:
+    h, w = small.shape[:2]
+    ratio = np.asarray((linear @ _LUMA) / (background @ _LUMA), np.float32)
     chroma = _chromaticity(linear) - _chromaticity(background)
     chroma_dist = np.sqrt(np.sum(chroma * chroma, axis=-1))
 
-    explained = np.abs(ratio - 1) < 3 * model.noise + 0.01
+    explained = np.abs(ratio - 1) < 0.05
     if explained.sum() < 20:
         explained = np.ones_like(explained)
     ratio_noise = float(1.4826 * np.median(np.abs(ratio[explained] - 1))) + 1e-4
     chroma_noise = float(1.4826 * np.median(chroma_dist[explained])) + 1e-4
     ratio_tol = max(options.colour_tolerance * ratio_noise, 0.02)
-    chroma_tol = max(options.colour_tolerance * chroma_noise, 0.006)
+    chroma_tol = max(options.colour_tolerance * chroma_noise, options.chroma_floor)
 
     background_like = (np.abs(ratio - 1) < ratio_tol) & (chroma_dist < chroma_tol)
     shadow_chroma_tol = chroma_tol + options.shadow_chroma_slack * np.abs(1 - ratio)
     # Darker with the backdrop's chromaticity: a shadow. Somewhat brighter with it: the sweep
     # or the light fall-off departs from the smooth model; both are backdrop if reachable.
-    shadow_like = (
-        (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio)
-        & (chroma_dist < shadow_chroma_tol)
-    )
+    neutral = chroma_dist < shadow_chroma_tol
+    shadow_like = (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio) & neutral
 
     crisp = _crisp_edges(small, background_like, options)
-    passable = (background_like | shadow_like) & ~crisp
+    # Deep darkness filling a whole neighbourhood is a dark product, not a shadow: cast shadows
+    # are mild and the dark core of a contact shadow is thin, so only a product's body holds a
+    # full window of it. Without this a dark product standing in its contact shadow would be
+    # reached through that shadow and lost.
+    window = max(5, round(options.dark_window * max(h, w))) | 1
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (window, window))
+    dark = ((ratio < options.dark_ratio) & neutral).astype(np.uint8)
+    dark_core = cv2.morphologyEx(dark, cv2.MORPH_OPEN, disk).astype(bool)
+    passable = (background_like | shadow_like) & ~crisp & ~dark_core
     # Open the passable region first so the growth cannot squeeze through small gaps in an
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
@@ -104,9 +124,14 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
     reached = _reachable_background(opened.astype(bool), plain, options.hole_plain_share)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
-    product = _drop_specks(~reached, options.min_component_share)
+    product = ~reached
+    if dark_core.any():
+        # Give back the dark product's rim that the window could not vouch for: pixels as
+        # dark as the core next to them, up to half a window away.
+        product = _grow_dark_product(product, dark_core, ratio, neutral, crisp, window // 2 + 1)
+    product = _drop_specks(product, options.min_component_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
-    return CoarseMask(product, model, background, shadow_share)
+    return product, shadow_share
 
 
 def _chromaticity(linear: F32) -> F32:
@@ -137,8 +162,12 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored = np.zeros(count, bool)
     anchored[np.unique(labels[strong])] = True
     anchored[0] = False
-    crisp = anchored[labels]
-    closed = cv2.dilate(crisp.astype(np.uint8), np.ones((3, 3), np.uint8))
+    crisp = anchored[labels].astype(np.uint8)
+    if options.edge_closing > 1:
+        # Bridge dashed outlines (a striped product against its contact shadow).
+        size = options.edge_closing
+        crisp = cv2.morphologyEx(crisp, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
+    closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
     return closed.astype(bool)
 
 
@@ -165,6 +194,21 @@ def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMa
     kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
     grown = reached.astype(np.uint8)
     allowed = matches.astype(np.uint8)
+    for _ in range(steps):
+        grown = np.maximum(grown, cv2.dilate(grown, kernel) & allowed)
+    return grown.astype(bool)
+
+
+def _grow_dark_product(product: BoolMap, core: BoolMap, ratio: F32, neutral: BoolMap,
+                       crisp: BoolMap, steps: int) -> BoolMap:
+    core_f = core.astype(np.float32)
+    den = cv2.GaussianBlur(core_f, (0, 0), steps)
+    local = cv2.GaussianBlur(np.log(np.maximum(ratio, 1e-3)) * core_f, (0, 0), steps)
+    local = local / np.maximum(den, 1e-6)
+    similar = (np.abs(np.log(np.maximum(ratio, 1e-3)) - local) < 0.35) & (den > 1e-3)
+    allowed = (similar & neutral & ~crisp).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    grown = product.astype(np.uint8)
     for _ in range(steps):
         grown = np.maximum(grown, cv2.dilate(grown, kernel) & allowed)
     return grown.astype(bool)

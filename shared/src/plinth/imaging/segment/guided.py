@@ -22,7 +22,7 @@ def guided_coefficients(guide: F32, source: F32, radius: int, eps: float) -> F32
     size = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: F32) -> F32:
-        return cv2.blur(x, size, borderType=cv2.BORDER_REFLECT)  # type: ignore[no-any-return]
+        return np.asarray(cv2.blur(x, size, borderType=cv2.BORDER_REFLECT), np.float32)
 
     mean_i = box(guide)
     mean_p = box(source)
@@ -58,7 +58,7 @@ def upsampled_strips(maps: F32, height: int, width: int, rows: int
 
     Yields ``(row0, row1, strip)``; pixel centres are aligned the way ``cv2.resize`` aligns them.
     """
-    low_h, low_w = maps.shape[:2]
+    low_h = maps.shape[0]
     for row0 in range(0, height, rows):
         row1 = min(height, row0 + rows)
         ys = (np.arange(row0, row1, dtype=np.float32) + 0.5) * (low_h / height) - 0.5
@@ -87,4 +87,4 @@ def sample_bilinear(maps: F32, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp
     wx = (fx - x0)[:, None].astype(np.float32)
     top = maps[y0, x0] * (1 - wx) + maps[y0, x1] * wx
     bottom = maps[y1, x0] * (1 - wx) + maps[y1, x1] * wx
-    return (top * (1 - wy) + bottom * wy).astype(np.float32)
+    return np.asarray(top * (1 - wy) + bottom * wy, np.float32)

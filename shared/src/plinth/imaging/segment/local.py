@@ -61,7 +61,8 @@ class LocalSegmenter:
         scale = min(1.0, options.work_side / max(height, width))
         work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
         if scale < 1:
-            small = cv2.resize(rgb, (work_w, work_h), interpolation=cv2.INTER_AREA)
+            small = np.asarray(
+                cv2.resize(rgb, (work_w, work_h), interpolation=cv2.INTER_AREA), np.uint8)
         else:
             small = np.ascontiguousarray(rgb)
 
