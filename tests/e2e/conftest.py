@@ -50,6 +50,7 @@ class Pipeline:
     shopify: FakeShopify
     ingest_url: str
     trace_file: Path
+    control_scope: str
     secret: str = SECRET
 
 
@@ -79,6 +80,8 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-e2e-{run}",
         "PLINTH_WORKER_OFFSET_RESET": "latest",
         "PLINTH_INGEST_OFFSET_RESET": "latest",
+        # Pause/resume commands of other runs on the shared control topic must not reach us.
+        "PLINTH_WORKER_CONTROL_SCOPE": run,
         "PLINTH_TRACE_FILE": str(trace_file),
         "PLINTH_WEBHOOK_SECRET": SECRET,
         "PLINTH_DOWNLOAD_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
@@ -110,7 +113,8 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         yield Pipeline(settings=settings, db=db, processes=processes, photos=photos,
                        photo_urls=urls, photo_bytes=images, corrupt_url=corrupt_url,
                        corrupt_bytes=broken, shopify=shopify,
-                       ingest_url=f"http://127.0.0.1:{ingest_port}", trace_file=trace_file)
+                       ingest_url=f"http://127.0.0.1:{ingest_port}", trace_file=trace_file,
+                       control_scope=run)
     finally:
         names = list(processes.procs)
         processes.stop_all()

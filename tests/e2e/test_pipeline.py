@@ -24,6 +24,7 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.manifest import validate_manifest
 from plinth.messaging.events import ControlCommand, JobEvent
 from plinth.messaging.topics import CONTROL, JOB_NEW, JOB_SHOPIFY_PUSH
+from plinth.worker.service import CONTROL_SCOPE_HEADER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(900)]
@@ -236,8 +237,12 @@ async def test_pause_holds_a_stage_and_resume_lets_it_finish(
     broker = make_broker(pipeline.settings, client_id="e2e-control")
     await broker.start()
     try:
+        scope = {CONTROL_SCOPE_HEADER: pipeline.control_scope}
+        # Unscoped: a command for another run on the same Kafka, which our workers ignore.
+        await broker.publish(ControlCommand(action="pause", stage="all", issued_by="other"),
+                             CONTROL)
         await broker.publish(ControlCommand(action="pause", stage=Stage.BACKGROUND,
-                                            issued_by="e2e"), CONTROL)
+                                            issued_by="e2e"), CONTROL, headers=scope)
 
         async def paused() -> bool:
             doc = await pipeline.db.workers.find_one({"stage": "background", "stopped": False})
@@ -256,8 +261,9 @@ async def test_pause_holds_a_stage_and_resume_lets_it_finish(
         still = await pipeline.db.jobs.get(job.id)
         assert still is not None and still.status is JobStatus.BG_REMOVED, "paused stage worked"
 
+        assert not await worker_counts(pipeline, "segment", "paused"), "unscoped obeyed"
         await broker.publish(ControlCommand(action="resume", stage="all", issued_by="e2e"),
-                             CONTROL)
+                             CONTROL, headers=scope)
         done = await wait_for_jobs(pipeline.db, [job.id], timeout_s=180)
         assert done[job.id].status is JobStatus.DONE
     finally:

@@ -12,7 +12,12 @@ from plinth.messaging.events import ControlCommand, DeadLetter, JobEvent
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, JOB_BG_REMOVED, JOB_NEW
 from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
-from plinth.worker.service import BrokerPublisher, KafkaStageBinding, consumer_group
+from plinth.worker.service import (
+    CONTROL_SCOPE_HEADER,
+    BrokerPublisher,
+    KafkaStageBinding,
+    consumer_group,
+)
 
 SHA = "c" * 64
 
@@ -79,3 +84,19 @@ async def test_control_commands_pause_and_resume_the_right_stage(jobs, memory_bl
 def test_instances_of_a_stage_share_one_consumer_group() -> None:
     settings = Settings(kafka_consumer_group_prefix="acme")
     assert consumer_group(settings, Stage.COMPOSITE) == "acme-composite"
+
+
+async def test_a_scoped_worker_obeys_only_commands_of_its_scope(jobs, memory_blobs) -> None:
+    broker = KafkaBroker()
+    worker = StageWorker(stage=Stage.SEGMENT, settings=Settings(), jobs=jobs, blobs=memory_blobs,
+                         publisher=BrokerPublisher(broker), instance="t:1",
+                         steps=[Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, cut)])
+    KafkaStageBinding(broker, worker, Settings(), control_scope="run-1")
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(ControlCommand(action="pause"), CONTROL)
+        await test_broker.publish(ControlCommand(action="pause"), CONTROL,
+                                  headers={CONTROL_SCOPE_HEADER: "run-2"})
+        assert not worker.gate.paused
+        await test_broker.publish(ControlCommand(action="pause"), CONTROL,
+                                  headers={CONTROL_SCOPE_HEADER: "run-1"})
+        assert worker.gate.paused

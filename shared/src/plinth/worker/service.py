@@ -40,6 +40,8 @@ from plinth.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
+CONTROL_SCOPE_HEADER = "plinth-control-scope"
+
 NACK_PAUSE_S = 2.0
 """After an infrastructure failure, wait before the record is redelivered (no hot loop)."""
 
@@ -89,8 +91,10 @@ class KafkaStageBinding:
     def __init__(
         self, broker: KafkaBroker, worker: StageWorker, settings: Settings,
         *, offset_reset: Literal["earliest", "latest"] = "earliest",
+        control_scope: str | None = None,
     ) -> None:
         self.broker = broker
+        self.control_scope = control_scope
         self.worker = worker
         group = consumer_group(settings, worker.stage)
         # The retry consumer may hold a record until its not_before (at most retry_max_delay_s),
@@ -138,6 +142,14 @@ class KafkaStageBinding:
             return
         if not applies_to(command, self.worker.stage):
             return
+        if self.control_scope is not None:
+            scope = message.headers.get(CONTROL_SCOPE_HEADER)
+            if isinstance(scope, bytes):
+                scope = scope.decode("utf-8", "replace")
+            if scope != self.control_scope:
+                log.info("ignoring a %s command outside scope %s", command.action,
+                         self.control_scope)
+                return
         log.info("%s: %s by %s", self.worker.stage, command.action, command.issued_by)
         if command.action == "pause":
             self.worker.gate.pause()
@@ -199,7 +211,8 @@ async def serve_stage(
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
                                  blobs=blobs, publisher=publisher, instance=instance)
             binding = KafkaStageBinding(broker, worker, settings,
-                                        offset_reset=settings.worker_offset_reset)
+                                        offset_reset=settings.worker_offset_reset,
+                                        control_scope=settings.worker_control_scope)
             started_at = utcnow()
             await broker.start()
             beat = asyncio.create_task(

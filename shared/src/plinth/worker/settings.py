@@ -16,3 +16,9 @@ class WorkerSettings(Settings):
         "the topic's start) for deployments; latest for throwaway groups of tests and demos, "
         "which must not replay what other runs left on shared topics",
     )
+    worker_control_scope: str | None = Field(
+        default=None,
+        description="when set, obey only control commands whose Kafka header "
+        "'plinth-control-scope' carries this value (isolates a test or demo run's workers "
+        "from commands meant for others on a shared Kafka); unset: obey every command",
+    )
