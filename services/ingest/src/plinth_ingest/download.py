@@ -123,7 +123,9 @@ class DownloadWorker:
             self.stats.in_flight -= 1
         if outcome.status == "failed":
             self.stats.failed += 1
-            self.stats.last_error = f"{outcome.failure.code}" if outcome.failure else "failed"
+            self.stats.last_error = outcome.failure.code if outcome.failure else "failed"
+        elif outcome.status == "skipped":
+            self.stats.skipped += 1
         else:
             self.stats.processed += 1
         return outcome
