@@ -100,3 +100,25 @@ def test_rows_the_sync_did_not_see_are_dropped() -> None:
     mirror._drop_older_than(2)
     rows, total = mirror._page(build_query())
     assert total == 3 and {r["_id"] for r in rows} == {d["_id"] for d in docs[:3]}
+
+
+def test_stats_inputs_count_today_and_return_the_window_newest_first() -> None:
+    mirror = JobMirror(DashboardSettings(), db=None, resync_s=60)  # type: ignore[arg-type]
+    docs = _docs(200)
+    for doc in docs[:10]:
+        doc["timings"] = {"download_ms": 5}
+    mirror._upsert(docs, generation=0)
+    day_start = NOW.replace(hour=0)
+    (total, done, failed), window = mirror._stats_inputs(day_start, NOW - timedelta(hours=24), 50)
+    today = [d for d in docs if d["created_at"] >= day_start]
+    assert total == len(today)
+    assert done == sum(d["status"] == "DONE" for d in today)
+    assert failed == sum(d["status"] == "FAILED" for d in today)
+    recent = sorted(
+        (d for d in docs if d["created_at"] >= NOW - timedelta(hours=24)),
+        key=lambda d: d["created_at"],
+        reverse=True,
+    )[:50]
+    assert [w["created_at"] for w in window] == [d["created_at"] for d in recent]
+    by_created = {d["created_at"]: d for d in docs}
+    assert all(w["timings"] == (by_created[w["created_at"]].get("timings") or {}) for w in window)

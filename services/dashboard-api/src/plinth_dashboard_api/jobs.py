@@ -143,7 +143,7 @@ class JobsController(Controller):
 
     @get("/stats", summary="Dashboard statistics over today and the last 24 hours")
     async def stats(self, res: NamedDependency[Resources]) -> DashboardStats:
-        return await dashboard_stats(res.db, utcnow())
+        return await dashboard_stats(res.db, utcnow(), res.mirror)
 
     @get("/{job_id:str}", summary="One job with everything on it")
     async def get_job(

@@ -54,12 +54,16 @@ COLUMNS = (
     "error_code",
     "failed_stage",
 )
+# stored too, for the stats; not part of a list row
+_STATS_COLUMNS = ("timings",)
+_PROJECTION = dict.fromkeys((*SUMMARY_FIELDS, "timings"), 1)
 _TIMES = ("created_at", "updated_at", "completed_at")
 _SCHEMA = """
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY, sku TEXT NOT NULL, theme TEXT NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL, completed_at REAL, cost_usd REAL NOT NULL,
-    retry_count INTEGER NOT NULL, error_code TEXT, failed_stage TEXT, synced INTEGER NOT NULL
+    retry_count INTEGER NOT NULL, error_code TEXT, failed_stage TEXT, timings TEXT,
+    synced INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_status_created ON jobs (status, created_at, id);
@@ -94,6 +98,7 @@ def _row(doc: dict[str, Any], generation: int) -> tuple[Any, ...]:
         int(doc.get("retry_count") or 0),
         doc.get("error_code"),
         doc.get("failed_stage"),
+        json.dumps(doc.get("timings") or {}),
         generation,
     )
 
@@ -153,7 +158,8 @@ class JobMirror:
         rows = [_row(doc, generation) for doc in docs]
         with self._lock, self._conn:
             self._conn.executemany(
-                f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+                f"INSERT OR REPLACE INTO jobs VALUES "
+                f"({', '.join('?' * (len(COLUMNS) + len(_STATS_COLUMNS) + 1))})",
                 rows,
             )
 
@@ -162,9 +168,7 @@ class JobMirror:
 
     async def refresh(self, job_id: str) -> None:
         """Re-read one job from the store (by ``_id``) and replace its row, or drop it."""
-        doc = await self._db.jobs_collection.find_one(
-            {"_id": job_id}, projection=dict.fromkeys(SUMMARY_FIELDS, 1)
-        )
+        doc = await self._db.jobs_collection.find_one({"_id": job_id}, projection=_PROJECTION)
         if doc is None:
             await asyncio.to_thread(self._delete, job_id)
         else:
@@ -181,9 +185,7 @@ class JobMirror:
         generation = self._generation
         count = 0
         pending: list[dict[str, Any]] = []
-        cursor = self._db.jobs_collection.find(
-            {}, projection=dict.fromkeys(SUMMARY_FIELDS, 1), batch_size=batch
-        )
+        cursor = self._db.jobs_collection.find({}, projection=_PROJECTION, batch_size=batch)
         async for doc in cursor:
             pending.append(doc)
             if len(pending) >= batch:
@@ -241,6 +243,38 @@ class JobMirror:
 
     async def page(self, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
         return await asyncio.to_thread(self._page, query)
+
+    def _stats_inputs(
+        self, day_start: datetime, since: datetime, cap: int
+    ) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
+        with self._lock:
+            total, done, failed = self._conn.execute(
+                "SELECT count(*), coalesce(sum(status = 'DONE'), 0), "
+                "coalesce(sum(status = 'FAILED'), 0) FROM jobs WHERE created_at >= ?",
+                (_epoch(day_start),),
+            ).fetchone()
+            rows = self._conn.execute(
+                "SELECT status, created_at, completed_at, cost_usd, timings FROM jobs "
+                "WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
+                (_epoch(since), cap),
+            ).fetchall()
+        docs = [
+            {
+                "status": status,
+                "created_at": datetime.fromtimestamp(created, UTC),
+                "completed_at": datetime.fromtimestamp(completed, UTC) if completed else None,
+                "cost_usd": cost,
+                "timings": json.loads(timings or "{}"),
+            }
+            for status, created, completed, cost, timings in rows
+        ]
+        return (total, done, failed), docs
+
+    async def stats_inputs(
+        self, day_start: datetime, since: datetime, cap: int
+    ) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
+        """Today's (total, done, failed) and the newest ``cap`` jobs since ``since``."""
+        return await asyncio.to_thread(self._stats_inputs, day_start, since, cap)
 
     # --- background upkeep ----------------------------------------------------------------
     def start(self) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from plinth.adapters.mongo import Database
 from plinth.domain.job import StepTimings
 from plinth.domain.states import JobStatus
+from plinth_dashboard_api.mirror import JobMirror
 
 WINDOW = timedelta(hours=24)
 SAMPLE_CAP = 50_000
@@ -110,18 +111,14 @@ def summarise_window(docs: Iterable[dict[str, Any]], now: datetime) -> _Window:
     return window
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-async def dashboard_stats(db: Database, now: datetime) -> DashboardStats:
+async def _stats_inputs_from_store(
+    db: Database, day_start: datetime, now: datetime
+) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
     jobs = db.jobs_collection
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     today = {"created_at": {"$gte": day_start}}
     total = await jobs.count_documents(today)
     done = await jobs.count_documents({**today, "status": JobStatus.DONE.value})
     failed = await jobs.count_documents({**today, "status": JobStatus.FAILED.value})
-
     cursor = (
         jobs.find(
             {"created_at": {"$gte": now - WINDOW}},
@@ -136,7 +133,23 @@ async def dashboard_stats(db: Database, now: datetime) -> DashboardStats:
         .sort("created_at", -1)
         .limit(SAMPLE_CAP)
     )
-    window = summarise_window([doc async for doc in cursor], now)
+    return (total, done, failed), [doc async for doc in cursor]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+async def dashboard_stats(
+    db: Database, now: datetime, mirror: JobMirror | None = None
+) -> DashboardStats:
+    """From the job mirror when it is synced (see mirror.py), else from the store."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if mirror is not None and mirror.ready:
+        (total, done, failed), docs = await mirror.stats_inputs(day_start, now - WINDOW, SAMPLE_CAP)
+    else:
+        (total, done, failed), docs = await _stats_inputs_from_store(db, day_start, now)
+    window = summarise_window(docs, now)
     steps = []
     for name in STEP_FIELDS:
         values = sorted(window.steps[name])
