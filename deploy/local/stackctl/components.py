@@ -203,7 +203,9 @@ class FerretDB(Component):
             "--debug-addr=-",  # its debug HTTP port (8088) would be one more port to clash
             "--telemetry=disable",
             "--log-format=text",
-            "--log-level=WARN",  # INFO logs every connection
+            # INFO logs every connection, WARN every unsupported command such as the
+            # endSessions PyMongo sends on close; clients get those errors anyway.
+            "--log-level=ERROR",
         ]
 
     def is_ready(self, cfg: StackConfig) -> bool:
