@@ -136,14 +136,14 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
 
 def _chromaticity(linear: F32) -> F32:
     total = np.sum(linear, axis=-1, keepdims=True) + 1e-4
-    return (linear / total).astype(np.float32)
+    return np.asarray(linear / total, np.float32)
 
 
 def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
                  options: CoarseOptions) -> BoolMap:
     """Edges that are sharp for their contrast (product outlines), above background texture."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    grey = cv2.GaussianBlur(grey, (0, 0), 0.7)
+    grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7), np.float32)
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     gradient = np.sqrt(gx * gx + gy * gy)
@@ -166,7 +166,8 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     if options.edge_closing > 1:
         # Bridge dashed outlines (a striped product against its contact shadow).
         size = options.edge_closing
-        crisp = cv2.morphologyEx(crisp, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
+        crisp = np.asarray(
+            cv2.morphologyEx(crisp, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8)), np.uint8)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
     return closed.astype(bool)
 
@@ -186,7 +187,7 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_shar
     min_hole = max(4, passable.size // 20_000)
     is_background |= (sizes >= min_hole) & (plain >= hole_share * sizes)
     is_background[0] = False
-    return is_background[labels]
+    return np.asarray(is_background[labels], bool)
 
 
 def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMap:
@@ -195,7 +196,7 @@ def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMa
     grown = reached.astype(np.uint8)
     allowed = matches.astype(np.uint8)
     for _ in range(steps):
-        grown = np.maximum(grown, cv2.dilate(grown, kernel) & allowed)
+        grown = np.maximum(grown, np.asarray(cv2.dilate(grown, kernel), np.uint8) & allowed)
     return grown.astype(bool)
 
 
@@ -210,7 +211,7 @@ def _grow_dark_product(product: BoolMap, core: BoolMap, ratio: F32, neutral: Boo
     kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
     grown = product.astype(np.uint8)
     for _ in range(steps):
-        grown = np.maximum(grown, cv2.dilate(grown, kernel) & allowed)
+        grown = np.maximum(grown, np.asarray(cv2.dilate(grown, kernel), np.uint8) & allowed)
     return grown.astype(bool)
 
 
@@ -222,4 +223,4 @@ def _drop_specks(product: BoolMap, min_share: float) -> BoolMap:
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.zeros(count, bool)
     keep[1:] = areas >= max(min_share * areas.max(), 4)
-    return keep[labels]
+    return np.asarray(keep[labels], bool)

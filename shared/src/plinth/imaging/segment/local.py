@@ -83,14 +83,23 @@ class LocalSegmenter:
         working_alpha = edge_alpha(guide, coarse.product, inside, outside, options.edge_band)
         coefficients = guided_coefficients(
             guide, working_alpha, options.guided_radius, options.guided_eps)
-        rgba = np.empty((height, width, 4), np.uint8)
-        rgba[..., :3] = rgb
+        # Fold the 8-bit scaling and the tail clean-up into the coefficients once, at working
+        # size, so each full-size pixel costs three multiply-adds.
         span = options.alpha_high - options.alpha_low
+        coefficients[..., :3] *= 1.0 / span
+        coefficients[..., 3] = (coefficients[..., 3] - options.alpha_low) * (255.0 / span) + 0.5
+        rgba = np.empty((height, width, 4), np.uint8)
         for row0, row1, coeff in upsampled_strips(coefficients, height, width, options.strip_rows):
-            pixels = rgb[row0:row1].astype(np.float32) * (1.0 / 255.0)
-            q = coeff[..., 3] + np.einsum("hwc,hwc->hw", pixels, coeff[..., :3])
-            q = (q - options.alpha_low) * (255.0 / span)
-            rgba[row0:row1, :, 3] = np.clip(q + 0.5, 0, 255).astype(np.uint8)
+            q = coeff[..., 3].copy()
+            for channel in range(3):
+                q += rgb[row0:row1, :, channel] * coeff[..., channel]
+            np.clip(q, 0, 255, out=q)
+            alpha = q.astype(np.uint8)
+            rgba[row0:row1, :, 3] = alpha
+            # Fully transparent pixels get black, not the old backdrop, so nothing can bleed
+            # back in when the cutout is resized.
+            rows = rgb[row0:row1]
+            rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
         alpha_done = time.perf_counter()
 
         decontaminate_edges(rgba, inside, outside)
