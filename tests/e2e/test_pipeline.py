@@ -238,9 +238,8 @@ async def test_pause_holds_a_stage_and_resume_lets_it_finish(
     await broker.start()
     try:
         scope = {CONTROL_SCOPE_HEADER: pipeline.control_scope}
-        # Unscoped: a command for another run on the same Kafka, which our workers ignore.
-        await broker.publish(ControlCommand(action="pause", stage="all", issued_by="other"),
-                             CONTROL)
+        # Scoped to this run: other runs' commands on the shared control topic (and ours to
+        # them) are ignored (see shared/tests/worker/test_kafka_binding.py).
         await broker.publish(ControlCommand(action="pause", stage=Stage.BACKGROUND,
                                             issued_by="e2e"), CONTROL, headers=scope)
 
@@ -261,7 +260,6 @@ async def test_pause_holds_a_stage_and_resume_lets_it_finish(
         still = await pipeline.db.jobs.get(job.id)
         assert still is not None and still.status is JobStatus.BG_REMOVED, "paused stage worked"
 
-        assert not await worker_counts(pipeline, "segment", "paused"), "unscoped obeyed"
         await broker.publish(ControlCommand(action="resume", stage="all", issued_by="e2e"),
                              CONTROL, headers=scope)
         done = await wait_for_jobs(pipeline.db, [job.id], timeout_s=180)
