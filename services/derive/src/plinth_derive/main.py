@@ -18,7 +18,6 @@ from plinth.imaging.derivatives import Derivative, make_derivatives
 from plinth.keys import derivative_key
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
-
 from plinth_derive.manifest_step import manifest
 
 DERIVATIVES_PER_COMPOSITE = 9
