@@ -22,6 +22,7 @@ F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
 
 _MAX_SAMPLES = 8_000
+_SECTORS = 16
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -71,7 +72,23 @@ def fit_background(linear: F32, band_fraction: float = 0.03) -> BackgroundModel:
     border[:band] = border[-band:] = True
     border[:, :band] = border[:, -band:] = True
     ys, xs = _grid(h, w)
-    model = _robust_fit(linear[border], ys[border], xs[border], degree=2, rounds=6)
+    pixels, by, bx = linear[border], ys[border], xs[border]
+    # Two ways to seed the robust fit: the brighter half of the whole frame (robust to a
+    # product covering a long stretch of it) and the brighter half of each stretch (follows a
+    # sweep that darkens towards the top). Keep whichever explains more of the frame.
+    models = [_fit_twice(linear, border, ys, xs, per_sector) for per_sector in (False, True)]
+    def explained(model: BackgroundModel) -> float:
+        residual = relative_residual(pixels, model.predict(by, bx))
+        return float(np.mean([np.mean(residual < t) for t in (0.02, 0.05, 0.1)]))
+
+    return max(models, key=explained)
+
+
+def _fit_twice(linear: F32, border: BoolMap, ys: F32, xs: F32, per_sector: bool
+               ) -> BackgroundModel:
+    h, w = linear.shape[:2]
+    model = _robust_fit(linear[border], ys[border], xs[border], degree=2, rounds=6,
+                        per_sector=per_sector)
     # Second pass over the whole frame: every pixel with the backdrop's chromaticity and a
     # luminance near the first model's (a sweep's gradient may depart from a quadratic a lot).
     predicted = model.predict_grid(h, w)
@@ -106,7 +123,7 @@ def _chroma_distance(a: F32, b: F32) -> F32:
 
 
 def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
-                start: BoolMap | None = None) -> BackgroundModel:
+                start: BoolMap | None = None, per_sector: bool = False) -> BackgroundModel:
     if len(pixels) > _MAX_SAMPLES:
         pick = np.linspace(0, len(pixels) - 1, _MAX_SAMPLES).astype(np.int64)
         pixels, ys, xs = pixels[pick], ys[pick], xs[pick]
@@ -115,10 +132,20 @@ def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
     flat_basis = _basis(ys, xs, 1)
     log_lum = np.log(np.maximum(pixels @ _LUMA, 1e-4)).astype(np.float64)
     chroma = (pixels / (pixels.sum(axis=1, keepdims=True) + 1e-4)).astype(np.float64)
-    if start is None:
+    if start is None and not per_sector:
         # Start from the brighter half: shadows and most products are darker than the backdrop.
         lum = pixels.mean(axis=1)
         inliers = lum >= np.median(lum) - 1e-6
+    elif start is None:
+        # The brighter half of each stretch of the frame, so a sweep's darker top takes part.
+        lum = pixels.mean(axis=1)
+        sector = ((np.arctan2(ys, xs) + np.pi) / (2 * np.pi) * _SECTORS).astype(np.int64)
+        sector = np.clip(sector, 0, _SECTORS - 1)
+        inliers = np.zeros(len(lum), bool)
+        for k in range(_SECTORS):
+            members = sector == k
+            if members.any():
+                inliers |= members & (lum >= np.median(lum[members]) - 1e-6)
     else:
         inliers = start.copy()
     model = BackgroundModel(np.zeros(basis.shape[1]), degree, np.zeros((3, 3)), 0.01, 0.0)

@@ -33,8 +33,8 @@ class CoarseOptions:
     """Background-like if within this many noise deviations of the model."""
     shadow_min_ratio: float = 0.1
     """Darkest a shadow may be, as a share of the background's linear luminance."""
-    chroma_floor: float = 0.012
-    """Least chromaticity tolerance: JPEG quantises a smooth backdrop into faint tinted bands."""
+    chroma_floor: float = 0.006
+    """Least chromaticity tolerance."""
     max_brightening: float = 2.5
     """Brightest a backdrop pixel may be relative to the model (uneven sweeps, hot spots)."""
     shadow_chroma_slack: float = 0.02
@@ -97,7 +97,16 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     ratio_noise = float(1.4826 * np.median(np.abs(ratio[explained] - 1))) + 1e-4
     chroma_noise = float(1.4826 * np.median(chroma_dist[explained])) + 1e-4
     ratio_tol = max(options.colour_tolerance * ratio_noise, 0.02)
-    chroma_tol = max(options.colour_tolerance * chroma_noise, options.chroma_floor)
+    # JPEG quantises a smooth backdrop into faint tinted bands: the tolerance must cover the
+    # spread of the backdrop's chromaticity along the frame, not just its typical noise.
+    band = max(1, round(0.03 * min(h, w)))
+    frame = np.zeros((h, w), bool)
+    frame[:band] = frame[-band:] = True
+    frame[:, :band] = frame[:, -band:] = True
+    frame &= explained
+    spread = float(np.percentile(chroma_dist[frame], 97)) if frame.sum() > 20 else 0.0
+    chroma_tol = max(options.colour_tolerance * chroma_noise, 1.25 * spread,
+                     options.chroma_floor)
 
     background_like = (np.abs(ratio - 1) < ratio_tol) & (chroma_dist < chroma_tol)
     shadow_chroma_tol = chroma_tol + options.shadow_chroma_slack * np.abs(1 - ratio)
