@@ -122,3 +122,16 @@ def test_stats_inputs_count_today_and_return_the_window_newest_first() -> None:
     assert [w["created_at"] for w in window] == [d["created_at"] for d in recent]
     by_created = {d["created_at"]: d for d in docs}
     assert all(w["timings"] == (by_created[w["created_at"]].get("timings") or {}) for w in window)
+
+
+def test_totals_follow_status_changes_and_deletes() -> None:
+    mirror = JobMirror(DashboardSettings(), db=None, resync_s=60)  # type: ignore[arg-type]
+    docs = [{**d, "status": "NEW", "theme": "studio"} for d in _docs(60)]
+    mirror._upsert(docs, generation=0)
+    moved = [{**d, "status": "FAILED"} for d in docs[:40]]
+    mirror._upsert(moved, generation=0)
+    mirror._delete(docs[59]["_id"])
+    failed = build_query(status=["FAILED"], theme="studio", page_size=10)
+    assert mirror._page(failed)[1] == 40
+    assert mirror._page(build_query(status=["NEW"], page_size=10))[1] == 19
+    assert mirror._page(build_query(page_size=10))[1] == 59

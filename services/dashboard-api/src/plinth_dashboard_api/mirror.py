@@ -65,13 +65,17 @@ CREATE TABLE jobs (
     retry_count INTEGER NOT NULL, error_code TEXT, failed_stage TEXT, timings TEXT,
     synced INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX jobs_created ON jobs (created_at, id);
+CREATE INDEX jobs_created ON jobs (created_at, cost_usd, status, id);
 CREATE INDEX jobs_status_created ON jobs (status, created_at, id);
 CREATE INDEX jobs_sku ON jobs (sku, id);
-CREATE INDEX jobs_theme_created ON jobs (theme, created_at, id);
+CREATE INDEX jobs_theme_created ON jobs (theme, created_at, status, id);
 CREATE INDEX jobs_cost ON jobs (cost_usd, id);
 CREATE INDEX jobs_updated ON jobs (updated_at, id);
 CREATE INDEX jobs_status_cost ON jobs (status, cost_usd, id);
+-- jobs per (status, theme), kept with every write: totals of status/theme-only filters in O(1)
+CREATE TABLE counts (
+    status TEXT NOT NULL, theme TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (status, theme)
+) WITHOUT ROWID;
 """
 # Every topic whose events move a job: stage outputs and failures.
 JOB_TOPICS = sorted({*STAGE_OUTPUT.values(), JOB_FAILED})
@@ -104,7 +108,17 @@ def _row(doc: dict[str, Any], generation: int) -> tuple[Any, ...]:
 
 
 def where_clause(query: JobQuery) -> tuple[str, list[Any]]:
-    """The SQL equivalent of ``job_query.mongo_filter``."""
+    """The SQL equivalent of ``job_query.mongo_filter``.
+
+    A range on a column the page is not sorted by is written ``+column``, which keeps SQLite
+    from choosing that column's index: without statistics it would pick the cost index for a
+    wide cost range and then sort every match, instead of walking the sort's index.
+    """
+    sort_column = SORTABLE[query.sort.lstrip("-")]
+
+    def col(name: str) -> str:
+        return name if name == sort_column else f"+{name}"
+
     parts: list[str] = []
     args: list[Any] = []
     if query.statuses:
@@ -119,16 +133,16 @@ def where_clause(query: JobQuery) -> tuple[str, list[Any]]:
         parts.append("theme = ?")
         args.append(query.theme)
     if query.created_from:
-        parts.append("created_at >= ?")
+        parts.append(f"{col('created_at')} >= ?")
         args.append(_epoch(query.created_from))
     if query.created_to:
-        parts.append("created_at <= ?")
+        parts.append(f"{col('created_at')} <= ?")
         args.append(_epoch(query.created_to))
     if query.cost_min is not None:
-        parts.append("cost_usd >= ?")
+        parts.append(f"{col('cost_usd')} >= ?")
         args.append(query.cost_min)
     if query.cost_max is not None:
-        parts.append("cost_usd <= ?")
+        parts.append(f"{col('cost_usd')} <= ?")
         args.append(query.cost_max)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
@@ -157,11 +171,33 @@ class JobMirror:
     def _upsert(self, docs: Iterable[dict[str, Any]], generation: int) -> None:
         rows = [_row(doc, generation) for doc in docs]
         with self._lock, self._conn:
+            ids = [row[0] for row in rows]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                old = self._conn.execute(
+                    f"SELECT status, theme FROM jobs WHERE id IN ({', '.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                self._count(old, -1)
             self._conn.executemany(
                 f"INSERT OR REPLACE INTO jobs VALUES "
                 f"({', '.join('?' * (len(COLUMNS) + len(_STATS_COLUMNS) + 1))})",
                 rows,
             )
+            self._count([(row[3], row[2]) for row in rows], +1)
+
+    def _count(self, keys: Iterable[tuple[str, str]], delta: int) -> None:
+        self._conn.executemany(
+            "INSERT INTO counts VALUES (?, ?, ?) "
+            "ON CONFLICT (status, theme) DO UPDATE SET n = n + excluded.n",
+            [(status, theme, delta) for status, theme in keys],
+        )
+
+    def _recount(self) -> None:
+        self._conn.execute("DELETE FROM counts")
+        self._conn.execute(
+            "INSERT INTO counts SELECT status, theme, count(*) FROM jobs GROUP BY status, theme"
+        )
 
     async def upsert(self, doc: dict[str, Any]) -> None:
         await asyncio.to_thread(self._upsert, [doc], self._generation)
@@ -176,6 +212,10 @@ class JobMirror:
 
     def _delete(self, job_id: str) -> None:
         with self._lock, self._conn:
+            old = self._conn.execute(
+                "SELECT status, theme FROM jobs WHERE id = ?", (job_id,)
+            ).fetchall()
+            self._count(old, -1)
             self._conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     async def full_sync(self, batch: int = 2000) -> int:
@@ -207,6 +247,7 @@ class JobMirror:
         # generation: a row with an older one is a job the store no longer has
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM jobs WHERE synced < ?", (generation,))
+            self._recount()
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -230,7 +271,7 @@ class JobMirror:
             if len(rows) < query.page_size and (rows or query.skip == 0):
                 total = query.skip + len(rows)  # a short page is the last one: no count needed
             else:
-                total = self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0]
+                total = self._total(query, where, args)
         docs = []
         for row in rows:
             doc = dict(zip(COLUMNS, row, strict=True))
@@ -240,6 +281,28 @@ class JobMirror:
                     doc[name] = datetime.fromtimestamp(doc[name], UTC)
             docs.append(doc)
         return docs, total
+
+    def _total(self, query: JobQuery, where: str, args: list[Any]) -> int:
+        ranged = (
+            query.sku_prefix,
+            query.created_from,
+            query.created_to,
+            query.cost_min,
+            query.cost_max,
+        )
+        if any(value is not None for value in ranged):
+            return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
+        # status and theme only: the per-(status, theme) counts answer it without a scan
+        parts, params = [], []
+        if query.statuses:
+            parts.append(f"status IN ({', '.join('?' * len(query.statuses))})")
+            params.extend(s.value for s in query.statuses)
+        if query.theme:
+            parts.append("theme = ?")
+            params.append(query.theme)
+        clause = " WHERE " + " AND ".join(parts) if parts else ""
+        row = self._conn.execute(f"SELECT coalesce(sum(n), 0) FROM counts{clause}", params)
+        return int(row.fetchone()[0])
 
     async def page(self, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
         return await asyncio.to_thread(self._page, query)
