@@ -51,13 +51,13 @@ class CoarseOptions:
     """How thick (share of the working image's long side) such a region must be."""
     min_component_share: float = 0.01
     """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
-    hole_ratio_tolerance: float = 0.1
-    """A hole pixel's luminance may differ this much from the model (light fall-off)."""
+    hole_ratio_tolerance: float = 0.4
+    """A hole pixel may be this much darker than the backdrop (shadow inside a handle)."""
     hole_plain_share: float = 0.5
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
-    reclaim_steps: int = 2
+    reclaim_steps: int = 3
     """Working pixels the background may re-grow into the widened edge band."""
 
 
@@ -129,7 +129,8 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
-    plain = shadow_like & (np.abs(ratio - 1) < max(3 * ratio_tol, options.hole_ratio_tolerance))
+    # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
+    plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
     reached = _reachable_background(opened.astype(bool), plain, options.hole_plain_share)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)

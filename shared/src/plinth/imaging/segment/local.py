@@ -36,7 +36,7 @@ class LocalOptions:
     alpha_low: float = 0.08
     alpha_high: float = 0.92
     """Filter outputs below/above these become fully transparent/opaque (cleans the tails)."""
-    edge_band: int = 2
+    edge_band: int = 3
     """Working pixels either side of the hard outline whose alpha is estimated from colour."""
     min_product_share: float = 0.0005
     """Less product than this share of the frame means nothing was found."""
