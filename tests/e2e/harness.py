@@ -94,6 +94,12 @@ class ServiceProcesses:
             proc.kill()
             return proc.wait(5)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL: no clean shutdown, no last commit (a crash)."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait(10)
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:

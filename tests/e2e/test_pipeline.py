@@ -266,3 +266,41 @@ async def test_pause_holds_a_stage_and_resume_lets_it_finish(
         assert done[job.id].status is JobStatus.DONE
     finally:
         await broker.stop()
+
+
+async def test_a_worker_killed_mid_job_loses_nothing(pipeline: Any, deliveries: list) -> None:
+    """At-least-once: derive holds a record it has not committed (paused at its gate), dies
+    with SIGKILL, and a new instance gets the partition, the record again, and finishes the
+    job exactly once."""
+    broker = make_broker(pipeline.settings, client_id="e2e-crash")
+    await broker.start()
+    scope = {CONTROL_SCOPE_HEADER: pipeline.control_scope}
+    try:
+        await broker.publish(ControlCommand(action="pause", stage=Stage.DERIVE, issued_by="e2e"),
+                             CONTROL, headers=scope)
+
+        async def paused() -> bool:
+            doc = await pipeline.db.workers.find_one({"stage": "derive", "stopped": False})
+            return bool(doc and doc["paused"])
+        await until(paused, 20, "derive never reported paused")
+        payload = photo_payload(pipeline, 7, ["radial_glow"])
+        with httpx.Client(timeout=30) as client:
+            reply = send_webhook(client, pipeline.ingest_url, pipeline.secret, payload)
+            assert reply.status_code == 202, reply.text
+        [job] = (await jobs_by_identity(pipeline, identities([payload]), timeout_s=60)).values()
+        await wait_for_jobs(pipeline.db, [job.id], timeout_s=180,
+                            statuses=frozenset({JobStatus.COMPOSITED, JobStatus.FAILED}))
+        await asyncio.sleep(2)  # the record reaches derive and waits at the gate, uncommitted
+
+        pipeline.processes.kill("derive")
+        await pipeline.db.workers.update_many({"stage": "derive"}, {"$set": {"stopped": True}})
+        pipeline.processes.start("derive", "derive-2")
+        done = await wait_for_jobs(pipeline.db, [job.id], timeout_s=240)
+        finished = done[job.id]
+        assert finished.status is JobStatus.DONE, finished.error_message
+        assert [t.to_status for t in finished.history].count(JobStatus.DERIVATIVES) == 1
+        media = pipeline.shopify.media_for(finished.sku, finished.theme)
+        assert finished.shopify and sorted(m.id for m in media) == sorted(
+            finished.shopify.media_ids)
+    finally:
+        await broker.stop()
