@@ -269,7 +269,14 @@ SWEEP: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("4:2:0 baseline", {"jpeg_subsampling": "4:2:0", "jpeg_progressive": False}),
     ],
     "webp": [(f"method {m}", {"webp_method": m}) for m in (2, 4, 6)],
-    "avif": [(f"speed {s}", {"avif_speed": s}) for s in (6, 8, 9, 10)],
+    "avif": [
+        ("speed 9", {"avif_speed": 9, "avif_sharpness": 0}),
+        ("speed 8", {"avif_speed": 8, "avif_sharpness": 0}),
+        ("speed 8, sharpness 2", {"avif_speed": 8, "avif_sharpness": 2}),
+        ("speed 7, sharpness 2", {"avif_speed": 7, "avif_sharpness": 2}),
+        ("speed 6", {"avif_speed": 6, "avif_sharpness": 0}),
+        ("speed 6, sharpness 2", {"avif_speed": 6, "avif_sharpness": 2}),
+    ],
 }
 
 
