@@ -182,21 +182,39 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     return closed.astype(bool)
 
 
-def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_share: float
-                          ) -> BoolMap:
-    """Passable regions connected to the frame, plus enclosed pockets of plain background."""
-    count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
+def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_share: float,
+                          ring: int = 10) -> BoolMap:
+    """Passable regions connected to the frame, plus holes through the product.
+
+    An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
+    product surrounds it. When the backdrop itself lies just beyond the pocket's outline, the
+    pocket is a pale product standing on the backdrop (a white carton), not a hole.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        passable.astype(np.uint8), connectivity=4)
     if count <= 1:
         return np.zeros_like(passable)
     edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     is_background = np.zeros(count, bool)
     is_background[np.unique(edge_labels)] = True
-    sizes = np.bincount(labels.ravel(), minlength=count)
-    plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
-    # A hole (mug handle, bag strap) shows the backdrop itself, mostly unshadowed.
-    min_hole = max(4, passable.size // 20_000)
-    is_background |= (sizes >= min_hole) & (plain >= hole_share * sizes)
     is_background[0] = False
+    frame_background = is_background[labels]
+    sizes = stats[:, cv2.CC_STAT_AREA]
+    plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
+    min_hole = max(4, passable.size // 20_000)
+    candidates = np.nonzero(~is_background & (sizes >= min_hole) & (plain >= hole_share * sizes))
+    kernel = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
+    h, w = passable.shape
+    for label in candidates[0]:
+        if label == 0:
+            continue
+        x, y, bw, bh = stats[label, :4]
+        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
+        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+        pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
+        around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0)
+        if np.mean(frame_background[y0:y1, x0:x1][around]) < 0.3:
+            is_background[label] = True
     return np.asarray(is_background[labels], bool)
 
 
