@@ -17,6 +17,7 @@ CHECK_TIMEOUT_S = 3.0
 
 async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     started = time.perf_counter()
+    error: str | None
     try:
         await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
     except TimeoutError:

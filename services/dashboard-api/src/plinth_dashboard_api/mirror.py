@@ -293,7 +293,8 @@ class JobMirror:
         if any(value is not None for value in ranged):
             return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
         # status and theme only: the per-(status, theme) counts answer it without a scan
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[Any] = []
         if query.statuses:
             parts.append(f"status IN ({', '.join('?' * len(query.statuses))})")
             params.extend(s.value for s in query.statuses)

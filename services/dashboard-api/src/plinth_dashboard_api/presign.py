@@ -70,7 +70,7 @@ def asset_key(
     if not job.img_sha256:
         raise AssetNotFound("the job has no derivatives yet")
     try:
-        key = derivative_key(job.theme, job.sku, job.img_sha256, variant, size, fmt)  # type: ignore[arg-type]
+        key = derivative_key(job.theme, job.sku, job.img_sha256, variant, size, fmt)
     except InvalidKeyPart as err:
         raise BadAssetRequest(str(err)) from err
     if key not in job.s3_derivative_keys:

@@ -130,7 +130,7 @@ class ProcessorController(Controller):
         stage: str,
     ) -> dict[str, Any]:
         principal = principal_of(request)
-        command = ControlCommand(action=action, stage=stage, issued_by=principal.name)  # type: ignore[arg-type]
+        command = ControlCommand(action=action, stage=stage, issued_by=principal.name)
         try:
             await res.publisher.publish(CONTROL, command, key=str(stage))
         except Exception as err:
