@@ -30,3 +30,23 @@ def test_events_round_trip_and_refuse_unknown_versions() -> None:
     with pytest.raises(ValidationError):
         IngestRequested(delivery_id="d", sku="S", image_url="https://x/y.jpg", themes=[])  # type: ignore[arg-type]
     assert ControlCommand(action="pause", stage=Stage.SEGMENT).stage is Stage.SEGMENT
+
+
+def test_retry_after_a_download_failure_goes_back_to_the_downloader() -> None:
+    from plinth.domain.job import Job
+    from plinth.domain.transitions import fail, retry
+    from plinth.messaging.resume import resume_message
+
+    job = Job(sku="S", theme="default", image_url="https://img.example/a.jpg", img_sha256="a" * 64,
+              delivery_id="d1")
+    failed = fail(job, stage=Stage.DOWNLOAD, code="http_404", message="gone")
+    topic, event = resume_message(failed, retry(failed))
+    assert topic == topics.INGEST_REQUESTED
+    assert isinstance(event, IngestRequested)
+    assert event.job_ids == [job.id] and event.themes == ["default"]
+    assert event.delivery_id == "d1"
+
+    failed = fail(job, stage=Stage.SEGMENT, code="x", message="y")
+    topic, event = resume_message(failed, retry(failed))
+    assert topic == topics.JOB_NEW
+    assert isinstance(event, JobEvent) and event.status is JobStatus.NEW

@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from plinth.adapters.mongo import Database
-from plinth.domain.states import STAGE_FROM, JobStatus
+from plinth.domain.job import Job
+from plinth.domain.states import STAGE_FROM, JobStatus, Stage
+from plinth.domain.transitions import fail
 from plinth.messaging.topics import CONTROL, STAGE_INPUT
 from plinth_dashboard_api.demo import DemoJobs
 
@@ -181,6 +183,23 @@ async def test_retry_of_a_job_failed_at_new_goes_to_the_new_topic(
         assert response.status_code == 200
         _, event = await tail.wait_for(lambda body: body.get("job_id") == job.id)
     assert event["status"] == "NEW"
+
+
+async def test_retry_of_a_download_failure_goes_back_to_the_downloader(
+    client: Client, operator: dict[str, str], stack_db: Database, topic_tail: Any
+) -> None:
+    job = Job(sku="DL-RETRY", theme="default", image_url="https://img.example/a.jpg",
+              img_sha256="d" * 64, delivery_id="delivery-dl")
+    failed = fail(job, stage=Stage.DOWNLOAD, code="http_404", message="image gone")
+    await stack_db.jobs.insert(failed)
+    async with topic_tail("plinth.ingest.requested.v1") as tail:
+        response = await client.post(f"/api/jobs/{job.id}/retry", headers=operator)
+        assert response.status_code == 200, response.text
+        _, event = await tail.wait_for(lambda body: job.id in body.get("job_ids", []))
+    assert event["image_url"] == "https://img.example/a.jpg"
+    assert event["themes"] == ["default"] and event["delivery_id"] == "delivery-dl"
+    stored = await stack_db.jobs.get(job.id)
+    assert stored is not None and stored.status is JobStatus.NEW
 
 
 async def test_fail_with_reason_then_409_once_terminal(

@@ -19,8 +19,7 @@ from pydantic import BaseModel, Field
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
-from plinth.messaging.events import JobEvent
-from plinth.messaging.topics import STAGE_INPUT
+from plinth.messaging.resume import resume_message
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
@@ -206,15 +205,8 @@ class JobsController(Controller):
         if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
             raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
         await _mirror(res, resumed)
-        stage = STAGE_FROM[resumed.status]
-        topic = STAGE_INPUT[stage]
-        event = JobEvent(
-            job_id=resumed.id,
-            sku=resumed.sku,
-            theme=resumed.theme,
-            img_sha256=resumed.img_sha256,
-            status=resumed.status,
-        )
+        topic, event = resume_message(job, resumed)
+        stage = job.failed_stage or STAGE_FROM[resumed.status]
         try:
             await res.publisher.publish(topic, event, key=resumed.id)
         except Exception as err:
