@@ -17,7 +17,7 @@ APT_PACKAGES ?=
 .PHONY: help setup setup-apt stack-up stack-down stack-status test demo lint
 
 help:
-	@echo "make setup       install uv (if missing), the venv (uv sync) and APT_PACKAGES"
+	@echo "make setup       install uv (if missing), the venv (uv sync), APT_PACKAGES, the dashboard UI"
 	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
 	@echo "make test        setup, stack up, all tests, stack down (if it started it)"
@@ -28,6 +28,7 @@ setup: setup-apt
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
 		|| $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
+	services/dashboard-api/ui/setup.sh
 
 setup-apt:
 	@missing="$$(for p in $(APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || echo "$$p"; done)"; \
@@ -48,6 +49,7 @@ stack-status:
 # The stack is stopped afterwards only if this run started it (others may share it);
 # pytest's exit code is kept, and "no tests collected" (5) counts as a failure.
 test: setup
+	cd services/dashboard-api/ui && npm test
 	@$(WITH_STACK) $(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
