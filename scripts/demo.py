@@ -153,13 +153,14 @@ async def run(args: argparse.Namespace) -> int:
     photos = LocalHttpServer().start()
     images = sample_photos(args.photos, first_seed=500)
     urls = [photos.image(f"/demo/photo-{i}.jpg", data) for i, data in enumerate(images)]
+    run_id = secrets.token_hex(3).upper()
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
         "PLINTH_MONGO_DB": base.mongo_db,
         # Consumer groups of this run only, starting at the end of each topic: a demo must not
         # replay what earlier runs and test suites left on the shared topics.
-        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-demo-{secrets.token_hex(4)}",
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-demo-{run_id.lower()}",
         "PLINTH_WORKER_OFFSET_RESET": "latest",
         "PLINTH_INGEST_OFFSET_RESET": "latest",
         "PLINTH_TRACE_FILE": str(trace_file),
@@ -191,8 +192,9 @@ async def run(args: argparse.Namespace) -> int:
         job_ids: list[str] = []
         started = time.monotonic()
         with httpx.Client(timeout=30) as client:
-            for url, data in zip(urls, images, strict=True):
-                sku = f"DEMO-{hashlib.sha256(data).hexdigest()[:6].upper()}"
+            for number, (url, data) in enumerate(zip(urls, images, strict=True), start=1):
+                # SKUs of this run: a second demo makes new jobs instead of duplicates.
+                sku = f"DEMO-{run_id}-{number}"
                 payload = {"sku": sku, "image_url": url, "themes": themes,
                            "img_sha256": hashlib.sha256(data).hexdigest()}
                 reply = await asyncio.to_thread(
