@@ -41,8 +41,8 @@ class CoarseOptions:
     """Extra chromaticity tolerance for shadow pixels (JPEG and sensor noise grow in the dark)."""
     edge_sharpness: float = 0.3
     """Gradient / local contrast ratio above which an edge counts as a crisp product outline."""
-    edge_closing: int = 0
-    """Morphological closing (working pixels) applied to the crisp edges; 0 = none."""
+    edge_bridge: float = 0.08
+    """Longest gap (share of the working long side) bridged along a straight outline."""
     edge_window: int = 7
     """Window (working pixels) over which an edge's contrast is measured."""
     dark_ratio: float = 0.4
@@ -173,13 +173,30 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored[np.unique(labels[strong])] = True
     anchored[0] = False
     crisp = anchored[labels].astype(np.uint8)
-    if options.edge_closing > 1:
-        # Bridge dashed outlines (a striped product against its contact shadow).
-        size = options.edge_closing
-        crisp = np.asarray(
-            cv2.morphologyEx(crisp, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8)), np.uint8)
+    bridge = round(options.edge_bridge * max(grey.shape))
+    if bridge > 2:
+        crisp |= _bridge_straight_edges(crisp, gx, gy, bridge)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
     return closed.astype(bool)
+
+
+def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int
+                           ) -> npt.NDArray[np.uint8]:
+    """Join collinear pieces of horizontal and of vertical outline across a gap.
+
+    A white product's outline vanishes where its highlight meets a white backdrop (the middle
+    of a mug's rim); the eye completes the straight line, and so does this. Only pieces running
+    along the bridging direction are joined, so the inside of a handle is not closed over.
+    """
+    ax, ay = np.abs(gx), np.abs(gy)
+    horizontal = (crisp & (ay > 2 * ax)).astype(np.uint8)
+    vertical = (crisp & (ax > 2 * ay)).astype(np.uint8)
+    # Thicken across the line first so slightly slanted or stepped pieces share a row/column.
+    horizontal = cv2.dilate(horizontal, np.ones((3, 1), np.uint8))
+    vertical = cv2.dilate(vertical, np.ones((1, 3), np.uint8))
+    joined_h = cv2.morphologyEx(horizontal, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8))
+    joined_v = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE, np.ones((length, 1), np.uint8))
+    return np.asarray(joined_h | joined_v, np.uint8)
 
 
 def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_share: float,
