@@ -131,7 +131,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
-    reached = _reachable_background(opened.astype(bool), plain, options.hole_plain_share)
+    reached = _reachable_background(opened.astype(bool), plain, crisp, options.hole_plain_share)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     product = ~reached
@@ -154,8 +154,8 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     """Edges that are sharp for their contrast (product outlines), above background texture."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7), np.float32)
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), np.float32)
+    gy = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=0.125), np.float32)
     gradient = np.sqrt(gx * gx + gy * gy)
     kernel = np.ones((options.edge_window, options.edge_window), np.uint8)
     contrast = cv2.dilate(grey, kernel) - cv2.erode(grey, kernel)
@@ -192,15 +192,15 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     horizontal = (crisp & (ay > 2 * ax)).astype(np.uint8)
     vertical = (crisp & (ax > 2 * ay)).astype(np.uint8)
     # Thicken across the line first so slightly slanted or stepped pieces share a row/column.
-    horizontal = cv2.dilate(horizontal, np.ones((3, 1), np.uint8))
-    vertical = cv2.dilate(vertical, np.ones((1, 3), np.uint8))
+    horizontal = np.asarray(cv2.dilate(horizontal, np.ones((3, 1), np.uint8)), np.uint8)
+    vertical = np.asarray(cv2.dilate(vertical, np.ones((1, 3), np.uint8)), np.uint8)
     joined_h = cv2.morphologyEx(horizontal, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8))
     joined_v = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE, np.ones((length, 1), np.uint8))
-    return np.asarray(joined_h | joined_v, np.uint8)
+    return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
-def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_share: float,
-                          ring: int = 10) -> BoolMap:
+def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: BoolMap,
+                          hole_share: float, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -229,8 +229,9 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, hole_shar
         x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
         x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
-        around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0)
-        if np.mean(frame_background[y0:y1, x0:x1][around]) < 0.3:
+        # Look past the outline itself: what lies beyond it, product or backdrop?
+        around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
+        if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < 0.3:
             is_background[label] = True
     return np.asarray(is_background[labels], bool)
 
