@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Final
 
@@ -149,26 +148,28 @@ def _looks_like_supported_image(data: bytes) -> bool:
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
-    """Open (header only) with Pillow's own bomb check turned into our typed error."""
-    with warnings.catch_warnings():
-        # Pillow warns above its global MAX_IMAGE_PIXELS; we apply our own limit right after
-        # opening, so the warning is noise. Above twice that limit Pillow refuses by itself.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise DecompressionBombError(f"image declares too many pixels: {exc}") from exc
-        except UnidentifiedImageError as exc:
-            if _looks_like_supported_image(data):
-                raise TruncatedImageError(
-                    "the file starts like a JPEG/PNG/WebP/AVIF/TIFF/HEIC image but its header "
-                    "is truncated or corrupt"
-                ) from exc
-            raise NotAnImageError(
-                "the file is not an image Plinth can read (unrecognised header)"
+    """Open (header only) with Pillow's own bomb check turned into our typed error.
+
+    Pillow's global ``Image.MAX_IMAGE_PIXELS`` is left alone (other code in the process may
+    rely on it, and mutating it is not thread-safe); our ``max_pixels`` is applied right after
+    this returns. Above twice Pillow's limit (~179 MP) Pillow refuses by itself; between its
+    limit and twice it only warns, and our own check (default 80 MP) has the final word.
+    """
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise DecompressionBombError(f"image declares too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        if _looks_like_supported_image(data):
+            raise TruncatedImageError(
+                "the file starts like a JPEG/PNG/WebP/AVIF/TIFF/HEIC image but its header "
+                "is truncated or corrupt"
             ) from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise TruncatedImageError(f"the image header is corrupt: {exc}") from exc
+        raise NotAnImageError(
+            "the file is not an image Plinth can read (unrecognised header)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise TruncatedImageError(f"the image header is corrupt: {exc}") from exc
 
 
 def _upright(im: Image.Image) -> Image.Image:
