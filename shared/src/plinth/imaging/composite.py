@@ -31,9 +31,10 @@ _VISIBLE_ALPHA: Final = 8
 """Alpha at or below this (of 255) does not count towards the product's bounding box: soft
 matting noise far from the product must not shrink it."""
 
-# Linear-light values premultiplied by alpha, stored as uint16 to halve the memory of a big
-# cutout before it is shrunk (a 24 MP crop is 190 MB as uint16 RGBA, 380 MB as float32).
-_LINEAR16 = np.round(SRGB_TO_LINEAR.astype(np.float64) * 65535).astype(np.uint32)
+# Linear-light values (and alpha) as uint16: enough precision for the darkest sRGB steps at
+# half the memory of float32 while a big cutout is premultiplied and shrunk.
+_LINEAR16 = np.round(SRGB_TO_LINEAR.astype(np.float64) * 65535).astype(np.uint16)
+_ALPHA16 = (np.arange(256, dtype=np.uint32) * 257).astype(np.uint16)
 
 
 @dataclass(frozen=True)
@@ -180,23 +181,33 @@ def _crop_to_visible(cutout: RGBA) -> RGBA:
 
 
 def _resample_premultiplied(crop: RGBA, width: int, height: int) -> tuple[FloatImage, FloatImage]:
-    """Resize in premultiplied linear light -> (premultiplied linear RGB, alpha), float32."""
-    a = crop[..., 3].astype(np.uint32)
-    planes = [((_LINEAR16[crop[..., c]] * a + 127) // 255).astype(np.uint16) for c in range(3)]
-    planes.append((a * 257).astype(np.uint16))
-    stacked = np.dstack(planes)
+    """Resize in premultiplied linear light -> (premultiplied linear RGB, alpha), float32.
+
+    One channel at a time, in uint16, with OpenCV's SIMD table lookup and saturating
+    multiply: a big cutout costs ~8 bytes per pixel of working memory here, not the ~20 a
+    stacked float/uint32 version needs (a 24 MP full-frame product would add ~480 MB).
+    """
     shrinking = width < crop.shape[1] or height < crop.shape[0]
     # Area averaging for reduction (exact box integration, no ringing); bicubic for the rare
     # enlargement of a small supplier photo.
     interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    resized = cv2.resize(stacked, (width, height), interpolation=interp)
-    scaled = resized.astype(np.float32) * np.float32(1 / 65535)
-    if scaled.ndim == 2:  # cv2 drops the channel axis of a 1-pixel result
-        scaled = scaled.reshape(height, width, 4)
-    alpha = np.clip(scaled[..., 3], 0.0, 1.0)
+    alpha8 = np.ascontiguousarray(crop[..., 3])
+    alpha16 = np.asarray(cv2.LUT(alpha8, _ALPHA16), np.uint16)  # 0..65535
+    planes = []
+    for c in range(3):
+        linear = cv2.LUT(np.ascontiguousarray(crop[..., c]), _LINEAR16)
+        premult = cv2.multiply(linear, alpha16, scale=1 / 65535, dtype=cv2.CV_16U)
+        planes.append(_resized_float(premult, width, height, interp))
+    alpha = np.clip(_resized_float(alpha16, width, height, interp), 0.0, 1.0)
+    premult_rgb = np.dstack(planes)
     # Bicubic may overshoot; premultiplied colour can never exceed its alpha.
-    premult = np.minimum(np.clip(scaled[..., :3], 0.0, None), alpha[..., None])
-    return premult, alpha
+    np.clip(premult_rgb, 0.0, alpha[..., None], out=premult_rgb)
+    return premult_rgb, alpha
+
+
+def _resized_float(plane: np.ndarray, width: int, height: int, interp: int) -> FloatImage:
+    resized = cv2.resize(plane, (width, height), interpolation=interp)
+    return as_float32(resized).reshape(height, width) * np.float32(1 / 65535)
 
 
 def _region_of_interest(
