@@ -177,20 +177,6 @@ class Theme(_Strict):
             return self.background.floor_line
         return 1.0 - self.margins.bottom
 
-    @property
-    def edge_colour(self) -> tuple[int, int, int]:
-        """A representative colour of the theme (first/top colour), as sRGB bytes."""
-        bg = self.background
-        hex_ = (
-            bg.colour
-            if isinstance(bg, SolidFill)
-            else bg.wall_top
-            if isinstance(bg, StudioSweep)
-            else bg.stops[0].colour
-        )
-        r, g, b = parse_hex(hex_)
-        return round(r * 255), round(g * 255), round(b * 255)
-
 
 def shift_colour(
     colour: tuple[float, float, float], hue_deg: float, lightness: float
