@@ -46,21 +46,3 @@ def to_srgb8(linear: FloatImage) -> RGB:
     idx += np.float32(0.5)
     out: RGB = _LINEAR_TO_SRGB8[idx.astype(np.uint16)]
     return out
-
-
-_FLOAT_DECODE = _srgb_to_linear_exact(np.linspace(0.0, 1.0, 4096)).astype(np.float32)
-_FLOAT_ENCODE = _linear_to_srgb_exact(np.linspace(0.0, 1.0, _ENCODE_STEPS)).astype(np.float32)
-
-
-def srgb_float_to_linear(srgb: FloatImage) -> FloatImage:
-    """float sRGB in [0, 1] -> float32 linear light (table lookup, 12-bit input steps)."""
-    idx = np.clip(srgb, 0.0, 1.0) * np.float32(4095) + np.float32(0.5)
-    out: FloatImage = _FLOAT_DECODE[idx.astype(np.intp)]
-    return out
-
-
-def linear_to_srgb_float(linear: FloatImage) -> FloatImage:
-    """float32 linear light -> float sRGB in [0, 1] (table lookup, 14-bit input steps)."""
-    idx = np.clip(linear, 0.0, 1.0) * np.float32(_ENCODE_STEPS - 1) + np.float32(0.5)
-    out: FloatImage = _FLOAT_ENCODE[idx.astype(np.intp)]
-    return out
