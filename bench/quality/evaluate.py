@@ -61,12 +61,17 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
     return (m > 0) & (eroded == 0)
 
 
-def make_provider(name: str) -> SegmentProvider:
-    if name == "local":
-        from plinth.imaging.segment.local import LocalSegmenter
+def make_provider(name: str, model_path: str | None) -> SegmentProvider:
+    """A provider from the registry; ``onnx`` needs ``--model``, ``freepik`` is not run here."""
+    from plinth.imaging.segment import get_provider
 
-        return LocalSegmenter()
-    raise SystemExit(f"unknown provider {name!r} (this benchmark runs: local)")
+    if name == "freepik":
+        raise SystemExit("freepik is a paid API: this benchmark does not call it")
+    config = {"model_path": model_path} if name == "onnx" else {}
+    try:
+        return get_provider(name, **config)
+    except ImagingError as exc:
+        raise SystemExit(exc.message) from exc
 
 
 def evaluate_case(provider: SegmentProvider, case: Case, tolerance: int) -> Score:
@@ -92,12 +97,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--start", type=int, default=0, help="first seed")
-    parser.add_argument("--provider", default="local")
+    parser.add_argument("--provider", default="local", help="local or onnx")
+    parser.add_argument("--model", help="ONNX model file for --provider onnx")
     parser.add_argument("--tolerance", type=int, default=3, help="boundary match radius, px")
     parser.add_argument("--worst", type=Path, help="write the 10 worst cases here as PNGs")
     args = parser.parse_args()
 
-    provider = make_provider(args.provider)
+    provider = make_provider(args.provider, args.model)
     groups: dict[str, dict[str, list[Score]]] = {
         "product": defaultdict(list),
         "background": defaultdict(list),
