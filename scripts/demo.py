@@ -50,6 +50,7 @@ from plinth.domain.job import Job  # noqa: E402
 from plinth.fakes.shopify import FakeShopify  # noqa: E402
 from plinth.net.testserver import LocalHttpServer  # noqa: E402
 from plinth.settings import Settings  # noqa: E402
+from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
 
 # Wide enough for the job table when the output is a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -158,11 +159,9 @@ async def run(args: argparse.Namespace) -> int:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
         "PLINTH_MONGO_DB": base.mongo_db,
-        # Consumer groups of this run only, starting at the end of each topic: a demo must not
-        # replay what earlier runs and test suites left on the shared topics.
+        # Consumer groups of this run only, placed at the end of each topic before the services
+        # start: a demo must not replay what earlier runs and test suites left on the topics.
         "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-demo-{run_id.lower()}",
-        "PLINTH_WORKER_OFFSET_RESET": "latest",
-        "PLINTH_INGEST_OFFSET_RESET": "latest",
         "PLINTH_TRACE_FILE": str(trace_file),
         "PLINTH_WEBHOOK_SECRET": secret,
         "PLINTH_DOWNLOAD_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
@@ -177,7 +176,10 @@ async def run(args: argparse.Namespace) -> int:
     for name in ("PLINTH_OTLP_ENDPOINT", "PLINTH_SEGMENT_PROVIDER"):
         if name in os.environ:
             env[name] = os.environ[name]
+    groups_at = base.model_copy(
+        update={"kafka_consumer_group_prefix": env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"]})
     await ensure_topics(base)
+    await start_groups_at_end(groups_at, pipeline_groups(groups_at))
     db = Database.from_settings(base)
     await db.ensure_indexes()
     processes = ServiceProcesses(env=env, log_dir=work)

@@ -31,6 +31,7 @@ from plinth.adapters.mongo import Database
 from plinth.fakes.shopify import FakeShopify
 from plinth.net.testserver import LocalHttpServer
 from plinth.settings import Settings
+from plinth.worker.groups import pipeline_groups, start_groups_at_end
 
 PHOTOS = 8
 SECRET = "e2e-webhook-secret"
@@ -75,11 +76,9 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
         "PLINTH_MONGO_DB": db_name,
         # Topic names are shared by every run on this Kafka: consumer groups of this run only,
-        # starting at the end of each topic, so nothing other runs left behind is replayed
-        # (the fixture waits until every consumer holds its partitions before sending).
+        # placed at the end of each topic before the services start (start_groups_at_end), so
+        # nothing other runs left behind is replayed and nothing sent now can be skipped.
         "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-e2e-{run}",
-        "PLINTH_WORKER_OFFSET_RESET": "latest",
-        "PLINTH_INGEST_OFFSET_RESET": "latest",
         # Pause/resume commands of other runs on the shared control topic must not reach us.
         "PLINTH_WORKER_CONTROL_SCOPE": run,
         "PLINTH_TRACE_FILE": str(trace_file),
@@ -95,8 +94,10 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         "PLINTH_MAX_ATTEMPTS": "3",
         "PYTHONUNBUFFERED": "1",
     }
-    settings = Settings(mongo_db=db_name, kafka_bootstrap=stack_settings.kafka_bootstrap)
+    settings = Settings(mongo_db=db_name, kafka_bootstrap=stack_settings.kafka_bootstrap,
+                        kafka_consumer_group_prefix=env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"])
     await ensure_topics(settings)
+    await start_groups_at_end(settings, pipeline_groups(settings))
     db = Database.from_settings(settings)
     await db.ensure_indexes()
     processes = ServiceProcesses(env=env, log_dir=e2e_dir)
