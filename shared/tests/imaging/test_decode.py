@@ -298,3 +298,13 @@ def test_encoders_reject_bad_arrays() -> None:
         encode_jpeg(np.zeros((4, 4, 4), np.uint8))
     with pytest.raises(ValueError, match="quality"):
         encode_jpeg(np.zeros((4, 4, 3), np.uint8), quality=0)
+
+
+def test_encode_jpeg_survives_pixels_too_noisy_for_an_optimised_buffer() -> None:
+    # Pillow sizes libjpeg's buffer at width x height bytes for optimised/progressive JPEG;
+    # 4:4:4 noise at quality 92 overflows it ("Suspension not allowed here").
+    from plinth.imaging.decode import encode_jpeg
+
+    noise = np.random.default_rng(0).integers(0, 256, (320, 320, 3), dtype=np.uint8)
+    decoded = decode_image(encode_jpeg(noise))
+    assert (decoded.width, decoded.height) == (320, 320)

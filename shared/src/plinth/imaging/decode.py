@@ -15,7 +15,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
@@ -273,10 +273,26 @@ def encode_jpeg(rgb: RGB, quality: int = 92) -> bytes:
     arr = _checked_uint8(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"encode_jpeg needs an HxWx3 array, got shape {arr.shape}")
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(
-        buf, "JPEG", quality=quality, subsampling="4:4:4", optimize=True, progressive=True
+    return save_jpeg(
+        Image.fromarray(arr), quality=quality, subsampling="4:4:4", optimize=True, progressive=True
     )
+
+
+def save_jpeg(image: Image.Image, **options: Any) -> bytes:
+    """Encode ``image`` as JPEG with Pillow's ``options``.
+
+    With ``optimize`` or ``progressive`` Pillow gives libjpeg one output buffer of width x height
+    bytes, which very noisy pixels at high quality overflow ("Suspension not allowed here"); such
+    an image is encoded again as baseline, which needs no whole-image buffer.
+    """
+    buf = io.BytesIO()
+    try:
+        image.save(buf, "JPEG", **options)
+    except OSError:
+        if not (options.get("optimize") or options.get("progressive")):
+            raise
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", **{**options, "optimize": False, "progressive": False})
     return buf.getvalue()
 
 

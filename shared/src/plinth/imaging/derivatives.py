@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from plinth.imaging.colour import to_linear, to_srgb8
+from plinth.imaging.decode import save_jpeg
 from plinth.imaging.types import RGB
 
 SizeName = Literal["hero", "pdp", "thumb"]
@@ -203,13 +204,14 @@ def encode(rgb: RGB, fmt: FormatName, size: SizeName, settings: EncoderSettings)
 
 
 def _jpeg(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
-    im.save(
-        buf,
-        "JPEG",
-        quality=s.jpeg_quality[size],
-        subsampling=s.jpeg_subsampling,
-        progressive=s.jpeg_progressive,
-        optimize=True,
+    buf.write(
+        save_jpeg(
+            im,
+            quality=s.jpeg_quality[size],
+            subsampling=s.jpeg_subsampling,
+            progressive=s.jpeg_progressive,
+            optimize=True,
+        )
     )
 
 
