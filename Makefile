@@ -21,7 +21,7 @@ help:
 	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
 	@echo "make test        setup, stack up, all tests, stack down (if it started it)"
-	@echo "make demo        setup, stack up, smoke check; the stack stays up"
+	@echo "make demo        setup, stack up, run every service on sample photos; the stack stays up"
 	@echo "make lint        ruff and mypy"
 
 setup: setup-apt
@@ -54,8 +54,11 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
+# The main job: every service as its own process, sample photos through signed webhooks, a table
+# per job. The stack stays up afterwards so the artefacts and jobs can be looked at.
 demo: setup stack-up
 	$(UV) run python deploy/local/smoke.py
+	$(UV) run python scripts/demo.py
 
 lint:
 	$(UV) run ruff check .
