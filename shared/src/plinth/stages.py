@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,11 +133,16 @@ class DerivativeFile:
     content_type: str
 
 
-def derive_files(composites: Sequence[bytes]) -> list[DerivativeFile]:
-    """The nine derivatives of every composite (variant = the composite's index)."""
+def derive_files(
+    composites: Sequence[bytes], *, executor: ThreadPoolExecutor | None = None
+) -> list[DerivativeFile]:
+    """The nine derivatives of every composite (variant = the composite's index).
+
+    ``executor`` shares one encoder pool across calls (a long-running service keeps one).
+    """
     files: list[DerivativeFile] = []
     for variant, jpeg in enumerate(composites):
-        for item in make_derivatives(decode_image(jpeg).rgb):
+        for item in make_derivatives(decode_image(jpeg).rgb, executor=executor):
             files.append(
                 DerivativeFile(
                     variant=variant,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.imaging.backgrounds import Theme, load_theme, render_background
+from plinth.imaging.backgrounds import Theme, load_theme
 from plinth.imaging.composite import DEFAULT_CANVAS
-from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.types import RGB
 from plinth.keys import background_key
 from plinth.settings import Settings
+from plinth.stages import BackgroundGenerator, procedural_background, render_backgrounds
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 
@@ -39,24 +39,25 @@ def render_ai(theme: Theme, variant: int, settings: Settings) -> tuple[RGB, floa
     return generated.rgb, generated.cost_usd
 
 
-def render_jpeg(theme: Theme, variant: int, settings: Settings) -> tuple[bytes, float]:
+def generator_for(settings: Settings) -> BackgroundGenerator:
     if settings.background_mode == "ai":
-        rgb, cost = render_ai(theme, variant, settings)
-    else:
-        rgb, cost = render_background(theme, variant, DEFAULT_CANVAS), 0.0
-    return encode_jpeg(rgb), cost
+        return lambda theme, variant, size: render_ai(theme, variant, settings)
+    return procedural_background
 
 
 async def backgrounds(job: Job, ctx: StageContext) -> StageResult:
     if job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no image hash")
     theme = load_theme(job.theme)
-    artefacts: dict[str, bytes] = {}
-    cost = 0.0
-    for variant in range(variant_count(theme, ctx.settings)):
-        jpeg, variant_cost = await ctx.to_thread(render_jpeg, theme, variant, ctx.settings)
-        artefacts[background_key(job.theme, job.sku, job.img_sha256, variant)] = jpeg
-        cost += variant_cost
+    rendered = await ctx.to_thread(
+        render_backgrounds, theme, variant_count(theme, ctx.settings),
+        canvas=DEFAULT_CANVAS, generator=generator_for(ctx.settings),
+    )
+    artefacts = {
+        background_key(job.theme, job.sku, job.img_sha256, variant): item.jpeg
+        for variant, item in enumerate(rendered)
+    }
+    cost = sum(item.cost_usd for item in rendered)
     return StageResult(
         changes={"s3_background_keys": list(artefacts)},
         artefacts=artefacts,

@@ -13,9 +13,8 @@ from functools import lru_cache
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.imaging.decode import decode_image
-from plinth.imaging.derivatives import Derivative, make_derivatives
 from plinth.keys import derivative_key
+from plinth.stages import derive_files
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 from plinth_derive.manifest_step import manifest
@@ -29,23 +28,19 @@ def encoder_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="encode")
 
 
-def derivatives_of(composite_jpeg: bytes) -> list[Derivative]:
-    return make_derivatives(decode_image(composite_jpeg).rgb, executor=encoder_pool())
-
-
 async def derivatives(job: Job, ctx: StageContext) -> StageResult:
     if job.img_sha256 is None or not job.s3_composite_keys:
         raise PermanentStageError("missing_composites", "the job has no composites")
+    composites = [await ctx.blobs.get(key) for key in job.s3_composite_keys]
+    rendered = await ctx.to_thread(derive_files, composites, executor=encoder_pool())
     artefacts: dict[str, bytes] = {}
     files: list[dict[str, object]] = []
-    for variant, composite in enumerate(job.s3_composite_keys):
-        rendered = await ctx.to_thread(derivatives_of, await ctx.blobs.get(composite))
-        for item in rendered:
-            key = derivative_key(job.theme, job.sku, job.img_sha256, variant, item.size, item.fmt)
-            artefacts[key] = item.data
-            files.append({"key": key, "variant": variant, "size": item.size, "format": item.fmt,
-                          "width": item.width, "height": item.height, "bytes": item.bytes,
-                          "content_type": item.content_type})
+    for item in rendered:
+        key = derivative_key(job.theme, job.sku, job.img_sha256, item.variant, item.size, item.fmt)
+        artefacts[key] = item.data
+        files.append({"key": key, "variant": item.variant, "size": item.size,
+                      "format": item.fmt, "width": item.width, "height": item.height,
+                      "bytes": len(item.data), "content_type": item.content_type})
     expected = DERIVATIVES_PER_COMPOSITE * len(job.s3_composite_keys)
     if len(artefacts) != expected:
         raise PermanentStageError("derivatives_incomplete",

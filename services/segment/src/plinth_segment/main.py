@@ -6,74 +6,93 @@ Decodes the stored original, cuts the product out with the provider named by
 
 from __future__ import annotations
 
-from functools import lru_cache
+import asyncio
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.imaging.decode import decode_image, encode_png
 from plinth.imaging.segment import SegmentProvider, get_provider
-from plinth.imaging.segment.base import Segmentation
-from plinth.imaging.segment.freepik import FreepikSegmenter
 from plinth.keys import cutout_key, mask_key
 from plinth.settings import Settings
+from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 
+UPLOAD_PREFIX = "uploads/segment/"
+"""Where photos a URL-fetching provider cannot read as stored (WebP, HEIC, TIFF, EXIF-rotated)
+are put, decoded, for it to fetch; a bucket lifecycle rule may expire this prefix."""
 
-def provider_for(settings: Settings) -> SegmentProvider:
+_providers: dict[tuple[Any, ...], SegmentProvider] = {}
+
+
+def provider_for(settings: Settings, ctx: StageContext) -> SegmentProvider:
     """One provider per process and configuration (the onnx one loads its model once)."""
-    key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
-    return _provider(settings.segment_provider, key, settings.freepik_base_url,
-                     settings.freepik_remove_bg_price_usd, settings.onnx_model_path)
+    api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
+    identity = (settings.segment_provider, api_key, settings.freepik_base_url,
+                settings.freepik_remove_bg_price_usd, settings.onnx_model_path)
+    if identity not in _providers:
+        _providers[identity] = _build_provider(settings, api_key, ctx)
+    return _providers[identity]
 
 
-@lru_cache(maxsize=4)
-def _provider(name: str, api_key: str | None, freepik_base_url: str, price_usd: float,
-              onnx_model_path: str | None) -> SegmentProvider:
+def _build_provider(settings: Settings, api_key: str | None, ctx: StageContext) -> SegmentProvider:
+    name = settings.segment_provider
     config: dict[str, Any] = {}
     if name == "freepik":
         if api_key is None:
             raise PermanentStageError("provider_not_configured",
                                       "segment provider freepik needs PLINTH_FREEPIK_API_KEY")
-        config = {"api_key": api_key, "base_url": freepik_base_url, "unit_price_usd": price_usd}
+        config = {"api_key": api_key, "base_url": settings.freepik_base_url,
+                  "unit_price_usd": settings.freepik_remove_bg_price_usd,
+                  "uploader": s3_uploader(ctx.blobs, asyncio.get_running_loop())}
     elif name == "onnx":
-        if not onnx_model_path:
+        if not settings.onnx_model_path:
             raise PermanentStageError("provider_not_configured",
                                       "segment provider onnx needs PLINTH_ONNX_MODEL_PATH")
-        config = {"model_path": onnx_model_path}
+        config = {"model_path": settings.onnx_model_path}
     return get_provider(name, **config)
+
+
+def s3_uploader(blobs: Any, loop: asyncio.AbstractEventLoop) -> Callable[[bytes, str], str]:
+    """An uploader for providers that fetch by URL, callable from the provider's worker thread:
+    it stores the bytes under ``uploads/segment/`` and returns a presigned GET URL."""
+
+    def upload(data: bytes, content_type: str) -> str:
+        ext = "png" if content_type == "image/png" else "jpg"
+        key = f"{UPLOAD_PREFIX}{hashlib.sha256(data).hexdigest()}.{ext}"
+        asyncio.run_coroutine_threadsafe(blobs.put(key, data, content_type), loop).result(120)
+        url: str = asyncio.run_coroutine_threadsafe(
+            blobs.presign_get(key, ttl_s=600), loop).result(120)
+        return url
+
+    return upload
 
 
 async def segment(job: Job, ctx: StageContext) -> StageResult:
     if job.s3_original_key is None or job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no stored original image")
     original = await ctx.blobs.get(job.s3_original_key)
-    decoded = await ctx.to_thread(decode_image, original,
-                                  max_pixels=ctx.settings.max_image_pixels,
-                                  max_bytes=ctx.settings.max_image_bytes)
-    provider = provider_for(ctx.settings)
-    result: Segmentation
-    if isinstance(provider, FreepikSegmenter):
-        # Freepik fetches by URL: lend it a short-lived URL of the original already in S3.
+    provider = provider_for(ctx.settings, ctx)
+    # URL-fetching providers (Freepik) read the stored original through a short-lived URL.
+    url = None
+    if callable(getattr(provider, "segment_url", None)):
         url = await ctx.blobs.presign_get(job.s3_original_key, ttl_s=600)
-        result = await ctx.to_thread(provider.segment_url, url,
-                                     size=(decoded.width, decoded.height))
-    else:
-        result = await ctx.to_thread(provider.segment, decoded.rgb)
-    cutout_png = await ctx.to_thread(encode_png, result.cutout)
-    mask_png = await ctx.to_thread(encode_png, result.mask)
+    cut = await ctx.to_thread(segment_photo, original, provider, image_url=url,
+                              max_pixels=ctx.settings.max_image_pixels,
+                              max_bytes=ctx.settings.max_image_bytes)
     cutout = cutout_key(job.sku, job.img_sha256)
     mask = mask_key(job.sku, job.img_sha256)
     metadata = {**job.provider_metadata,
-                "segment": {"provider": result.provider, "width": decoded.width,
-                            "height": decoded.height, "format": decoded.format,
-                            "bytes": len(original), **result.meta}}
+                "segment": {"provider": cut.provider, "width": cut.width, "height": cut.height,
+                            "format": cut.source_format, "bytes": len(original), **cut.meta}}
     return StageResult(
         changes={"s3_cutout_key": cutout, "s3_mask_key": mask, "provider_metadata": metadata},
-        artefacts={cutout: cutout_png, mask: mask_png},
-        cost_usd={"segmentation": result.cost_usd} if result.cost_usd else {},
-        attributes={"provider": result.provider, "image.megapixels": decoded.megapixels},
+        artefacts={cutout: cut.cutout_png, mask: cut.mask_png},
+        cost_usd={"segmentation": cut.cost_usd} if cut.cost_usd else {},
+        attributes={"provider": cut.provider,
+                    "image.megapixels": cut.width * cut.height / 1e6},
     )
 
 
