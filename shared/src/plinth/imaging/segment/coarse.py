@@ -45,11 +45,6 @@ class CoarseOptions:
     """Longest gap (share of the working long side) bridged along a straight outline."""
     edge_window: int = 7
     """Window (working pixels) over which an edge's contrast is measured."""
-    pale_part_score: float = 0.0
-    """Backdrop past a shade region's crisp rim, per rim pixel, above which it is pale product.
-    Off (0) by default: at 0.4 it recovers many white-on-white products but also keeps parts
-    of ordinary products' shadows (measured on the held-out set); worth turning on for
-    catalogues of white goods."""
     dark_ratio: float = 0.4
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
@@ -140,9 +135,6 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     product = ~reached
-    if options.pale_part_score > 0:
-        shade = shadow_like & ~background_like & reached & ~crisp
-        product |= _pale_parts(shade, background_like, crisp, options.pale_part_score)
     if dark_core.any():
         # Give back the dark product's rim that the window could not vouch for: pixels as
         # dark as the core next to them, up to half a window away.
@@ -186,41 +178,6 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
         crisp |= _bridge_straight_edges(crisp, gx, gy, bridge)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
     return closed.astype(bool)
-
-
-def _pale_parts(shade: BoolMap, background_like: BoolMap, crisp: BoolMap, threshold: float
-                ) -> BoolMap:
-    """Shade regions that are pale product, not shadow, judged by what lies past their rim.
-
-    A shadow fades into the backdrop; where it meets a crisp outline, the product is on the
-    other side. A pale product's shaded body is fenced by its own crisp outline with clean
-    backdrop right beyond it. Score: backdrop found just past crisp rim pixels, per rim pixel.
-    """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        shade.astype(np.uint8), connectivity=8)
-    result = np.zeros_like(shade)
-    if count <= 1:
-        return result
-    h, w = shade.shape
-    min_area = max(16, shade.size // 2000)
-    ring_kernel = np.ones((3, 3), np.uint8)
-    reach_kernel = np.ones((11, 11), np.uint8)
-    for label in range(1, count):
-        x, y, bw, bh, area = stats[label]
-        if area < min_area or area > 0.5 * shade.size:
-            continue
-        x0, y0 = max(0, x - 8), max(0, y - 8)
-        x1, y1 = min(w, x + bw + 8), min(h, y + bh + 8)
-        part = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
-        ring = (cv2.dilate(part, ring_kernel) > 0) & (part == 0)
-        rim = ring & crisp[y0:y1, x0:x1]
-        if rim.sum() < 0.2 * ring.sum():
-            continue
-        beyond = (cv2.dilate(rim.astype(np.uint8), reach_kernel) > 0) & (part == 0)
-        beyond &= background_like[y0:y1, x0:x1] & ~crisp[y0:y1, x0:x1]
-        if beyond.sum() > threshold * ring.sum():
-            result[y0:y1, x0:x1] |= part.astype(bool)
-    return result
 
 
 def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int
