@@ -272,6 +272,9 @@ def _decontaminate(rgba: npt.NDArray[np.uint8], rgb: RGB, probability: F32) -> N
         small.astype(np.float32) / 255.0, small_probability >= 0.5
     )
     decontaminate_edges(rgba, inside, outside)
+    # Fully transparent pixels carry no colour: nothing of the old background survives in the
+    # file, and the PNG compresses better.
+    rgba[rgba[..., 3] == 0, :3] = 0
 
 
 def _check_rgb(rgb: Any) -> None:
