@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
-from plinth.domain.job import utcnow
 from plinth.messaging.events import ControlCommand, DeadLetter, IngestRequested
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, INGEST_REQUESTED
 from plinth.settings import Settings
@@ -32,7 +28,6 @@ from plinth_ingest.download import DownloadWorker
 log = logging.getLogger("plinth.ingest.consumer")
 
 NACK_PAUSE_S = 2.0
-HEARTBEAT_INTERVAL_S = 3.0
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
 
 
@@ -150,48 +145,3 @@ class DownloaderBinding:
         )  # fmt: skip
         self.worker.stats.last_error = reason
 
-
-def default_instance_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def heartbeat_document(worker: DownloadWorker, started_at: datetime) -> dict[str, Any]:
-    stats = worker.stats
-    return {
-        "stage": worker.stage.value,
-        "instance": worker.instance,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "in_flight": stats.in_flight,
-        "processed": stats.processed,
-        "failed": stats.failed,
-        "retried": stats.retried,
-        "skipped": stats.skipped,
-        "dead_lettered": stats.dead_lettered,
-        "last_error": stats.last_error,
-        "paused": worker.gate.paused,
-        "started_at": started_at,
-        "last_seen": utcnow(),
-    }
-
-
-async def write_heartbeat(
-    collection: Any, worker: DownloadWorker, started_at: datetime, extra: dict[str, Any]
-) -> None:
-    await collection.update_one(
-        {"_id": f"{worker.stage.value}:{worker.instance}"},
-        {"$set": {**heartbeat_document(worker, started_at), **extra}},
-        upsert=True,
-    )
-
-
-async def heartbeat_loop(
-    collection: Any, worker: DownloadWorker, started_at: datetime, binding: DownloaderBinding
-) -> None:
-    """Beat until cancelled; a MongoDB hiccup is logged, never fatal."""
-    while True:
-        try:
-            await write_heartbeat(collection, worker, started_at, binding.heartbeat_extra())
-        except Exception as exc:
-            log.warning("heartbeat failed: %s", exc)
-        await asyncio.sleep(HEARTBEAT_INTERVAL_S)

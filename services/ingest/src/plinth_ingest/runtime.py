@@ -18,15 +18,11 @@ from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import utcnow
 from plinth.telemetry import tracer as get_tracer
+from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
 from plinth.worker.service import BrokerPublisher
 from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import BatchReceiver
-from plinth_ingest.consumer import (
-    DownloaderBinding,
-    default_instance_id,
-    heartbeat_loop,
-    write_heartbeat,
-)
+from plinth_ingest.consumer import DownloaderBinding
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker, Fetcher, make_fetcher
 from plinth_ingest.intake import Intake
@@ -110,7 +106,9 @@ async def open_runtime(
         stack.push_async_callback(broker.stop)
         if worker is not None and binding is not None:
             started_at = utcnow()
-            beat = asyncio.create_task(heartbeat_loop(db.workers, worker, started_at, binding))
+            beat = asyncio.create_task(
+                heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra)
+            )
 
             async def stop_beat() -> None:
                 beat.cancel()

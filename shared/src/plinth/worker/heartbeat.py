@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
-from plinth.worker.runtime import StageWorker
+from plinth.worker.control import PauseGate
+from plinth.worker.runtime import WorkerStats
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,20 @@ class WorkersCollection(Protocol):
     ) -> Any: ...
 
 
+class Beating(Protocol):
+    """Anything that reports a heartbeat: every stage worker, and ingest's downloader."""
+
+    stage: Stage
+    instance: str
+    stats: WorkerStats
+    gate: PauseGate
+
+
 def default_instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def heartbeat_document(worker: StageWorker, started_at: datetime) -> dict[str, Any]:
+def heartbeat_document(worker: Beating, started_at: datetime) -> dict[str, Any]:
     stats = worker.stats
     return {
         "stage": worker.stage.value,
@@ -55,7 +65,7 @@ def worker_doc_id(stage: Stage, instance: str) -> str:
 
 async def write_heartbeat(
     collection: WorkersCollection,
-    worker: StageWorker,
+    worker: Beating,
     started_at: datetime,
     extra: dict[str, Any] | None = None,
 ) -> None:
@@ -68,7 +78,7 @@ async def write_heartbeat(
 
 async def heartbeat_loop(
     collection: WorkersCollection,
-    worker: StageWorker,
+    worker: Beating,
     started_at: datetime,
     extra: Callable[[], dict[str, Any]] | None = None,
     interval_s: float = HEARTBEAT_INTERVAL_S,
