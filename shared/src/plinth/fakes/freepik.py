@@ -39,13 +39,15 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
+
+from plinth.fakes.threaded import ThreadedFake
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 PREVIEW_MAX_PIXELS = 250_000
@@ -121,8 +123,10 @@ class _BadRequest(Exception):
 
 
 @dataclass
-class FakeFreepik:
+class FakeFreepik(ThreadedFake):
     """The fake's state and knobs; :meth:`start` serves it on ``host:port`` in a thread."""
+
+    thread_name = "fake-freepik"
 
     api_key: str = "test-key"
     throttle: int = 0
@@ -142,43 +146,11 @@ class FakeFreepik:
         self._lock = threading.Lock()
         self._files: dict[str, _StoredFile] = {}
         self._tasks: dict[str, _MysticTask] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- lifecycle (start/stop/url come from ThreadedFake) ---------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeFreepik:
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        # A short poll interval keeps stop() (and so each test's teardown) fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-freepik",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeFreepik:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake is not running; call start()")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # -- test helpers ---------------------------------------------------------------------
 

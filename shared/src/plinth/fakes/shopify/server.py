@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from graphql import (
@@ -38,6 +38,7 @@ from plinth.fakes.shopify.state import (
     StagedTarget,
     inspect_image,
 )
+from plinth.fakes.threaded import ThreadedFake
 from plinth.shopify.media import is_plinth_media
 
 DEFAULT_TOKEN = "shpat_fake_token"
@@ -49,8 +50,10 @@ class Throttled(Exception):
 
 
 @dataclass
-class FakeShopify:
+class FakeShopify(ThreadedFake):
     """The fake's state and knobs; :meth:`start` serves it on ``host:port`` in a thread."""
+
+    thread_name = "fake-shopify"
 
     access_token: str = DEFAULT_TOKEN
     api_versions: frozenset[str] = frozenset({DEFAULT_VERSION})
@@ -75,41 +78,11 @@ class FakeShopify:
         self._available = self.bucket_max
         self._refilled_at = time.monotonic()
         self._secret = uuid.uuid4().hex
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- lifecycle (start/stop/url come from ThreadedFake) ---------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeShopify:
-        self._server = ThreadingHTTPServer((host, port), make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-shopify",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeShopify:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake is not running; call start()")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return make_handler(self)
 
     @property
     def admin_base_url(self) -> str:
