@@ -1,9 +1,12 @@
 """``local`` background removal: no learned weights, built for studio product photos.
 
-Pipeline: downscale to a working size; fit the background colour surface and classify pixels as
-background, shadow or product (:mod:`.coarse`); lift the hard working mask to a soft full-size
-alpha with a colour guided filter whose coefficients are upsampled strip by strip
-(:mod:`.guided`); undo the background's colour on the soft edge (:mod:`.decontaminate`).
+Pipeline: downscale to a working size (512 px long side); fit the backdrop's colour surface and
+classify pixels as backdrop, shadow or product (:mod:`.coarse`); re-estimate alpha in a band
+around the hard outline by unmixing the product and backdrop colours found either side of it
+(:func:`.decontaminate.edge_alpha`); lift that working alpha to a soft full-size alpha with a
+colour guided filter whose coefficients are upsampled strip by strip (:mod:`.guided`); undo the
+backdrop's colour on partly transparent pixels (:mod:`.decontaminate`). Fully transparent pixels
+are black in the cutout.
 """
 
 from __future__ import annotations
