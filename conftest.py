@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 import pytest_asyncio
+
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.settings import Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plinth import keys
 
 SHA = "0123456789abcdef" * 4

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging import topics
 from plinth.messaging.events import ControlCommand, IngestRequested, JobEvent
-from pydantic import ValidationError
 
 
 def test_one_topic_per_stage_transition_plus_retry_dlq_control() -> None:

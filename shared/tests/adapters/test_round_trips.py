@@ -8,6 +8,7 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database, DuplicateJob
 from plinth.adapters.s3 import BlobNotFound, BlobStore

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
+
 from plinth.cli.main import app
 from plinth.imaging.backgrounds import list_themes, load_theme
 from plinth.imaging.manifest import validate_manifest
-from typer.testing import CliRunner
 
 SHA_DIR = re.compile(r"^[0-9a-f]{64}$")
 

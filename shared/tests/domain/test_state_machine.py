@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from plinth.domain.job import Job, ShopifyResult
 from plinth.domain.states import (
     PIPELINE,

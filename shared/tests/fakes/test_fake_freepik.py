@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
 from plinth.fakes.freepik import FakeFreepik
 
 KEY = "k"

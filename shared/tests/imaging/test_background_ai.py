@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
 from plinth.fakes.freepik import FakeFreepik
 from plinth.imaging.backgrounds.ai import (
     LIST_PRICE_USD,

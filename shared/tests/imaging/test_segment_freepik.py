@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
 from plinth.fakes.freepik import FakeFreepik
 from plinth.imaging.errors import ProviderError, SegmentationError
 from plinth.imaging.freepik_api import FreepikClient

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment import get_provider
 from plinth.imaging.segment.onnx import (
