@@ -20,7 +20,7 @@ help:
 	@echo "make setup       install uv (if missing), the venv (uv sync), APT_PACKAGES, the dashboard UI"
 	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
-	@echo "make test        setup, stack up, all tests, stack down (if it started it)"
+	@echo "make test        setup, lint, stack up, all tests, stack down (if it started it)"
 	@echo "make demo        setup, stack up, run every service on sample photos; the stack stays up"
 	@echo "make lint        ruff and mypy"
 
@@ -48,7 +48,7 @@ stack-status:
 
 # The stack is stopped afterwards only if this run started it (others may share it);
 # pytest's exit code is kept, and "no tests collected" (5) counts as a failure.
-test: setup
+test: setup lint
 	cd services/dashboard-api/ui && npm test
 	@$(WITH_STACK) $(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
@@ -63,3 +63,4 @@ demo: setup stack-up
 lint:
 	$(UV) run ruff check .
 	$(UV) run mypy shared/src
+	$(UV) run mypy $(wildcard services/*/src)
