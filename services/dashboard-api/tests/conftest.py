@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
+from plinth.testing.kafka import TopicTail
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import DemoJobs, seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.settings import DashboardSettings
@@ -73,52 +74,9 @@ async def client(
         yield test_client
 
 
-class TopicTail:
-    """Reads what is published to one topic after ``start()`` (no consumer group, no commits)."""
-
-    def __init__(self, settings: DashboardSettings, topic: str) -> None:
-        from aiokafka import AIOKafkaConsumer
-
-        self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-
-    async def __aenter__(self) -> TopicTail:
-        from aiokafka import TopicPartition
-
-        await self.consumer.start()
-        partitions = self.consumer.partitions_for_topic(self.topic) or set()
-        if not partitions:
-            await self.consumer._client.force_metadata_update()
-            partitions = self.consumer.partitions_for_topic(self.topic) or set()
-        assigned = [TopicPartition(self.topic, p) for p in partitions]
-        self.consumer.assign(assigned)
-        await self.consumer.seek_to_end(*assigned)
-        for tp in assigned:  # resolve the lazy seek now, before anything is published
-            await self.consumer.position(tp)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
-
-    async def wait_for(self, predicate, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
-        import asyncio
-        import json
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            batches = await self.consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    body = json.loads(record.value)
-                    if predicate(body):
-                        return record.key, body
-        raise AssertionError(f"nothing matching arrived on {self.topic} within {timeout_s} s")
-
-
 @pytest.fixture
 def topic_tail(dashboard_settings: DashboardSettings):  # type: ignore[no-untyped-def]
-    return lambda topic: TopicTail(dashboard_settings, topic)
+    return lambda topic: TopicTail(dashboard_settings.kafka_bootstrap, topic)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,6 +22,7 @@ from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
 from plinth.net.testserver import LocalHttpServer
 from plinth.settings import Settings
+from plinth.testing.kafka import TopicTail
 from plinth_ingest.app import WEBHOOK_PATH, create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
@@ -158,52 +158,9 @@ async def wait_for_delivery(
     raise AssertionError(f"delivery {delivery_id} has no {field!r}")
 
 
-class TopicTail:
-    """Reads what is published to one topic after entering (no consumer group, no commits)."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-        self.seen: list[tuple[bytes | None, dict[str, Any]]] = []
-
-    async def __aenter__(self) -> TopicTail:
-        await self.consumer.start()
-        partitions = self.consumer.partitions_for_topic(self.topic) or set()
-        if not partitions:
-            await self.consumer._client.force_metadata_update()
-            partitions = self.consumer.partitions_for_topic(self.topic) or set()
-        assigned = [TopicPartition(self.topic, p) for p in partitions]
-        self.consumer.assign(assigned)
-        await self.consumer.seek_to_end(*assigned)
-        for tp in assigned:  # resolve the lazy seek now, before anything is published
-            await self.consumer.position(tp)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
-
-    async def collect(
-        self, predicate: Callable[[dict[str, Any]], bool], count: int, timeout_s: float = 45.0
-    ) -> list[tuple[bytes | None, dict[str, Any]]]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        matched = [item for item in self.seen if predicate(item[1])]
-        while len(matched) < count and loop.time() < deadline:
-            batches = await self.consumer.getmany(timeout_ms=300)
-            for records in batches.values():
-                for record in records:
-                    item = (record.key, json.loads(record.value))
-                    self.seen.append(item)
-                    if predicate(item[1]):
-                        matched.append(item)
-        if len(matched) < count:
-            raise AssertionError(f"{len(matched)}/{count} matching events on {self.topic}")
-        return matched
-
-
 @pytest.fixture
 def tail(ingest_settings: IngestSettings) -> Callable[[str], TopicTail]:
-    return lambda topic: TopicTail(ingest_settings, topic)
+    return lambda topic: TopicTail(ingest_settings.kafka_bootstrap, topic)
 
 
 @pytest.fixture
