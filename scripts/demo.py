@@ -227,7 +227,9 @@ async def run(args: argparse.Namespace) -> int:
             f"  traces:      {trace_file} (one JSON span per line; set PLINTH_OTLP_ENDPOINT "
             "for Jaeger)\n"
             f"  service logs: {work}/*.log\n"
-            "  dashboard:   uv run plinth-dashboard-api (reads the same database)")
+            "  dashboard:   PLINTH_DASHBOARD_API_KEYS='{\"demo-key\": \"operator\"}' "
+            "uv run plinth-dashboard-api\n"
+            "               then http://127.0.0.1:8080 with the key demo-key")
         return 0 if len(done) == len(jobs) else 1
     finally:
         processes.stop_all()
