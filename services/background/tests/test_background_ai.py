@@ -23,7 +23,7 @@ from plinth.imaging.errors import ProviderError
 from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError, classify
-from plinth_background.main import backgrounds
+from plinth_background.main import backgrounds, generator_for
 
 SHA = "f" * 64
 THEME = "warm_paper"
@@ -59,7 +59,7 @@ def context(fake: FakeFreepik, *, api_key: str | None = "test-key") -> StageCont
         freepik_api_key=None if api_key is None else SecretStr(api_key),
         freepik_mystic_price_usd=PRICE_USD,
     )
-    return StageContext(settings, NoBlobs(), INVALID_SPAN, "t")  # type: ignore[arg-type]
+    return StageContext(settings, NoBlobs(), INVALID_SPAN, "t")
 
 
 def job() -> Job:
@@ -111,3 +111,13 @@ async def test_ai_mode_without_an_api_key_fails_permanently(fake: FakeFreepik) -
 
     assert classify(caught.value).code == "provider_not_configured"
     assert fake.requests == []
+
+
+def test_ai_backgrounds_are_generated_at_the_size_asked_for(fake: FakeFreepik) -> None:
+    generate = generator_for(context(fake).settings)
+
+    rgb, cost = generate(load_theme(THEME), 0, (300, 150))
+
+    assert rgb.shape == (150, 300, 3) and cost == PRICE_USD
+    (call,) = fake.calls("POST", MYSTIC)
+    assert json.loads(call.body)["aspect_ratio"] == "horizontal_2_1", "300:150 is 2:1"

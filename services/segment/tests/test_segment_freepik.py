@@ -27,6 +27,7 @@ from plinth.imaging.segment import SegmentProvider
 from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import classify
+from plinth.worker.result import BlobReader
 from plinth_segment.main import UPLOAD_PREFIX, segment
 
 pytestmark = pytest.mark.stack
@@ -85,7 +86,7 @@ async def stored_job(blobs: BlobStore, unique: str, data: bytes, ext: str) -> Jo
                img_sha256=sha, s3_original_key=key)
 
 
-def context(stack_settings: Settings, blobs: BlobStore, fake: FakeFreepik,
+def context(stack_settings: Settings, blobs: BlobReader, fake: FakeFreepik,
             api_key: str = "test-key") -> StageContext:
     settings = stack_settings.model_copy(update={
         "segment_provider": "freepik",
@@ -94,6 +95,24 @@ def context(stack_settings: Settings, blobs: BlobStore, fake: FakeFreepik,
         "freepik_remove_bg_price_usd": PRICE_USD,
     })
     return StageContext(settings, blobs, INVALID_SPAN, "t")
+
+
+class RecordingBlobs:
+    """A blob store that remembers the keys written through it."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.put_keys: list[str] = []
+
+    async def get(self, key: str) -> bytes:
+        return await self.store.get(key)
+
+    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
+        return await self.store.presign_get(key, ttl_s)
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.put_keys.append(key)
+        await self.store.put(key, data, content_type)
 
 
 def image_url_sent(call: RecordedRequest) -> str:
@@ -206,3 +225,30 @@ async def test_freepik_unavailable_on_every_attempt_is_transient(
     assert not verdict.permanent and verdict.code == "provider_error"
     assert "503" in verdict.message
     assert len(fake.calls("POST", REMOVE_BACKGROUND)) == 4, "retried, then given back"
+
+
+async def test_the_provider_name_is_read_in_any_case(
+    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+) -> None:
+    job = await stored_job(blobs, unique, encoded(upright_photo(), "PNG"), "png")
+    ctx = context(stack_settings, blobs, fake)
+    ctx.settings = ctx.settings.model_copy(update={"segment_provider": " Freepik"})
+
+    result = await segment(job, ctx)
+
+    assert result.attributes["provider"] == "freepik"
+    assert len(fake.calls("POST", REMOVE_BACKGROUND)) == 1
+
+
+async def test_uploads_go_through_the_blob_store_of_the_call(
+    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+) -> None:
+    """The provider is cached per process; its uploader must not outlive the store it uses."""
+    job = await stored_job(blobs, unique, encoded(upright_photo(), "WEBP", lossless=True), "webp")
+    first, second = RecordingBlobs(blobs), RecordingBlobs(blobs)
+
+    for store in (first, second):
+        await segment(job, context(stack_settings, store, fake))
+
+    assert len(first.put_keys) == len(second.put_keys) == 1
+    assert first.put_keys[0].startswith(UPLOAD_PREFIX)

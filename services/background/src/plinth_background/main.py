@@ -23,7 +23,8 @@ def variant_count(theme: Theme, settings: Settings) -> int:
     return min(settings.background_variants or theme.variants, theme.variants)
 
 
-def render_ai(theme: Theme, variant: int, settings: Settings) -> tuple[RGB, float]:
+def render_ai(theme: Theme, variant: int, size: tuple[int, int],
+              settings: Settings) -> tuple[RGB, float]:
     from plinth.imaging.backgrounds.ai import FreepikBackgroundGenerator
 
     if settings.freepik_api_key is None:
@@ -33,7 +34,7 @@ def render_ai(theme: Theme, variant: int, settings: Settings) -> tuple[RGB, floa
         settings.freepik_api_key.get_secret_value(), base_url=settings.freepik_base_url,
         unit_price_usd=settings.freepik_mystic_price_usd or None)
     try:
-        generated = generator.generate_for_theme(theme, variant, DEFAULT_CANVAS)
+        generated = generator.generate_for_theme(theme, variant, size)
     finally:
         generator.close()
     return generated.rgb, generated.cost_usd
@@ -41,7 +42,7 @@ def render_ai(theme: Theme, variant: int, settings: Settings) -> tuple[RGB, floa
 
 def generator_for(settings: Settings) -> BackgroundGenerator:
     if settings.background_mode == "ai":
-        return lambda theme, variant, size: render_ai(theme, variant, settings)
+        return lambda theme, variant, size: render_ai(theme, variant, size, settings)
     return procedural_background
 
 

@@ -30,15 +30,21 @@ _providers: dict[tuple[Any, ...], SegmentProvider] = {}
 def provider_for(settings: Settings, ctx: StageContext) -> SegmentProvider:
     """One provider per process and configuration (the onnx one loads its model once)."""
     api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
-    identity = (settings.segment_provider, api_key, settings.freepik_base_url,
-                settings.freepik_remove_bg_price_usd, settings.onnx_model_path)
+    name = settings.segment_provider.strip().lower()  # get_provider accepts any case too
+    identity: tuple[Any, ...] = (name, api_key, settings.freepik_base_url,
+                                 settings.freepik_remove_bg_price_usd, settings.onnx_model_path)
+    if name == "freepik":
+        # Its uploader is bound to this blob store and event loop: a provider cached for
+        # another (a closed store, a finished loop) would fail or upload elsewhere. The cached
+        # uploader keeps both alive, so their ids cannot be reused while the entry exists.
+        identity += (id(ctx.blobs), id(asyncio.get_running_loop()))
     if identity not in _providers:
-        _providers[identity] = _build_provider(settings, api_key, ctx)
+        _providers[identity] = _build_provider(name, settings, api_key, ctx)
     return _providers[identity]
 
 
-def _build_provider(settings: Settings, api_key: str | None, ctx: StageContext) -> SegmentProvider:
-    name = settings.segment_provider
+def _build_provider(name: str, settings: Settings, api_key: str | None,
+                    ctx: StageContext) -> SegmentProvider:
     config: dict[str, Any] = {}
     if name == "freepik":
         if api_key is None:
