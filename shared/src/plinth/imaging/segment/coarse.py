@@ -55,10 +55,23 @@ class CoarseOptions:
     """A hole pixel may be this much darker than the backdrop (shadow inside a handle)."""
     hole_plain_share: float = 0.5
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
+    hole_backdrop_beyond: float = 0.07
+    """An enclosed pocket with more backdrop than this share just beyond its outline is a pale
+    product, not a hole: a hole (handle, strap) has product all around it."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
     reclaim_steps: int = 3
     """Working pixels the background may re-grow into the widened edge band."""
+    sealed_gap: float = 0.035
+    """Outline gaps up to about twice this (share of the working long side) are closed to find
+    pale product that the backdrop leaked into; 0 turns the test off."""
+    sealed_min_share: float = 0.0025
+    """Sealed-off regions smaller than this share of the frame stay backdrop."""
+    sealed_min_thickness: float = 0.02
+    """So do thinner ones (share of the long side): slivers of shadow along a product."""
+    sealed_max_exact: float = 0.3
+    """A sealed-off region is product only if at most this share matches the backdrop exactly
+    (a bay of plain backdrop between product parts is not)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,9 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     frame[:band] = frame[-band:] = True
     frame[:, :band] = frame[:, -band:] = True
     frame &= explained
+    # Where a product touches the frame with the backdrop's brightness but not its colour, it
+    # is no sample of the backdrop's tint bands: leave out what is far off in chromaticity.
+    frame &= chroma_dist < max(20 * chroma_noise, 0.01)
     spread = float(np.percentile(chroma_dist[frame], 97)) if frame.sum() > 20 else 0.0
     chroma_tol = max(options.colour_tolerance * chroma_noise, 1.25 * spread,
                      options.chroma_floor)
@@ -131,8 +147,13 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
-    reached = _reachable_background(opened.astype(bool), plain, crisp, options.hole_plain_share)
+    reached = _reachable_background(opened.astype(bool), plain, crisp,
+                                    options.hole_plain_share, options.hole_backdrop_beyond)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
+    sealed_radius = round(options.sealed_gap * max(h, w))
+    if sealed_radius > options.gap_radius:
+        reached &= ~_sealed_pockets(reached, passable, plain, background_like, crisp,
+                                    sealed_radius, options)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     product = ~reached
     if dark_core.any():
@@ -200,7 +221,7 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
 
 
 def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: BoolMap,
-                          hole_share: float, ring: int = 10) -> BoolMap:
+                          hole_share: float, backdrop_beyond: float, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -231,9 +252,53 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: Bo
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
         # Look past the outline itself: what lies beyond it, product or backdrop?
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
-        if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < 0.3:
+        if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < backdrop_beyond:
             is_background[label] = True
     return np.asarray(is_background[labels], bool)
+
+
+def _sealed_pockets(reached: BoolMap, passable: BoolMap, plain: BoolMap, exact: BoolMap,
+                    crisp: BoolMap, radius: int, options: CoarseOptions) -> BoolMap:
+    """Regions the background reached only through a short gap in an outline, that are product.
+
+    The outline of a pale product standing on a pale backdrop has small gaps (corners, where a
+    highlight meets the backdrop) that the growth slips through. Growing again with wider gaps
+    closed seals such a region off; it is product when it is not a hole (backdrop lies beyond
+    its outline) and its pixels do not match the backdrop exactly (a product's shaded body,
+    not a bay of the backdrop itself).
+    """
+    gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
+    wide = _reachable_background(opened.astype(bool), plain, crisp, options.hole_plain_share,
+                                 options.hole_backdrop_beyond)
+    wide = _reclaim_edge_band(wide, passable, radius + 1)
+    sealed = (reached & ~wide).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(sealed, connectivity=4)
+    result = np.zeros_like(reached)
+    if count <= 1:
+        return result
+    min_size = max(16, round(options.sealed_min_share * reached.size))
+    ring = 10
+    kernel = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
+    h, w = reached.shape
+    min_thickness = options.sealed_min_thickness * max(h, w)
+    for label in range(1, count):
+        if stats[label, cv2.CC_STAT_AREA] < min_size:
+            continue
+        x, y, bw, bh = stats[label, :4]
+        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
+        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+        region = labels[y0:y1, x0:x1] == label
+        inner = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3)
+        if 2 * float(inner.max()) < min_thickness:
+            continue
+        if np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact:
+            continue
+        around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
+                  & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
+        if around.any() and np.mean(wide[y0:y1, x0:x1][around]) >= options.hole_backdrop_beyond:
+            result[y0:y1, x0:x1] |= region
+    return result
 
 
 def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMap:
