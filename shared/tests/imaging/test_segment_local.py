@@ -203,3 +203,31 @@ def test_tiny_image(segmenter: LocalSegmenter) -> None:
 def test_bad_input_raises(segmenter: LocalSegmenter, array: np.ndarray, message: str) -> None:
     with pytest.raises(SegmentationError, match=message):
         segmenter.segment(array)
+
+
+def test_pale_product_with_a_gap_in_its_outline(segmenter: LocalSegmenter) -> None:
+    # A near-white carton whose top-left corner carries a highlight as bright as the backdrop:
+    # the outline has a gap there and the backdrop must not flood the shaded body through it.
+    h, w = 300, 360
+    image, alpha = render(h, w, plain(h, w, 0.97), rect(100, 60, 260, 250),
+                          np.array([0.86, 0.86, 0.85], np.float32), noise=0.004)
+    highlight = np.zeros((h, w), np.float32)
+    cv2.circle(highlight, (104, 64), 9, 1.0, -1)
+    highlight = cv2.GaussianBlur(highlight, (0, 0), 1.5) * alpha
+    base = image.astype(np.float32)
+    image = np.clip(base + highlight[..., None] * (0.97 * 255 - base), 0, 255).astype(np.uint8)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.95
+    assert result.mask[150, 180] > 240, "the carton's body is product"
+
+
+def test_product_cut_by_the_frame_with_the_backdrops_brightness(
+        segmenter: LocalSegmenter) -> None:
+    # A green box as bright as the grey backdrop, cut by the left edge of the frame: its pixels
+    # on the frame must not widen the backdrop's colour tolerance until the box passes for it.
+    h, w = 300, 360
+    grey = plain(h, w, 0.7)
+    green = np.array([0.6, 1.0, 0.62], np.float32)
+    image, alpha = render(h, w, grey, rect(0, 70, 200, 240), green, noise=0.004)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.95

@@ -269,9 +269,9 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, plain: BoolMap, exact: 
     """
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
-    wide = _reachable_background(opened.astype(bool), plain, crisp, options.hole_plain_share,
-                                 options.hole_backdrop_beyond)
-    wide = _reclaim_edge_band(wide, passable, radius + 1)
+    # Only what joins the frame: pockets sealed off here are judged below, on their full extent
+    # (the hole test above would look no further than the eroded rim).
+    wide = _reclaim_edge_band(_frame_connected(opened.astype(bool)), passable, radius + 1)
     sealed = (reached & ~wide).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(sealed, connectivity=4)
     result = np.zeros_like(reached)
@@ -299,6 +299,15 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, plain: BoolMap, exact: 
         if around.any() and np.mean(wide[y0:y1, x0:x1][around]) >= options.hole_backdrop_beyond:
             result[y0:y1, x0:x1] |= region
     return result
+
+
+def _frame_connected(passable: BoolMap) -> BoolMap:
+    count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
+    edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touching = np.zeros(count, bool)
+    touching[np.unique(edge_labels)] = True
+    touching[0] = False
+    return np.asarray(touching[labels], bool)
 
 
 def _reclaim_edge_band(reached: BoolMap, matches: BoolMap, steps: int) -> BoolMap:
