@@ -6,7 +6,9 @@ shadow scales the light falling on the sweep; it does not change its colour). Gr
 products look exactly like shadows by colour alone; what tells them apart is their outline:
 products have crisp edges, shadows fade out. So the background is grown from the frame through
 background- and shadow-like pixels, and crisp edges stop the growth. Whatever it cannot reach is
-product, except enclosed pockets that show the plain background (a mug handle).
+product, except enclosed pockets that show the plain background (a mug handle). A pale
+product's outline has short gaps the growth slips through; growing again with those gaps closed
+seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product.
 """
 
 from __future__ import annotations
