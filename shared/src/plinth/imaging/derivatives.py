@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 import cv2
 import numpy as np
@@ -35,15 +35,11 @@ from PIL import Image
 from plinth.imaging.colour import to_linear, to_srgb8
 from plinth.imaging.decode import save_jpeg
 from plinth.imaging.types import RGB
+from plinth.keys import CONTENT_TYPES, DERIVATIVE_FORMATS, DerivativeFormat, DerivativeSize
 
-SizeName = Literal["hero", "pdp", "thumb"]
-FormatName = Literal["jpg", "webp", "avif"]
-
-CONTENT_TYPES: Final[dict[str, str]] = {
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "avif": "image/avif",
-}
+# The names are the key layout's (derivatives/.../{variant}_{size}.{ext}).
+SizeName = DerivativeSize
+FormatName = DerivativeFormat
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ SIZES: Final[tuple[SizeSpec, ...]] = (
     SizeSpec("pdp", 1200, 1200, square=True),
     SizeSpec("thumb", 400, 400, square=True),
 )
-FORMATS: Final[tuple[FormatName, ...]] = ("jpg", "webp", "avif")
+FORMATS: Final[tuple[FormatName, ...]] = DERIVATIVE_FORMATS
 
 
 @dataclass(frozen=True)

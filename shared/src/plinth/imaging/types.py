@@ -1,4 +1,4 @@
-"""Array aliases shared by every image stage (same definitions as ``segment.base``)."""
+"""Array aliases shared by every image stage."""
 
 from __future__ import annotations
 

@@ -10,17 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
+from plinth.imaging.types import RGB, RGBA, Mask
 
-RGB = npt.NDArray[np.uint8]
-"""``HxWx3`` uint8 sRGB pixels."""
-
-RGBA = npt.NDArray[np.uint8]
-"""``HxWx4`` uint8 sRGB pixels with straight (not premultiplied) alpha."""
-
-Mask = npt.NDArray[np.uint8]
-"""``HxW`` uint8 alpha, 0 = background, 255 = product, soft values on edges."""
+__all__ = ["RGB", "RGBA", "Mask", "SegmentProvider", "Segmentation"]
 
 
 @dataclass(frozen=True)
