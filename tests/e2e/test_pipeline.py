@@ -24,7 +24,7 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.manifest import validate_manifest
 from plinth.messaging.events import ControlCommand, JobEvent
 from plinth.messaging.topics import CONTROL, JOB_NEW, JOB_SHOPIFY_PUSH
-from plinth.worker.service import CONTROL_SCOPE_HEADER
+from plinth.worker.control import CONTROL_SCOPE_HEADER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(900)]

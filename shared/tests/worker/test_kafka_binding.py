@@ -12,12 +12,8 @@ from plinth.messaging.events import ControlCommand, DeadLetter, JobEvent
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, JOB_BG_REMOVED, JOB_NEW
 from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
-from plinth.worker.service import (
-    CONTROL_SCOPE_HEADER,
-    BrokerPublisher,
-    KafkaStageBinding,
-    consumer_group,
-)
+from plinth.worker.control import CONTROL_SCOPE_HEADER
+from plinth.worker.service import BrokerPublisher, KafkaStageBinding, consumer_group
 
 SHA = "c" * 64
 

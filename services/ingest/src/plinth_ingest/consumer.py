@@ -18,10 +18,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
-from plinth.messaging.events import ControlCommand, DeadLetter, IngestRequested
+from plinth.messaging.events import DeadLetter, IngestRequested
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, INGEST_REQUESTED
 from plinth.settings import Settings
-from plinth.worker.control import applies_to
+from plinth.worker.control import apply_command, command_for
 from plinth.worker.service import raw_body
 from plinth_ingest.download import DownloadWorker
 
@@ -43,9 +43,11 @@ class DownloaderBinding:
         settings: Settings,
         *,
         offset_reset: Literal["earliest", "latest"] = "earliest",
+        control_scope: str | None = None,
     ) -> None:
         self.broker = broker
         self.worker = worker
+        self.control_scope = control_scope
         group = consumer_group(settings)
         # Retries with backoff happen inside one handler call: allow for them between polls.
         retry_budget_s = settings.max_attempts * (
@@ -90,26 +92,10 @@ class DownloaderBinding:
         await message.ack()
 
     async def on_control(self, body: bytes, message: KafkaMessage) -> None:
-        try:
-            command = ControlCommand.model_validate_json(body)
-        except ValidationError as exc:
-            log.warning("ignoring an invalid control command: %s", exc)
-            return
-        if not applies_to(command, self.worker.stage):
-            return
-        log.info("downloader: %s by %s", command.action, command.issued_by)
-        pause = command.action == "pause"
-        if pause:
-            self.worker.gate.pause()
-        else:
-            self.worker.gate.resume()
-        consumer = getattr(self.subscriber, "consumer", None)
-        if consumer is not None:
-            assigned = consumer.assignment()
-            if pause:
-                consumer.pause(*assigned)
-            else:
-                consumer.resume(*assigned)
+        command = command_for(body, message.headers, self.worker.stage, self.control_scope)
+        if command is not None:
+            consumers = [getattr(self.subscriber, "consumer", None)]
+            apply_command(command, self.worker.gate, consumers)
 
     def assignment(self) -> list[str]:
         """``topic:partition`` of every request partition this instance holds right now."""

@@ -100,7 +100,8 @@ async def open_runtime(
                 deliveries=deliveries, fetcher=fetcher, instance=instance, tracer=ingest_tracer,
             )  # fmt: skip
             binding = DownloaderBinding(
-                broker, worker, settings, offset_reset=settings.ingest_offset_reset
+                broker, worker, settings, offset_reset=settings.ingest_offset_reset,
+                control_scope=settings.worker_control_scope,
             )
         await broker.start()
         stack.push_async_callback(broker.stop)

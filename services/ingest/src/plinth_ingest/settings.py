@@ -7,10 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 
 
-class IngestSettings(Settings):
+class IngestSettings(WorkerSettings):
+    """The downloader is a worker too: it obeys ``PLINTH_WORKER_CONTROL_SCOPE`` like the stages."""
+
     ingest_host: str = "127.0.0.1"
     ingest_port: int = Field(default=8081, ge=1, le=65535)
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)

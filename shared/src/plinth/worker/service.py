@@ -21,18 +21,17 @@ from typing import Any, Literal
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
-from pydantic import ValidationError
 
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
-from plinth.messaging.events import ControlCommand, Event
+from plinth.messaging.events import Event
 from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
 from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
-from plinth.worker.control import applies_to
+from plinth.worker.control import apply_command, command_for
 from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
 from plinth.worker.result import Step
 from plinth.worker.runtime import EventPublisher, Record, StageWorker
@@ -40,7 +39,6 @@ from plinth.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-CONTROL_SCOPE_HEADER = "plinth-control-scope"
 
 NACK_PAUSE_S = 2.0
 """After an infrastructure failure, wait before the record is redelivered (no hot loop)."""
@@ -135,27 +133,10 @@ class KafkaStageBinding:
         await message.ack()
 
     async def on_control_message(self, body: bytes, message: KafkaMessage) -> None:
-        try:
-            command = ControlCommand.model_validate_json(body)
-        except ValidationError as exc:
-            log.warning("ignoring an invalid control command: %s", exc)
-            return
-        if not applies_to(command, self.worker.stage):
-            return
-        if self.control_scope is not None:
-            scope = message.headers.get(CONTROL_SCOPE_HEADER)
-            if isinstance(scope, bytes):
-                scope = scope.decode("utf-8", "replace")
-            if scope != self.control_scope:
-                log.info("ignoring a %s command outside scope %s", command.action,
-                         self.control_scope)
-                return
-        log.info("%s: %s by %s", self.worker.stage, command.action, command.issued_by)
-        if command.action == "pause":
-            self.worker.gate.pause()
-        else:
-            self.worker.gate.resume()
-        self._pause_consumers(command.action == "pause")
+        command = command_for(body, message.headers, self.worker.stage, self.control_scope)
+        if command is not None:
+            consumers = (getattr(sub, "consumer", None) for sub in self.job_subscribers)
+            apply_command(command, self.worker.gate, consumers)
 
     def assignment(self) -> list[str]:
         """``topic:partition`` of every job partition this instance holds right now."""
@@ -174,18 +155,6 @@ class KafkaStageBinding:
         """True once the control consumer holds its partitions (commands sent now arrive)."""
         consumer = getattr(self.control_subscriber, "consumer", None)
         return consumer is not None and bool(consumer.assignment())
-
-    def _pause_consumers(self, pause: bool) -> None:
-        """Stop fetching while paused (the gate holds any record already fetched)."""
-        for subscriber in self.job_subscribers:
-            consumer = getattr(subscriber, "consumer", None)
-            if consumer is None:
-                continue
-            assigned = consumer.assignment()
-            if pause:
-                consumer.pause(*assigned)
-            else:
-                consumer.resume(*assigned)
 
 
 async def serve_stage(
