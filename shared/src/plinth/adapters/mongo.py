@@ -13,7 +13,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from plinth.domain.job import Job, utcnow
+from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.settings import Settings
 
@@ -82,13 +82,6 @@ class JobRepository:
         so of two workers racing on one job exactly one wins."""
         result = await self.collection.replace_one(
             {"_id": job.id, "status": expected.value}, job.to_document()
-        )
-        return result.matched_count == 1
-
-    async def set_fields(self, job_id: str, **fields: Any) -> bool:
-        """Set fields that are not part of the state machine (trace id, timings, metadata)."""
-        result = await self.collection.update_one(
-            {"_id": job_id}, {"$set": {**fields, "updated_at": utcnow()}}
         )
         return result.matched_count == 1
 
