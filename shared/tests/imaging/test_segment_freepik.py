@@ -79,6 +79,7 @@ def test_segment_returns_fakes_cutout_mask_and_cost(fake: FakeFreepik) -> None:
     np.testing.assert_array_equal(result.cutout[..., 3], result.mask)
     inside = result.mask == 255
     np.testing.assert_array_equal(result.cutout[..., :3][inside], rgb[inside])
+    assert result.cutout[..., :3][result.mask == 0].max() == 0, "transparent pixels are black"
     assert result.meta["resized"] is False
 
 

@@ -20,7 +20,8 @@ class Segmentation:
     """What a provider returns: the cutout, its mask, and what it cost."""
 
     cutout: RGBA
-    """RGBA cutout: colours decontaminated on the edges, alpha equal to ``mask``."""
+    """RGBA cutout: colours decontaminated on the edges, black where fully transparent, alpha
+    equal to ``mask``."""
     mask: Mask
     provider: str
     cost_usd: float = 0.0

@@ -88,3 +88,10 @@ def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32) 
     trust = trust * trust * (3 - 2 * trust)
     colour = trust * unmixed + (1 - trust) * product
     rgba[ys, xs, :3] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def clear_transparent(rgba: npt.NDArray[np.uint8]) -> None:
+    """Zero, in place, the colour of fully transparent pixels: nothing of the old background
+    survives in the cutout file, and the PNG compresses better. (The local provider does the
+    same inside its strip loop, to avoid a second full-resolution pass.)"""
+    rgba[rgba[..., 3] == 0, :3] = 0

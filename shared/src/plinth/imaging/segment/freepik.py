@@ -37,6 +37,7 @@ from plinth.imaging.freepik_api import (
     FreepikClient,
 )
 from plinth.imaging.segment.base import RGB, RGBA, Segmentation
+from plinth.imaging.segment.decontaminate import clear_transparent
 
 REMOVE_BACKGROUND_PATH = "/v1/ai/beta/remove-background"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # Freepik's documented input limit
@@ -137,6 +138,7 @@ class FreepikSegmenter:
             # PNG may have been resampled); edges keep Freepik's decontaminated colours.
             opaque = rgba[..., 3] == 255
             rgba[..., :3][opaque] = source[opaque]
+        clear_transparent(rgba)
         mask = np.ascontiguousarray(rgba[..., 3])
         return Segmentation(
             cutout=rgba,

@@ -28,7 +28,11 @@ import numpy.typing as npt
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
-from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
+from plinth.imaging.segment.decontaminate import (
+    clear_transparent,
+    decontaminate_edges,
+    neighbourhood_colours,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -272,9 +276,7 @@ def _decontaminate(rgba: npt.NDArray[np.uint8], rgb: RGB, probability: F32) -> N
         small.astype(np.float32) / 255.0, small_probability >= 0.5
     )
     decontaminate_edges(rgba, inside, outside)
-    # Fully transparent pixels carry no colour: nothing of the old background survives in the
-    # file, and the PNG compresses better.
-    rgba[rgba[..., 3] == 0, :3] = 0
+    clear_transparent(rgba)
 
 
 def _check_rgb(rgb: Any) -> None:
