@@ -53,7 +53,9 @@ def _settings_class(service: str) -> type[Settings]:
     subclasses = [
         obj
         for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, Settings) and obj is not Settings
+        if isinstance(obj, type)
+        and issubclass(obj, Settings)
+        and obj.__module__ == module_name  # defined here, not imported (e.g. its base class)
     ]
     assert len(subclasses) == 1, f"{module_name}: expected one Settings subclass"
     return subclasses[0]
