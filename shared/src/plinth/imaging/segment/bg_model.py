@@ -72,6 +72,12 @@ def fit_background(linear: F32, band_fraction: float = 0.03) -> BackgroundModel:
     border[:band] = border[-band:] = True
     border[:, :band] = border[:, -band:] = True
     ys, xs = _grid(h, w)
+    # A studio backdrop is light and nearly neutral. Where a product is cut by the frame, its
+    # colourful or dark pixels fill long stretches of the band: leave them out of the fit
+    # unless nothing else is left (a coloured backdrop).
+    plausible = border & _light_and_neutral(linear)
+    if plausible.sum() >= 0.1 * border.sum():
+        border = plausible
     pixels, by, bx = linear[border], ys[border], xs[border]
     # Two ways to seed the robust fit: the brighter half of the whole frame (robust to a
     # product covering a long stretch of it) and the brighter half of each stretch (follows a
@@ -107,6 +113,16 @@ def _fit_twice(linear: F32, border: BoolMap, ys: F32, xs: F32, per_sector: bool
         return BackgroundModel(refit.log_luminance, refit.degree, refit.chromaticity,
                                refit.noise, share)
     return model
+
+
+def _light_and_neutral(linear: F32) -> BoolMap:
+    """Pixels a studio backdrop could be: not dark, and of low saturation."""
+    srgb_max = linear.max(axis=-1)
+    srgb_min = linear.min(axis=-1)
+    # Thresholds in linear light: max >= 0.1 is sRGB ~0.35; the saturation test compares
+    # linear channels, so 0.55 there is a saturation of about 0.24 on sRGB values (cream paper,
+    # about 0.12, passes).
+    return np.asarray((srgb_max >= 0.1) & (srgb_min >= 0.55 * srgb_max), bool)
 
 
 def relative_residual(pixels: F32, background: F32) -> F32:
