@@ -51,6 +51,9 @@ class CoarseOptions:
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
     """How thick (share of the working image's long side) such a region must be."""
+    sliver_thickness: float = 0.03
+    """Pieces touching the frame thinner than this (share of the long side) are backdrop:
+    a sweep's horizon or a seam in the paper, not a product."""
     min_component_share: float = 0.01
     """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
     hole_ratio_tolerance: float = 0.4
@@ -162,6 +165,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
         # Give back the dark product's rim that the window could not vouch for: pixels as
         # dark as the core next to them, up to half a window away.
         product = _grow_dark_product(product, dark_core, ratio, neutral, crisp, window // 2 + 1)
+    product = _drop_frame_slivers(product, options.sliver_thickness)
     product = _drop_specks(product, options.min_component_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
     return product, shadow_share
@@ -335,6 +339,22 @@ def _grow_dark_product(product: BoolMap, core: BoolMap, ratio: F32, neutral: Boo
     for _ in range(steps):
         grown = np.maximum(grown, np.asarray(cv2.dilate(grown, kernel), np.uint8) & allowed)
     return grown.astype(bool)
+
+
+def _drop_frame_slivers(product: BoolMap, thickness: float) -> BoolMap:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        product.astype(np.uint8), connectivity=8)
+    h, w = product.shape
+    limit = thickness * max(h, w)
+    result = product.copy()
+    for label in range(1, count):
+        x, y, bw, bh = stats[label, :4]
+        if x > 0 and y > 0 and x + bw < w and y + bh < h:
+            continue
+        piece = np.pad((labels[y:y + bh, x:x + bw] == label).astype(np.uint8), 1)
+        if 2 * float(cv2.distanceTransform(piece, cv2.DIST_L2, 3).max()) < limit:
+            result[labels == label] = False
+    return result
 
 
 def _drop_specks(product: BoolMap, min_share: float) -> BoolMap:
