@@ -51,6 +51,10 @@ class CoarseOptions:
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
     """How thick (share of the working image's long side) such a region must be."""
+    fringe_steps: int = 6
+    """Working pixels of tinted fringe the backdrop may take back next to the product."""
+    fringe_chroma_factor: float = 3.0
+    """How much looser than the shadow test the fringe's chromaticity test is."""
     sliver_thickness: float = 0.03
     """Pieces touching the frame thinner than this (share of the long side) are backdrop:
     a sweep's horizon or a seam in the paper, not a product."""
@@ -160,6 +164,17 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
         reached &= ~_sealed_pockets(reached, passable, plain, background_like, crisp,
                                     sealed_radius, options)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
+    # JPEG's chroma subsampling tints the backdrop next to a colourful product, so a fringe of
+    # it fails the colour tests. Peel that fringe off with a looser colour test, only next to
+    # colourful pixels (a pale product's body must not be peeled), never across a crisp
+    # outline and only a few pixels deep.
+    loose_tol = options.fringe_chroma_factor * shadow_chroma_tol
+    colourful = (chroma_dist > loose_tol).astype(np.uint8)
+    near_colour = cv2.dilate(colourful, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * options.fringe_steps + 3,) * 2)).astype(bool)
+    loose = ((ratio > options.shadow_min_ratio) & (ratio < options.max_brightening)
+             & (chroma_dist < loose_tol))
+    reached = _reclaim_edge_band(reached, loose & near_colour & ~crisp, options.fringe_steps)
     product = ~reached
     if dark_core.any():
         # Give back the dark product's rim that the window could not vouch for: pixels as
