@@ -78,6 +78,8 @@ class CoarseOptions:
     """Sealed-off regions smaller than this share of the frame stay backdrop."""
     sealed_min_thickness: float = 0.02
     """So do thinner ones (share of the long side): slivers of shadow along a product."""
+    sealed_min_thickness_bright: float = 0.006
+    """The same for regions brighter than the backdrop, which cannot be shadow."""
     sealed_max_exact: float = 0.3
     """A sealed-off region is product only if at most this share matches the backdrop exactly
     (a bay of plain backdrop between product parts is not)."""
@@ -161,7 +163,9 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     sealed_radius = round(options.sealed_gap * max(h, w))
     if sealed_radius > options.gap_radius:
-        reached &= ~_sealed_pockets(reached, passable, plain, background_like, crisp,
+        brighter = ratio > 1 + 2 * ratio_tol
+        darker = ratio < 1 - 3 * ratio_tol
+        reached &= ~_sealed_pockets(reached, passable, brighter, darker, background_like, crisp,
                                     sealed_radius, options)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     # JPEG's chroma subsampling tints the backdrop next to a colourful product, so a fringe of
@@ -278,8 +282,9 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: Bo
     return np.asarray(is_background[labels], bool)
 
 
-def _sealed_pockets(reached: BoolMap, passable: BoolMap, plain: BoolMap, exact: BoolMap,
-                    crisp: BoolMap, radius: int, options: CoarseOptions) -> BoolMap:
+def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, darker: BoolMap,
+                    exact: BoolMap, crisp: BoolMap, radius: int, options: CoarseOptions
+                    ) -> BoolMap:
     """Regions the background reached only through a short gap in an outline, that are product.
 
     The outline of a pale product standing on a pale backdrop has small gaps (corners, where a
@@ -311,15 +316,44 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, plain: BoolMap, exact: 
         x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
         region = labels[y0:y1, x0:x1] == label
         inner = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3)
-        if 2 * float(inner.max()) < min_thickness:
+        # Shadows are darker than the backdrop; a thin region brighter than it (a white sole
+        # on a grey sweep) is no shadow, so it need not be thick to be product.
+        if np.mean(brighter[y0:y1, x0:x1][region]) > 0.5:
+            needed = options.sealed_min_thickness_bright * max(h, w)
+        else:
+            needed = min_thickness
+        if 2 * float(inner.max()) < needed:
             continue
-        if np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact:
+        if (np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact
+                and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
+                                                    darker[y0:y1, x0:x1],
+                                                    crisp[y0:y1, x0:x1])):
             continue
         around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
                   & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
         if around.any() and np.mean(wide[y0:y1, x0:x1][around]) >= options.hole_backdrop_beyond:
             result[y0:y1, x0:x1] |= region
     return result
+
+
+def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolMap,
+                                crisp: BoolMap, reach: int = 8) -> bool:
+    """Whether ``region`` has product just above it and shadow just below it.
+
+    A contact shadow touches what casts it: a strip of the backdrop's own colour with product
+    above and shadow right below is the product's pale base (a white sole on a white floor),
+    not floor showing between the product and its shadow.
+    """
+    above = np.zeros_like(region)
+    below = np.zeros_like(region)
+    for shift in range(2, reach + 1):
+        above[:-shift] |= region[shift:]
+        below[shift:] |= region[:-shift]
+    above &= ~region
+    below &= ~region & ~crisp
+    if above.sum() < 4 or below.sum() < 4:
+        return False
+    return bool(np.mean(~reached[above]) > 0.5 and np.mean(darker[below]) > 0.65)
 
 
 def _frame_connected(passable: BoolMap) -> BoolMap:
