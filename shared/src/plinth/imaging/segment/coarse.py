@@ -43,8 +43,12 @@ class CoarseOptions:
     """Extra chromaticity tolerance for shadow pixels (JPEG and sensor noise grow in the dark)."""
     edge_sharpness: float = 0.3
     """Gradient / local contrast ratio above which an edge counts as a crisp product outline."""
-    edge_bridge: float = 0.08
-    """Longest gap (share of the working long side) bridged along a straight outline."""
+    edge_bridge: float = 0.16
+    """Longest gap (share of the working long side) bridged along a straight horizontal outline
+    (the rim of a white mug or jar, whose highlight meets a white backdrop)."""
+    edge_bridge_vertical: float = 0.08
+    """The same along vertical outlines: shorter, so a bag's vertical stripes are not joined to
+    its handle."""
     edge_window: int = 7
     """Window (working pixels) over which an edge's contrast is measured."""
     dark_ratio: float = 0.4
@@ -220,14 +224,15 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored[0] = False
     crisp = anchored[labels].astype(np.uint8)
     bridge = round(options.edge_bridge * max(grey.shape))
+    bridge_vertical = round(options.edge_bridge_vertical * max(grey.shape))
     if bridge > 2:
-        crisp |= _bridge_straight_edges(crisp, gx, gy, bridge)
+        crisp |= _bridge_straight_edges(crisp, gx, gy, bridge, bridge_vertical)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
     return closed.astype(bool)
 
 
-def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int
-                           ) -> npt.NDArray[np.uint8]:
+def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int,
+                           length_vertical: int) -> npt.NDArray[np.uint8]:
     """Join collinear pieces of horizontal and of vertical outline across a gap.
 
     A white product's outline vanishes where its highlight meets a white backdrop (the middle
@@ -241,7 +246,8 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     horizontal = np.asarray(cv2.dilate(horizontal, np.ones((3, 1), np.uint8)), np.uint8)
     vertical = np.asarray(cv2.dilate(vertical, np.ones((1, 3), np.uint8)), np.uint8)
     joined_h = cv2.morphologyEx(horizontal, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8))
-    joined_v = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE, np.ones((length, 1), np.uint8))
+    joined_v = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE,
+                                np.ones((max(length_vertical, 1), 1), np.uint8))
     return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
