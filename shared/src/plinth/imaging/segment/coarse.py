@@ -162,7 +162,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
-    reached = _reachable_background(opened.astype(bool), plain, crisp,
+    reached = _reachable_background(opened.astype(bool), plain, background_like, crisp,
                                     options.hole_plain_share, options.hole_backdrop_beyond)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     sealed_radius = round(options.sealed_gap * max(h, w))
@@ -251,13 +251,16 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
-def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: BoolMap,
-                          hole_share: float, backdrop_beyond: float, ring: int = 10) -> BoolMap:
+def _reachable_background(passable: BoolMap, background_like: BoolMap, exact: BoolMap,
+                          crisp: BoolMap, hole_share: float, backdrop_beyond: float,
+                          ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
     product surrounds it. When the backdrop itself lies just beyond the pocket's outline, the
-    pocket is a pale product standing on the backdrop (a white carton), not a hole.
+    pocket is a pale product standing on the backdrop (a white carton), not a hole. A pocket
+    that shows the backdrop's exact colour needs product only in a narrower ring around it: a
+    thin handle has the backdrop again just beyond it.
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
         passable.astype(np.uint8), connectivity=4)
@@ -272,16 +275,18 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, crisp: Bo
     plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
     min_hole = max(4, passable.size // 20_000)
     candidates = np.nonzero(~is_background & (sizes >= min_hole) & (plain >= hole_share * sizes))
-    kernel = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
+    exact_share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=count)
     h, w = passable.shape
     for label in candidates[0]:
         if label == 0:
             continue
         x, y, bw, bh = stats[label, :4]
-        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
-        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+        width = ring // 2 if exact_share[label] >= 0.8 * sizes[label] else ring
+        x0, y0 = max(0, x - width - 1), max(0, y - width - 1)
+        x1, y1 = min(w, x + bw + width + 1), min(h, y + bh + width + 1)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
         # Look past the outline itself: what lies beyond it, product or backdrop?
+        kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
         if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < backdrop_beyond:
             is_background[label] = True
@@ -359,7 +364,9 @@ def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolM
     below &= ~region & ~crisp
     if above.sum() < 4 or below.sum() < 4:
         return False
-    return bool(np.mean(~reached[above]) > 0.5 and np.mean(darker[below]) > 0.65)
+    # The shadow is backdrop that the growth reached; a dark product part below (the lower
+    # arc of a handle around a hole) is not.
+    return bool(np.mean(~reached[above]) > 0.5 and np.mean(darker[below] & reached[below]) > 0.65)
 
 
 def _frame_connected(passable: BoolMap) -> BoolMap:
