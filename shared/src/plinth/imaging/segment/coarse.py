@@ -59,6 +59,9 @@ class CoarseOptions:
     """Working pixels of tinted fringe the backdrop may take back next to the product."""
     fringe_chroma_factor: float = 3.0
     """How much looser than the shadow test the fringe's chromaticity test is."""
+    close_slits: int = 3
+    """Slits of backdrop inside the product up to about twice this (working pixels) wide are
+    filled."""
     sliver_thickness: float = 0.03
     """Pieces touching the frame thinner than this (share of the long side) are backdrop:
     a sweep's horizon or a seam in the paper, not a product."""
@@ -188,6 +191,11 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
         # Give back the dark product's rim that the window could not vouch for: pixels as
         # dark as the core next to them, up to half a window away.
         product = _grow_dark_product(product, dark_core, ratio, neutral, crisp, window // 2 + 1)
+    if options.close_slits > 0:
+        # A slit of backdrop a few pixels wide inside the product is the edge of a highlight
+        # that the growth slipped along, not a real gap.
+        slit = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.close_slits + 1,) * 2)
+        product = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, slit).astype(bool)
     product = _drop_frame_slivers(product, options.sliver_thickness)
     product = _drop_specks(product, options.min_component_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
