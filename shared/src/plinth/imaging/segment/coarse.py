@@ -85,6 +85,9 @@ class CoarseOptions:
     """Sealed-off regions smaller than this share of the frame stay backdrop."""
     sealed_min_thickness: float = 0.02
     """So do thinner ones (share of the long side): slivers of shadow along a product."""
+    sealed_soft_contact: float = 0.1
+    """Thinner regions are still product when less than this share of their rim meets the
+    backdrop without a crisp edge (the shaded side of a white bottle, not a shadow)."""
     sealed_min_thickness_bright: float = 0.006
     """The same for regions brighter than the backdrop, which cannot be shadow."""
     sealed_max_exact: float = 0.3
@@ -341,7 +344,8 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, dark
             needed = options.sealed_min_thickness_bright * max(h, w)
         else:
             needed = min_thickness
-        if 2 * float(inner.max()) < needed:
+        if 2 * float(inner.max()) < needed and _touches_backdrop_softly(
+                region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact):
             continue
         if (np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact
                 and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
@@ -353,6 +357,17 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, dark
         if around.any() and np.mean(wide[y0:y1, x0:x1][around]) >= options.hole_backdrop_beyond:
             result[y0:y1, x0:x1] |= region
     return result
+
+
+def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, share: float
+                             ) -> bool:
+    """Whether much of ``region``'s rim meets the backdrop with no crisp edge between.
+
+    A sliver of shadow along a product fades into the backdrop along its outer side; the shaded
+    side of a pale product is bounded there by the product's crisp outline.
+    """
+    rim = (cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~region
+    return bool(rim.any() and np.mean(wide[rim] & ~crisp[rim]) >= share)
 
 
 def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolMap,
