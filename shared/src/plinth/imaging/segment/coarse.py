@@ -88,6 +88,12 @@ class CoarseOptions:
     sealed_soft_contact: float = 0.1
     """Thinner regions are still product when less than this share of their rim meets the
     backdrop without a crisp edge (the shaded side of a white bottle, not a shadow)."""
+    sealed_island_beyond: float = 0.8
+    """A sealed-off region of the backdrop's colour is still product when at least this share
+    of what lies just beyond its outline is backdrop (a white mug alone on white)..."""
+    sealed_island_soft: float = 0.3
+    """... and less than this share of its rim meets the backdrop without a crisp edge (an
+    outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
     sealed_min_thickness_bright: float = 0.006
     """The same for regions brighter than the backdrop, which cannot be shadow."""
     sealed_max_exact: float = 0.3
@@ -347,15 +353,25 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, dark
         if 2 * float(inner.max()) < needed and _touches_backdrop_softly(
                 region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact):
             continue
+        around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
+                  & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
+        if not around.any():
+            continue
+        beyond = float(np.mean(wide[y0:y1, x0:x1][around]))
+        if beyond < options.hole_backdrop_beyond:
+            continue  # product all around it: a hole, not a body
+        # Much of it has the backdrop's exact colour: a bay of backdrop between product parts,
+        # unless it is a pale product's base (product above, its shadow below) or an island:
+        # an almost closed crisp outline with backdrop nearly all around is an object.
+        island = beyond >= options.sealed_island_beyond and not _touches_backdrop_softly(
+            region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_island_soft)
         if (np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact
+                and not island
                 and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
                                                     darker[y0:y1, x0:x1],
                                                     crisp[y0:y1, x0:x1])):
             continue
-        around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
-                  & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
-        if around.any() and np.mean(wide[y0:y1, x0:x1][around]) >= options.hole_backdrop_beyond:
-            result[y0:y1, x0:x1] |= region
+        result[y0:y1, x0:x1] |= region
     return result
 
 
