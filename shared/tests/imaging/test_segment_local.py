@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.local import LocalSegmenter
@@ -231,3 +233,68 @@ def test_product_cut_by_the_frame_with_the_backdrops_brightness(
     image, alpha = render(h, w, grey, rect(0, 70, 200, 240), green, noise=0.004)
     result = segmenter.segment(image)
     assert iou(result.mask, alpha) >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("colour", "box"),
+    [
+        ((0.45, 0.85, 0.95), (0, 0, 300, 300)),  # cut by the left, top and bottom edges
+        ((0.75, 0.5, 0.8), (0, 0, 360, 280)),  # cut by the left, top and right edges
+    ],
+)
+def test_colourful_product_cut_by_the_frame_on_three_sides(
+        segmenter: LocalSegmenter, colour: tuple[float, float, float],
+        box: tuple[int, int, int, int]) -> None:
+    # The product covers more of the frame's border than the backdrop does; a studio backdrop
+    # is light and nearly neutral, so the product's colour must not be taken for it.
+    h, w = 300, 360
+    image, alpha = render(h, w, plain(h, w, 0.95), rect(*box), np.array(colour, np.float32),
+                          noise=0.004)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.95
+
+
+def white_sole_shoe() -> tuple[np.ndarray, np.ndarray]:
+    """A blue shoe upper on a sole of the floor's own white, standing in its contact shadow."""
+    h, w = 300, 400
+    floor = 0.93
+    hi = np.zeros((h * SS, w * SS), np.uint8)
+    rect(80, 120, 320, 200)(hi, SS)
+    upper = cv2.resize(hi.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    hi[:] = 0
+    rect(76, 200, 324, 216)(hi, SS)
+    sole = cv2.resize(hi.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    shadow = blurred_ellipse(h, w, (200, 217), (128, 5), 2.5, 0.35)
+    backdrop = np.full((h, w, 3), floor, np.float32)
+    backdrop = np.power(np.power(backdrop, 2.2) * shadow[..., None], 1 / 2.2)
+    blue = np.array([0.15, 0.2, 0.75], np.float32)
+    image = backdrop * (1 - upper - sole)[..., None] + blue * upper[..., None] \
+        + floor * sole[..., None]
+    image = image + np.random.default_rng(5).normal(0, 0.004, image.shape)
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), upper + sole
+
+
+def test_white_sole_standing_in_its_contact_shadow_is_product(
+        segmenter: LocalSegmenter) -> None:
+    # The sole has the floor's exact colour; what makes it product is where it is: under the
+    # upper and right above the shadow it casts.
+    image, alpha = white_sole_shoe()
+    result = segmenter.segment(image)
+    assert result.mask[208, 200] > 240, "the middle of the sole is product"
+    assert iou(result.mask, alpha) >= 0.95
+
+
+@pytest.mark.parametrize("colour", [(0.2, 0.8, 0.85), (0.85, 0.2, 0.5)])
+def test_jpeg_tinted_fringe_next_to_a_colourful_product_is_backdrop(
+        segmenter: LocalSegmenter, colour: tuple[float, float, float]) -> None:
+    # 4:2:0 JPEG smears the product's chroma into the backdrop around it; that tinted fringe
+    # fails the backdrop's colour test but is no part of the product.
+    h, w = 600, 480
+    backdrop = plain(h, w, 0.94) * np.array([1.0, 0.97, 0.97], np.float32)
+    image, alpha = render(h, w, backdrop, rect(150, 120, 330, 480),
+                          np.array(colour, np.float32), noise=0.003)
+    encoded = io.BytesIO()
+    Image.fromarray(image).save(encoded, "JPEG", quality=70, subsampling=2)
+    photo = np.asarray(Image.open(encoded).convert("RGB"))
+    result = segmenter.segment(photo)
+    assert iou(result.mask, alpha) >= 0.98
