@@ -158,7 +158,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     neutral = chroma_dist < shadow_chroma_tol
     shadow_like = (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio) & neutral
 
-    crisp = _crisp_edges(small, background_like, options)
+    crisp, observed = _crisp_edges(small, background_like, options)
     # Deep darkness filling a whole neighbourhood is a dark product, not a shadow: cast shadows
     # are mild and the dark core of a contact shadow is thin, so only a product's body holds a
     # full window of it. Without this a dark product standing in its contact shadow would be
@@ -174,15 +174,16 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
-    reached = _reachable_background(opened.astype(bool), plain, background_like, crisp,
+    seeds = _frame_seeds(observed, background_like)
+    reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, crisp,
                                     options.hole_plain_share, options.hole_backdrop_beyond)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     sealed_radius = round(options.sealed_gap * max(h, w))
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
         darker = ratio < 1 - 3 * ratio_tol
-        reached &= ~_sealed_pockets(reached, passable, brighter, darker, background_like, crisp,
-                                    sealed_radius, options)
+        reached &= ~_sealed_pockets(reached, passable, seeds, brighter, darker, background_like,
+                                    crisp, sealed_radius, options)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     # JPEG's chroma subsampling tints the backdrop next to a colourful product, so a fringe of
     # it fails the colour tests. Peel that fringe off with a looser colour test, only next to
@@ -217,8 +218,11 @@ def _chromaticity(linear: F32) -> F32:
 
 
 def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
-                 options: CoarseOptions) -> BoolMap:
-    """Edges that are sharp for their contrast (product outlines), above background texture."""
+                 options: CoarseOptions) -> tuple[BoolMap, BoolMap]:
+    """Edges that are sharp for their contrast (product outlines), above background texture.
+
+    Returns the outline map with straight gaps bridged, and the edges as observed (without the
+    bridges: where an outline meets the frame is a fact, not a guess)."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7), np.float32)
     gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), np.float32)
@@ -240,12 +244,13 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored[np.unique(labels[strong])] = True
     anchored[0] = False
     crisp = anchored[labels].astype(np.uint8)
+    observed = cv2.dilate(crisp, np.ones((3, 3), np.uint8)).astype(bool)
     bridge = round(options.edge_bridge * max(grey.shape))
     bridge_vertical = round(options.edge_bridge_vertical * max(grey.shape))
     if bridge > 2:
         crisp |= _bridge_straight_edges(crisp, gx, gy, bridge, bridge_vertical)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
-    return closed.astype(bool)
+    return closed.astype(bool), observed
 
 
 def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int,
@@ -268,9 +273,9 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
-def _reachable_background(passable: BoolMap, background_like: BoolMap, exact: BoolMap,
-                          crisp: BoolMap, hole_share: float, backdrop_beyond: float,
-                          ring: int = 10) -> BoolMap:
+def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
+                          exact: BoolMap, crisp: BoolMap, hole_share: float,
+                          backdrop_beyond: float, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -283,9 +288,8 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, exact: Bo
         passable.astype(np.uint8), connectivity=4)
     if count <= 1:
         return np.zeros_like(passable)
-    edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     is_background = np.zeros(count, bool)
-    is_background[np.unique(edge_labels)] = True
+    is_background[np.unique(labels[seeds])] = True
     is_background[0] = False
     frame_background = is_background[labels]
     sizes = stats[:, cv2.CC_STAT_AREA]
@@ -310,9 +314,9 @@ def _reachable_background(passable: BoolMap, background_like: BoolMap, exact: Bo
     return np.asarray(is_background[labels], bool)
 
 
-def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, darker: BoolMap,
-                    exact: BoolMap, crisp: BoolMap, radius: int, options: CoarseOptions
-                    ) -> BoolMap:
+def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighter: BoolMap,
+                    darker: BoolMap, exact: BoolMap, crisp: BoolMap, radius: int,
+                    options: CoarseOptions) -> BoolMap:
     """Regions the background reached only through a short gap in an outline, that are product.
 
     The outline of a pale product standing on a pale backdrop has small gaps (corners, where a
@@ -325,7 +329,8 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, brighter: BoolMap, dark
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
     # Only what joins the frame: pockets sealed off here are judged below, on their full extent
     # (the hole test above would look no further than the eroded rim).
-    wide = _reclaim_edge_band(_frame_connected(opened.astype(bool)), passable, radius + 1)
+    wide = _reclaim_edge_band(_frame_connected(opened.astype(bool), seeds), passable,
+                              radius + 1)
     sealed = (reached & ~wide).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(sealed, connectivity=4)
     result = np.zeros_like(reached)
@@ -408,9 +413,42 @@ def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolM
     return bool(np.mean(~reached[above]) > 0.5 and np.mean(darker[below] & reached[below]) > 0.65)
 
 
-def _frame_connected(passable: BoolMap) -> BoolMap:
+def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> BoolMap:
+    """The frame's border pixels from which the backdrop may grow inwards.
+
+    The border is cut into stretches where crisp outlines meet it. A stretch that holds a
+    corner of the frame is backdrop (a product rarely fills a corner); a stretch between two
+    outlines is where a product is cut by the frame unless it has the backdrop's exact colour
+    throughout (a white mug running off the bottom of the frame is pale and shaded, not plain).
+    """
+    h, w = crisp.shape
+    ys = np.concatenate([np.zeros(w, int), np.arange(h), np.full(w, h - 1), np.arange(h)[::-1]])
+    xs = np.concatenate([np.arange(w), np.full(h, w - 1), np.arange(w)[::-1], np.zeros(h, int)])
+    corners = np.zeros(len(ys), bool)
+    corners[[0, w - 1, w, w + h - 1, w + h, 2 * w + h - 1, 2 * w + h, 2 * w + 2 * h - 1]] = True
+    hits = crisp[ys, xs]
+    seeds = np.zeros((h, w), bool)
+    if not hits.any():
+        seeds[ys, xs] = True
+        return seeds
+    # Walk the border loop from a crisp hit so no stretch wraps around the start.
+    start = int(np.argmax(hits))
+    order = np.roll(np.arange(len(ys)), -start)
+    stretch = np.cumsum(hits[order])  # stretch index, changes at every crisp pixel
+    stretch[hits[order]] = -1
+    for label in np.unique(stretch[stretch >= 0]):
+        members = order[stretch == label]
+        if corners[members].any() or exact[ys[members], xs[members]].mean() >= exact_share:
+            seeds[ys[members], xs[members]] = True
+    return seeds
+
+
+def _frame_connected(passable: BoolMap, seeds: BoolMap | None = None) -> BoolMap:
     count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
-    edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    if seeds is None:
+        edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    else:
+        edge_labels = labels[seeds]
     touching = np.zeros(count, bool)
     touching[np.unique(edge_labels)] = True
     touching[0] = False
