@@ -298,3 +298,22 @@ def test_jpeg_tinted_fringe_next_to_a_colourful_product_is_backdrop(
     photo = np.asarray(Image.open(encoded).convert("RGB"))
     result = segmenter.segment(photo)
     assert iou(result.mask, alpha) >= 0.98
+
+
+@pytest.mark.parametrize(
+    ("level", "box"),
+    [
+        (0.85, (120, 100, 260, 300)),  # runs off the bottom of the frame
+        (0.9, (0, 120, 200, 300)),  # off the left and the bottom
+        (0.93, (100, 0, 260, 300)),  # off the top and the bottom
+    ],
+)
+def test_pale_product_cut_by_the_frame(segmenter: LocalSegmenter, level: float,
+                                       box: tuple[int, int, int, int]) -> None:
+    # Where a pale, shaded product meets the frame, its pixels pass for a shadow on the
+    # backdrop; the backdrop must not grow in from that stretch of the border.
+    h, w = 300, 360
+    image, alpha = render(h, w, plain(h, w, 0.97), rect(*box),
+                          np.full(3, level, np.float32), noise=0.004)
+    result = segmenter.segment(image)
+    assert iou(result.mask, alpha) >= 0.97
