@@ -400,17 +400,21 @@ def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolM
     not floor showing between the product and its shadow.
     """
     above = np.zeros_like(region)
-    below = np.zeros_like(region)
     for shift in range(2, reach + 1):
         above[:-shift] |= region[shift:]
-        below[shift:] |= region[:-shift]
     above &= ~region
-    below &= ~region & ~crisp
-    if above.sum() < 4 or below.sum() < 4:
+    # The region's lower rim, and whether shadow lies within reach below each of its pixels.
+    bottom = region.copy()
+    bottom[:-1] &= ~region[1:]
+    shadow = darker & reached & ~crisp
+    shaded = np.zeros_like(region)
+    for shift in range(1, reach + 1):
+        shaded[:-shift] |= shadow[shift:]
+    if above.sum() < 4 or bottom.sum() < 4:
         return False
     # The shadow is backdrop that the growth reached; a dark product part below (the lower
     # arc of a handle around a hole) is not.
-    return bool(np.mean(~reached[above]) > 0.5 and np.mean(darker[below] & reached[below]) > 0.65)
+    return bool(np.mean(~reached[above]) > 0.5 and np.mean(shaded[bottom]) > 0.65)
 
 
 def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> BoolMap:
