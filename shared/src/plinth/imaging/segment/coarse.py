@@ -302,7 +302,7 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         if label == 0:
             continue
         x, y, bw, bh = stats[label, :4]
-        width = ring // 2 if exact_share[label] >= 0.8 * sizes[label] else ring
+        width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
         x0, y0 = max(0, x - width - 1), max(0, y - width - 1)
         x1, y1 = min(w, x + bw + width + 1), min(h, y + bh + width + 1)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
