@@ -8,7 +8,11 @@ products have crisp edges, shadows fade out. So the background is grown from the
 background- and shadow-like pixels, and crisp edges stop the growth. Whatever it cannot reach is
 product, except enclosed pockets that show the plain background (a mug handle). A pale
 product's outline has short gaps the growth slips through; growing again with those gaps closed
-seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product.
+seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product
+(or it is plain, but sits on the product's own shadow, or is an island with a crisp rim). The
+growth starts only from the stretches of the frame's border that are backdrop: a stretch
+between two outlines meeting the frame is a product cut by the frame. A fringe of backdrop that
+JPEG tinted next to a colourful product is peeled off last.
 """
 
 from __future__ import annotations
