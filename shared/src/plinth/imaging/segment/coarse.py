@@ -451,14 +451,11 @@ def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> Bo
     return seeds
 
 
-def _frame_connected(passable: BoolMap, seeds: BoolMap | None = None) -> BoolMap:
+def _frame_connected(passable: BoolMap, seeds: BoolMap) -> BoolMap:
+    """The passable regions that hold a seed pixel of the frame."""
     count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
-    if seeds is None:
-        edge_labels = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    else:
-        edge_labels = labels[seeds]
     touching = np.zeros(count, bool)
-    touching[np.unique(edge_labels)] = True
+    touching[np.unique(labels[seeds])] = True
     touching[0] = False
     return np.asarray(touching[labels], bool)
 
