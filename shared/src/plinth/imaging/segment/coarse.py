@@ -326,8 +326,9 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
     The outline of a pale product standing on a pale backdrop has small gaps (corners, where a
     highlight meets the backdrop) that the growth slips through. Growing again with wider gaps
     closed seals such a region off; it is product when it is not a hole (backdrop lies beyond
-    its outline) and its pixels do not match the backdrop exactly (a product's shaded body,
-    not a bay of the backdrop itself).
+    its outline), not a sliver of shadow (thin, fading into the backdrop), and either its
+    pixels do not match the backdrop exactly (a product's shaded body, not a bay of the
+    backdrop itself) or it is a pale base on its own shadow or an island with a crisp rim.
     """
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
@@ -352,14 +353,13 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
         x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
         region = labels[y0:y1, x0:x1] == label
-        inner = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3)
         # Shadows are darker than the backdrop; a thin region brighter than it (a white sole
         # on a grey sweep) is no shadow, so it need not be thick to be product.
         if np.mean(brighter[y0:y1, x0:x1][region]) > 0.5:
             needed = options.sealed_min_thickness_bright * max(h, w)
         else:
             needed = min_thickness
-        if 2 * float(inner.max()) < needed and _touches_backdrop_softly(
+        if _thickness(region) < needed and _touches_backdrop_softly(
                 region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact):
             continue
         around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
@@ -485,7 +485,14 @@ def _grow_dark_product(product: BoolMap, core: BoolMap, ratio: F32, neutral: Boo
     return grown.astype(bool)
 
 
+def _thickness(region: BoolMap) -> float:
+    """Diameter of the widest disk that fits in ``region`` (the frame counts as outside)."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    return 2 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+
+
 def _drop_frame_slivers(product: BoolMap, thickness: float) -> BoolMap:
+    """Drop pieces that touch the frame and are thinner than ``thickness`` x the long side."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
         product.astype(np.uint8), connectivity=8)
     h, w = product.shape
@@ -495,8 +502,7 @@ def _drop_frame_slivers(product: BoolMap, thickness: float) -> BoolMap:
         x, y, bw, bh = stats[label, :4]
         if x > 0 and y > 0 and x + bw < w and y + bh < h:
             continue
-        piece = np.pad((labels[y:y + bh, x:x + bw] == label).astype(np.uint8), 1)
-        if 2 * float(cv2.distanceTransform(piece, cv2.DIST_L2, 3).max()) < limit:
+        if _thickness(labels[y:y + bh, x:x + bw] == label) < limit:
             result[labels == label] = False
     return result
 
