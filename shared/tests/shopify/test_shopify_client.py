@@ -10,6 +10,8 @@ from plinth.fakes.shopify import FakeShopify
 from plinth.shopify import (
     MediaFailed,
     MediaNotReady,
+    MediaVanished,
+    PublishedImage,
     ShopifyAuthError,
     ShopifyClient,
     ShopifyThrottled,
@@ -213,6 +215,42 @@ async def test_concurrent_runs_for_one_sku_and_theme_leave_exactly_one(
     newest = max((r.media_ids[0] for r in results), key=lambda gid: int(gid.rsplit("/", 1)[1]))
     assert remaining == [newest]
     assert await_first.media_ids[0] not in remaining
+
+
+async def test_a_run_replaced_while_its_image_is_processing_reports_the_newer_image(
+    fake: FakeShopify,
+) -> None:
+    # Deterministic version of the race above: while our image is still PROCESSING, a second
+    # run for the same (sku, theme) publishes a newer one and deletes ours as older.
+    newer: list[PublishedImage] = []
+    async with ShopifyClient(config_for(fake)) as other:
+        async def a_newer_run_finishes_meanwhile(seconds: float) -> None:
+            if not newer:
+                newer.append(await publish(other))
+
+        async with ShopifyClient(config_for(fake), sleep=a_newer_run_finishes_meanwhile) as ours:
+            result = await publish(ours)
+
+    assert newer, "the newer run ran while ours was processing"
+    assert result.superseded
+    assert result.media_ids == newer[0].media_ids
+    assert [m.id for m in fake.media_for("MUG-1", "studio-white")] == list(newer[0].media_ids)
+
+
+async def test_media_deleted_while_processing_with_nothing_newer_is_an_error(
+    fake: FakeShopify,
+) -> None:
+    deleted: list[str] = []
+    async with ShopifyClient(config_for(fake)) as other:
+        async def someone_deletes_it(seconds: float) -> None:
+            if not deleted:
+                mine = [m.id for m in fake.media_for("MUG-1", "studio-white")]
+                deleted.extend(await other.delete_files(mine))
+
+        async with ShopifyClient(config_for(fake), sleep=someone_deletes_it) as ours:
+            with pytest.raises(MediaVanished):
+                await publish(ours)
+    assert deleted
 
 
 async def test_a_merchant_reordering_the_gallery_does_not_protect_old_media(

@@ -5,6 +5,7 @@ from plinth.shopify.config import ShopifyConfig, ShopifyNotConfigured
 from plinth.shopify.errors import (
     MediaFailed,
     MediaNotReady,
+    MediaVanished,
     ShopifyAuthError,
     ShopifyError,
     ShopifyPermanentError,
@@ -18,6 +19,7 @@ __all__ = [
     "MediaFailed",
     "MediaNotReady",
     "MediaRef",
+    "MediaVanished",
     "PublishedImage",
     "ShopifyAuthError",
     "ShopifyClient",

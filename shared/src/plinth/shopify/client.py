@@ -31,6 +31,7 @@ from plinth.shopify.errors import (
     FieldError,
     MediaFailed,
     MediaNotReady,
+    MediaVanished,
     ShopifyError,
     ShopifyQueryError,
     ShopifyUnavailable,
@@ -68,6 +69,9 @@ class PublishedImage:
     media_ids: tuple[str, ...]
     removed_media_ids: tuple[str, ...]
     alt: str
+    superseded: bool = False
+    """A concurrent run for the same (sku, theme) published a newer image while ours was
+    processing and replaced it; ``media_ids`` then names that newer image."""
 
 
 def sku_search(sku: str) -> str:
@@ -125,6 +129,20 @@ class ShopifyClient:
         )
         try:
             await self.wait_until_ready(new_ids)
+        except MediaVanished:
+            # A concurrent run for the same (sku, theme) attached a newer image, saw it READY
+            # first and deleted ours as older: the newest image wins, and that is not a failure.
+            newer = await self.newer_media(variant.product_id, sku, theme, new_ids[0])
+            if not newer:
+                raise
+            return PublishedImage(
+                product_id=variant.product_id,
+                variant_id=variant.variant_id,
+                media_ids=(newer[-1],),
+                removed_media_ids=(),
+                alt=alt,
+                superseded=True,
+            )
         except MediaFailed:
             await self._delete_quietly(new_ids)  # don't leave a broken image on the product
             raise
@@ -136,6 +154,15 @@ class ShopifyClient:
             removed_media_ids=tuple(removed),
             alt=alt,
         )
+
+    async def newer_media(self, product_id: str, sku: str, theme: str, than_id: str
+                          ) -> list[str]:
+        """Plinth's media for (sku, theme) on the product that are newer than ``than_id``,
+        oldest first."""
+        media = await self.list_product_media(product_id)
+        newer = [m.media_id for m in media
+                 if is_plinth_media(m.alt, sku, theme) and _is_older(than_id, m.media_id)]
+        return sorted(newer, key=_id_number)
 
     async def remove_older_media(
         self, product_id: str, sku: str, theme: str, current_id: str
@@ -282,7 +309,7 @@ class ShopifyClient:
             still: list[str] = []
             for media_id, node in zip(pending, data.get("nodes") or [], strict=False):
                 if node is None:
-                    raise MediaFailed(media_id, ["media disappeared while processing"])
+                    raise MediaVanished(media_id)
                 status = node.get("status")
                 if status == "FAILED":
                     reasons = [

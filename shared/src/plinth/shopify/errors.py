@@ -82,6 +82,13 @@ class MediaFailed(ShopifyPermanentError):
         super().__init__(f"media {media_id} FAILED: {'; '.join(reasons) or 'no reason given'}")
 
 
+class MediaVanished(MediaFailed):
+    """The media was deleted while Shopify was still processing it."""
+
+    def __init__(self, media_id: str) -> None:
+        super().__init__(media_id, ["media disappeared while processing"])
+
+
 class StagedUploadRejected(ShopifyPermanentError):
     code = "shopify_staged_upload_rejected"
 
