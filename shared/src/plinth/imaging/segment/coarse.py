@@ -5,14 +5,16 @@ A pixel is *background-like* when its colour matches the fitted background withi
 shadow scales the light falling on the sweep; it does not change its colour). Grey and near-white
 products look exactly like shadows by colour alone; what tells them apart is their outline:
 products have crisp edges, shadows fade out. So the background is grown from the frame through
-background- and shadow-like pixels, and crisp edges stop the growth. Whatever it cannot reach is
+background- and shadow-like pixels, and crisp edges stop the growth (including straight
+outlines too faint to see pixel by pixel, found by averaging the gradient along lines). Whatever it cannot reach is
 product, except enclosed pockets that show the plain background (a mug handle). A pale
 product's outline has short gaps the growth slips through; growing again with those gaps closed
 seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product
 (or it is plain, but sits on the product's own shadow, or is an island with a crisp rim). The
 growth starts only from the stretches of the frame's border that are backdrop: a stretch
 between two outlines meeting the frame is a product cut by the frame. A fringe of backdrop that
-JPEG tinted next to a colourful product is peeled off last.
+JPEG tinted next to a colourful product is peeled off last; straight slits through a striped
+product are closed and faded specks of JPEG ringing dropped.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ class CoarseOptions:
     its handle."""
     edge_window: int = 7
     """Window (working pixels) over which an edge's contrast is measured."""
+    line_length: int = 15
+    """Working pixels along which the gradient is averaged to find faint straight outlines
+    (a pale box's side against a pale, textured backdrop); 0 turns that search off."""
+    line_orientations: int = 8
+    """Directions searched for faint straight outlines (8: every 22.5 degrees)."""
+    line_min_sine: float = 0.6
+    """Only directions at least this steep (sine of the angle to the horizontal): nearly
+    level faint edges are mostly the rims of contact shadows on the floor."""
+    line_strength: float = 2.0
+    """A faint outline's averaged gradient must be this many times the backdrop's 99th
+    percentile of the same measure..."""
+    line_min_step: float = 0.0053
+    """... and at least this (an edge of about 3 levels in 8-bit: the quantisation steps of
+    a smooth shadow are sharp too)."""
+    line_min_extent: int = 20
+    """Faint outlines shorter than this (working pixels) are noise or JPEG blocks."""
     dark_ratio: float = 0.4
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
@@ -66,6 +84,13 @@ class CoarseOptions:
     close_slits: int = 3
     """Slits of backdrop inside the product up to about twice this (working pixels) wide are
     filled."""
+    stripe_slits: float = 0.03
+    """Straight horizontal or vertical slits of backdrop inside the product up to this
+    share of the long side wide are filled (pale stripes of a striped bag or shoe that the
+    growth reached through a gap)."""
+    faded_piece_share: float = 0.8
+    """Pieces besides the largest are dropped when this share of them barely differs from
+    the backdrop (JPEG ringing around a colourful product on a tinted backdrop)."""
     sliver_thickness: float = 0.03
     """Pieces touching the frame thinner than this (share of the long side) are backdrop:
     a sweep's horizon or a seam in the paper, not a product."""
@@ -162,7 +187,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     neutral = chroma_dist < shadow_chroma_tol
     shadow_like = (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio) & neutral
 
-    crisp, observed = _crisp_edges(small, background_like, options)
+    crisp, observed, faint = _crisp_edges(small, background_like, options)
     # Deep darkness filling a whole neighbourhood is a dark product, not a shadow: cast shadows
     # are mild and the dark core of a contact shadow is thin, so only a product's body holds a
     # full window of it. Without this a dark product standing in its contact shadow would be
@@ -171,7 +196,8 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (window, window))
     dark = ((ratio < options.dark_ratio) & neutral).astype(np.uint8)
     dark_core = cv2.morphologyEx(dark, cv2.MORPH_OPEN, disk).astype(bool)
-    passable = (background_like | shadow_like) & ~crisp & ~dark_core
+    outline = crisp | faint
+    passable = (background_like | shadow_like) & ~outline & ~dark_core
     # Open the passable region first so the growth cannot squeeze through small gaps in an
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
@@ -179,15 +205,16 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
     seeds = _frame_seeds(observed, background_like)
-    reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, crisp,
-                                    options.hole_plain_share, options.hole_backdrop_beyond)
+    reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
+                                    options.hole_plain_share, options.hole_backdrop_beyond,
+                                    faint & ~crisp)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     sealed_radius = round(options.sealed_gap * max(h, w))
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
         darker = ratio < 1 - 3 * ratio_tol
         reached &= ~_sealed_pockets(reached, passable, seeds, brighter, darker, background_like,
-                                    crisp, sealed_radius, options)
+                                    outline, sealed_radius, options)
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     # JPEG's chroma subsampling tints the backdrop next to a colourful product, so a fringe of
     # it fails the colour tests. Peel that fringe off with a looser colour test, only next to
@@ -210,8 +237,20 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
         # that the growth slipped along, not a real gap.
         slit = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.close_slits + 1,) * 2)
         product = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, slit).astype(bool)
+    if options.stripe_slits > 0:
+        # Pale stripes of a striped product pass for backdrop and are reached through a gap in
+        # its outline; close straight slits across them.
+        length = round(options.stripe_slits * max(h, w)) | 1
+        body = product.astype(np.uint8)
+        product = np.maximum(
+            cv2.morphologyEx(body, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8)),
+            cv2.morphologyEx(body, cv2.MORPH_CLOSE, np.ones((length, 1), np.uint8))).astype(bool)
     product = _drop_frame_slivers(product, options.sliver_thickness)
     product = _drop_specks(product, options.min_component_share)
+    # A piece that is mostly near the backdrop's colour is JPEG ringing, unless it is the
+    # product itself (a pale product is the largest piece).
+    faded = (np.abs(ratio - 1) < 3 * ratio_tol) & (chroma_dist < loose_tol)
+    product = _drop_faded_pieces(product, faded, options.faded_piece_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
     return product, shadow_share
 
@@ -222,11 +261,12 @@ def _chromaticity(linear: F32) -> F32:
 
 
 def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
-                 options: CoarseOptions) -> tuple[BoolMap, BoolMap]:
+                 options: CoarseOptions) -> tuple[BoolMap, BoolMap, BoolMap]:
     """Edges that are sharp for their contrast (product outlines), above background texture.
 
-    Returns the outline map with straight gaps bridged, and the edges as observed (without the
-    bridges: where an outline meets the frame is a fact, not a guess)."""
+    Returns the outline map with straight gaps bridged; the edges as observed (without the
+    bridges: where an outline meets the frame is a fact, not a guess); and the faint straight
+    outlines that only show when the gradient is averaged along a line."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7), np.float32)
     gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), np.float32)
@@ -248,13 +288,78 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored[np.unique(labels[strong])] = True
     anchored[0] = False
     crisp = anchored[labels].astype(np.uint8)
+    faint = np.zeros_like(crisp)
+    if options.line_length > 1:
+        faint = cv2.dilate(_faint_straight_edges(gx, gy, background_like, options),
+                           np.ones((3, 3), np.uint8))
     observed = cv2.dilate(crisp, np.ones((3, 3), np.uint8)).astype(bool)
     bridge = round(options.edge_bridge * max(grey.shape))
     bridge_vertical = round(options.edge_bridge_vertical * max(grey.shape))
     if bridge > 2:
         crisp |= _bridge_straight_edges(crisp, gx, gy, bridge, bridge_vertical)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
-    return closed.astype(bool), observed
+    return closed.astype(bool), observed, faint.astype(bool)
+
+
+def _half_line_kernel(theta: float, length: int) -> tuple[npt.NDArray[np.float32], tuple[int, int]]:
+    """An averaging kernel along direction ``theta`` from the anchor pixel, ``length`` long."""
+    dx, dy = np.cos(theta), np.sin(theta)
+    steps = np.arange(length)
+    xs, ys = np.round(steps * dx).astype(int), np.round(steps * dy).astype(int)
+    x0, y0 = xs.min(), ys.min()
+    kernel = np.zeros((ys.max() - y0 + 1, xs.max() - x0 + 1), np.float32)
+    kernel[ys - y0, xs - x0] = 1
+    return np.asarray(kernel / kernel.sum(), np.float32), (int(-x0), int(-y0))
+
+
+def _faint_straight_edges(gx: F32, gy: F32, background_like: BoolMap, options: CoarseOptions
+                          ) -> npt.NDArray[np.uint8]:
+    """Straight outlines too faint for the pixel-wise test, found by averaging along lines.
+
+    The gradient across each of several directions is averaged along it, separately ahead of
+    and behind each pixel: both halves must agree, so a line stops where the outline stops
+    instead of running on past a corner.
+    """
+    found = np.zeros(gx.shape, np.uint8)
+    sample = background_like[::3, ::3]
+    if sample.sum() < 100:
+        return found
+    half = options.line_length // 2 + 1
+    for i in range(options.line_orientations):
+        theta = np.pi * i / options.line_orientations
+        if abs(np.sin(theta)) < options.line_min_sine:
+            continue
+        across = np.asarray(np.cos(theta) * gy - np.sin(theta) * gx, np.float32)
+        kernel, anchor = _half_line_kernel(theta, half)
+        ahead = cv2.filter2D(across, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
+        kernel, anchor = _half_line_kernel(theta + np.pi, half)
+        behind = cv2.filter2D(across, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
+        agreed = np.where(ahead * behind > 0, np.minimum(np.abs(ahead), np.abs(behind)), 0)
+        # Sharp for its contrast: most of the change across happens at this pixel.
+        centred = _centred_line_kernel(theta + np.pi / 2, options.edge_window)
+        change = np.abs(cv2.filter2D((ahead + behind) * 0.5, -1, centred,
+                                     borderType=cv2.BORDER_REPLICATE)) * options.edge_window
+        # 8-bit steps of a smooth shadow are sharp too: an outline must span a few levels.
+        floor = max(float(np.percentile(agreed[::3, ::3][sample], 99)),
+                    options.line_min_step / options.line_strength)
+        found |= ((agreed > options.line_strength * floor)
+                  & (agreed > options.edge_sharpness * (change + 1e-3))).astype(np.uint8)
+    # Noise and JPEG blocks give short pieces; an outline runs on.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = extent >= options.line_min_extent
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
+def _centred_line_kernel(theta: float, length: int) -> npt.NDArray[np.float32]:
+    """An averaging kernel along direction ``theta`` centred on the anchor pixel."""
+    centre = length // 2
+    steps = np.arange(length) - centre
+    kernel = np.zeros((length, length), np.float32)
+    kernel[np.round(centre + steps * np.sin(theta)).astype(int),
+           np.round(centre + steps * np.cos(theta)).astype(int)] = 1
+    return np.asarray(kernel / kernel.sum(), np.float32)
 
 
 def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int,
@@ -279,7 +384,7 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
 
 def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
                           exact: BoolMap, crisp: BoolMap, hole_share: float,
-                          backdrop_beyond: float, ring: int = 10) -> BoolMap:
+                          backdrop_beyond: float, faint: BoolMap, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -307,9 +412,15 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
             continue
         x, y, bw, bh = stats[label, :4]
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
-        x0, y0 = max(0, x - width - 1), max(0, y - width - 1)
-        x1, y1 = min(w, x + bw + width + 1), min(h, y + bh + width + 1)
+        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
+        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
+        if width < ring:
+            # A pocket bounded in good part by faint outlines is a part of a pale product
+            # (between a bottle's highlight and its side), not a thin handle's hole.
+            rim = (cv2.dilate(pocket, np.ones((5, 5), np.uint8)) > 0) & (pocket == 0)
+            if np.mean(faint[y0:y1, x0:x1][rim]) > 0.2:
+                width = ring
         # Look past the outline itself: what lies beyond it, product or backdrop?
         kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
@@ -505,6 +616,20 @@ def _drop_frame_slivers(product: BoolMap, thickness: float) -> BoolMap:
         if _thickness(labels[y:y + bh, x:x + bw] == label) < limit:
             result[labels == label] = False
     return result
+
+
+def _drop_faded_pieces(product: BoolMap, faded: BoolMap, share: float) -> BoolMap:
+    """Drop pieces besides the largest that barely differ from the backdrop (JPEG ringing)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        product.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return product
+    faded_count = np.bincount(labels.ravel(), weights=faded.ravel(), minlength=count)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = faded_count < share * areas
+    keep[np.argmax(areas[1:]) + 1] = True
+    keep[0] = False
+    return np.asarray(keep[labels], bool)
 
 
 def _drop_specks(product: BoolMap, min_share: float) -> BoolMap:
