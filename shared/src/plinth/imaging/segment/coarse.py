@@ -5,9 +5,9 @@ A pixel is *background-like* when its colour matches the fitted background withi
 shadow scales the light falling on the sweep; it does not change its colour). Grey and near-white
 products look exactly like shadows by colour alone; what tells them apart is their outline:
 products have crisp edges, shadows fade out. So the background is grown from the frame through
-background- and shadow-like pixels, and crisp edges stop the growth (including straight
-outlines too faint to see pixel by pixel, found by averaging the gradient along lines). Whatever it cannot reach is
-product, except enclosed pockets that show the plain background (a mug handle). A pale
+background- and shadow-like pixels, and crisp edges stop the growth (so do straight outlines too
+faint to see pixel by pixel, found by averaging the gradient along lines). Whatever it cannot
+reach is product, except enclosed pockets that show the plain background (a mug handle). A pale
 product's outline has short gaps the growth slips through; growing again with those gaps closed
 seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product
 (or it is plain, but sits on the product's own shadow, or is an island with a crisp rim). The
@@ -288,17 +288,17 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     anchored[np.unique(labels[strong])] = True
     anchored[0] = False
     crisp = anchored[labels].astype(np.uint8)
-    faint = np.zeros_like(crisp)
+    faint = np.zeros(crisp.shape, bool)
     if options.line_length > 1:
         faint = cv2.dilate(_faint_straight_edges(gx, gy, background_like, options),
-                           np.ones((3, 3), np.uint8))
+                           np.ones((3, 3), np.uint8)).astype(bool)
     observed = cv2.dilate(crisp, np.ones((3, 3), np.uint8)).astype(bool)
     bridge = round(options.edge_bridge * max(grey.shape))
     bridge_vertical = round(options.edge_bridge_vertical * max(grey.shape))
     if bridge > 2:
         crisp |= _bridge_straight_edges(crisp, gx, gy, bridge, bridge_vertical)
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
-    return closed.astype(bool), observed, faint.astype(bool)
+    return closed.astype(bool), observed, faint
 
 
 def _half_line_kernel(theta: float, length: int) -> tuple[npt.NDArray[np.float32], tuple[int, int]]:
@@ -345,11 +345,11 @@ def _faint_straight_edges(gx: F32, gy: F32, background_like: BoolMap, options: C
         found |= ((agreed > options.line_strength * floor)
                   & (agreed > options.edge_sharpness * (change + 1e-3))).astype(np.uint8)
     # Noise and JPEG blocks give short pieces; an outline runs on.
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     keep = extent >= options.line_min_extent
     keep[0] = False
-    return keep[labels].astype(np.uint8)
+    return np.asarray(keep[labels], np.uint8)
 
 
 def _centred_line_kernel(theta: float, length: int) -> npt.NDArray[np.float32]:
