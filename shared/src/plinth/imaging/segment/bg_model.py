@@ -64,13 +64,19 @@ class BackgroundModel:
         return (r, g, b)
 
 
-def fit_background(linear: F32, band_fraction: float = 0.03) -> BackgroundModel:
-    """Fit the background of ``linear`` (``HxWx3`` float32 linear light)."""
+def fit_background(linear: F32, band_fraction: float = 0.03,
+                   exclude: BoolMap | None = None) -> BackgroundModel:
+    """Fit the background of ``linear`` (``HxWx3`` float32 linear light).
+
+    ``exclude`` leaves pixels out of the border band (those a rejected model explained).
+    """
     h, w = linear.shape[:2]
     band = max(1, round(band_fraction * min(h, w)))
     border = np.zeros((h, w), bool)
     border[:band] = border[-band:] = True
     border[:, :band] = border[:, -band:] = True
+    if exclude is not None:
+        border &= ~exclude
     ys, xs = _grid(h, w)
     # A studio backdrop is light and nearly neutral. Where a product is cut by the frame, its
     # colourful or dark pixels fill long stretches of the band: leave them out of the fit

@@ -25,7 +25,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from plinth.imaging.segment.bg_model import BackgroundModel, fit_background, srgb_to_linear
+from plinth.imaging.segment.bg_model import (
+    BackgroundModel,
+    fit_background,
+    relative_residual,
+    srgb_to_linear,
+)
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
@@ -94,6 +99,11 @@ class CoarseOptions:
     sliver_thickness: float = 0.03
     """Pieces touching the frame thinner than this (share of the long side) are backdrop:
     a sweep's horizon or a seam in the paper, not a product."""
+    refit_below: float = 0.005
+    """When less than this share of the frame is product, the backdrop is fitted again on the
+    part of the border the first fit did not explain."""
+    refit_min_share: float = 0.1
+    """... if that part is at least this share of the border band."""
     min_component_share: float = 0.01
     """Drop product pieces smaller than this share of the largest piece (specks, dust)."""
     hole_ratio_tolerance: float = 0.4
@@ -150,6 +160,20 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
     model = fit_background(linear)
     background = np.maximum(model.predict_grid(h, w), 1e-3)
     product, shadow_share = _classify(small, linear, background, options)
+    if product.mean() < options.refit_below:
+        # Nothing found: the "backdrop" may be a pale product filling most of the frame's
+        # border. Fit the backdrop again on the rest of the border and keep that reading if it
+        # finds a product.
+        explained = relative_residual(linear, background) < max(3 * model.noise, 0.02)
+        band = max(1, round(0.03 * min(h, w)))
+        rest = ~explained
+        rest[band:-band, band:-band] = False
+        if rest.sum() >= options.refit_min_share * 2 * band * (h + w):
+            other = fit_background(linear, exclude=explained)
+            other_background = np.maximum(other.predict_grid(h, w), 1e-3)
+            other_product, other_shadow = _classify(small, linear, other_background, options)
+            if options.refit_below <= other_product.mean() <= 1 - options.refit_below:
+                return CoarseMask(other_product, other, other_background, other_shadow)
     return CoarseMask(product, model, background, shadow_share)
 
 
