@@ -78,6 +78,12 @@ class CoarseOptions:
     a smooth shadow are sharp too)."""
     line_min_extent: int = 20
     """Faint outlines shorter than this (working pixels) are noise or JPEG blocks."""
+    smooth_ratio: float = 0.5
+    """On a textured backdrop (paper grain, weave), thick regions with less than this share of
+    the backdrop's fine texture are product surfaces, however close their colour..."""
+    smooth_min_texture: float = 0.004
+    """... when the backdrop's texture (relative fine-detail energy along the frame) is at
+    least this; sensor noise alone stays below it, and it is on the product as well."""
     dark_ratio: float = 0.4
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
@@ -222,6 +228,10 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     dark_core = cv2.morphologyEx(dark, cv2.MORPH_OPEN, disk).astype(bool)
     outline = crisp | faint
     passable = (background_like | shadow_like) & ~outline & ~dark_core
+    if options.smooth_ratio > 0:
+        # A pale product on textured paper can match its colour exactly, but not its grain.
+        passable &= ~_smoother_than_backdrop(small, background_like, options.smooth_ratio,
+                                             options.smooth_min_texture)
     # Open the passable region first so the growth cannot squeeze through small gaps in an
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
@@ -277,6 +287,30 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     product = _drop_faded_pieces(product, faded, options.faded_piece_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
     return product, shadow_share
+
+
+def _smoother_than_backdrop(small: npt.NDArray[np.uint8], background_like: BoolMap,
+                            ratio: float, min_texture: float) -> BoolMap:
+    """Thick regions much smoother than the backdrop's own texture (paper grain, weave)."""
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    base = cv2.GaussianBlur(grey, (0, 0), 1.0)
+    detail = grey - base
+    energy = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.5))
+    relative = energy / (base + 0.02)
+    h, w = grey.shape
+    band = max(1, round(0.03 * min(h, w)))
+    frame = np.zeros((h, w), bool)
+    frame[:band] = frame[-band:] = True
+    frame[:, :band] = frame[:, -band:] = True
+    frame &= background_like
+    if frame.sum() < 50:
+        return np.zeros((h, w), bool)
+    texture = float(np.median(relative[frame]))
+    if texture < min_texture:
+        return np.zeros((h, w), bool)
+    smooth = (relative < ratio * texture).astype(np.uint8)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    return cv2.morphologyEx(smooth, cv2.MORPH_OPEN, disk).astype(bool)
 
 
 def _chromaticity(linear: F32) -> F32:
