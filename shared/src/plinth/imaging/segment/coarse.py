@@ -177,6 +177,10 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
         if rest.sum() >= options.refit_min_share * 2 * band * (h + w):
             other = fit_background(linear, exclude=explained)
             other_background = np.maximum(other.predict_grid(h, w), 1e-3)
+            # A surface fitted on a short stretch of the border can run wild across the rest
+            # of the frame; a backdrop stays within the photo's range of light.
+            if float(other_background.max()) > 1.2 * max(float(linear.max()), 1e-3):
+                return CoarseMask(product, model, background, shadow_share)
             other_product, other_shadow = _classify(small, linear, other_background, options)
             if options.refit_below <= other_product.mean() <= 1 - options.refit_below:
                 return CoarseMask(other_product, other, other_background, other_shadow)
