@@ -171,10 +171,9 @@ def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseM
         # border. Fit the backdrop again on the rest of the border and keep that reading if it
         # finds a product.
         explained = relative_residual(linear, background) < max(3 * model.noise, 0.02)
-        band = max(1, round(0.03 * min(h, w)))
-        rest = ~explained
-        rest[band:-band, band:-band] = False
-        if rest.sum() >= options.refit_min_share * 2 * band * (h + w):
+        frame = _frame_band(h, w)
+        rest = frame & ~explained
+        if rest.sum() >= options.refit_min_share * frame.sum():
             other = fit_background(linear, exclude=explained)
             other_background = np.maximum(other.predict_grid(h, w), 1e-3)
             # A surface fitted on a short stretch of the border can run wild across the rest
@@ -202,11 +201,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     ratio_tol = max(options.colour_tolerance * ratio_noise, 0.02)
     # JPEG quantises a smooth backdrop into faint tinted bands: the tolerance must cover the
     # spread of the backdrop's chromaticity along the frame, not just its typical noise.
-    band = max(1, round(0.03 * min(h, w)))
-    frame = np.zeros((h, w), bool)
-    frame[:band] = frame[-band:] = True
-    frame[:, :band] = frame[:, -band:] = True
-    frame &= explained
+    frame = _frame_band(h, w) & explained
     # Where a product touches the frame with the backdrop's brightness but not its colour, it
     # is no sample of the backdrop's tint bands: leave out what is far off in chromaticity.
     frame &= chroma_dist < max(20 * chroma_noise, 0.01)
@@ -302,11 +297,7 @@ def _smoother_than_backdrop(small: npt.NDArray[np.uint8], background_like: BoolM
     energy = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.5))
     relative = energy / (base + 0.02)
     h, w = grey.shape
-    band = max(1, round(0.03 * min(h, w)))
-    frame = np.zeros((h, w), bool)
-    frame[:band] = frame[-band:] = True
-    frame[:, :band] = frame[:, -band:] = True
-    frame &= background_like
+    frame = _frame_band(h, w) & background_like
     if frame.sum() < 50:
         return np.zeros((h, w), bool)
     texture = float(np.median(relative[frame]))
@@ -315,6 +306,15 @@ def _smoother_than_backdrop(small: npt.NDArray[np.uint8], background_like: BoolM
     smooth = (relative < ratio * texture).astype(np.uint8)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     return cv2.morphologyEx(smooth, cv2.MORPH_OPEN, disk).astype(bool)
+
+
+def _frame_band(h: int, w: int, fraction: float = 0.03) -> BoolMap:
+    """The band along the frame's four sides, ``fraction`` of the short side deep."""
+    band = max(1, round(fraction * min(h, w)))
+    frame = np.zeros((h, w), bool)
+    frame[:band] = frame[-band:] = True
+    frame[:, :band] = frame[:, -band:] = True
+    return frame
 
 
 def _chromaticity(linear: F32) -> F32:
