@@ -155,14 +155,18 @@ class ShopifyClient:
             alt=alt,
         )
 
+    async def plinth_media_ids(self, product_id: str, sku: str, theme: str) -> list[str]:
+        """Ids of Plinth's media for (sku, theme) on the product, oldest first."""
+        media = await self.list_product_media(product_id)
+        ours = [m.media_id for m in media if is_plinth_media(m.alt, sku, theme)]
+        return sorted(ours, key=_id_number)
+
     async def newer_media(self, product_id: str, sku: str, theme: str, than_id: str
                           ) -> list[str]:
         """Plinth's media for (sku, theme) on the product that are newer than ``than_id``,
         oldest first."""
-        media = await self.list_product_media(product_id)
-        newer = [m.media_id for m in media
-                 if is_plinth_media(m.alt, sku, theme) and _is_older(than_id, m.media_id)]
-        return sorted(newer, key=_id_number)
+        media_ids = await self.plinth_media_ids(product_id, sku, theme)
+        return [media_id for media_id in media_ids if _is_older(than_id, media_id)]
 
     async def remove_older_media(
         self, product_id: str, sku: str, theme: str, current_id: str
@@ -176,11 +180,8 @@ class ShopifyClient:
         exactly one remains.
         """
         for _ in range(DELETE_ROUNDS):
-            older = [
-                m.media_id
-                for m in await self.list_product_media(product_id)
-                if is_plinth_media(m.alt, sku, theme) and _is_older(m.media_id, current_id)
-            ]
+            media_ids = await self.plinth_media_ids(product_id, sku, theme)
+            older = [media_id for media_id in media_ids if _is_older(media_id, current_id)]
             if not older:
                 return []
             try:
