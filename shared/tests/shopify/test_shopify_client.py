@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -217,20 +218,35 @@ async def test_concurrent_runs_for_one_sku_and_theme_leave_exactly_one(
     assert await_first.media_ids[0] not in remaining
 
 
+async def publish_interrupted(
+    fake: FakeShopify, interrupt: Callable[[ShopifyClient], Awaitable[None]]
+) -> PublishedImage:
+    """Publish with a client of our own; the first time it waits for the image to be
+    processed, ``interrupt`` runs once with a second client (another run, a merchant)."""
+    interrupted = False
+    async with ShopifyClient(config_for(fake)) as other:
+
+        async def interrupt_once(seconds: float) -> None:
+            nonlocal interrupted
+            if not interrupted:
+                interrupted = True
+                await interrupt(other)
+
+        async with ShopifyClient(config_for(fake), sleep=interrupt_once) as ours:
+            return await publish(ours)
+
+
 async def test_a_run_replaced_while_its_image_is_processing_reports_the_newer_image(
     fake: FakeShopify,
 ) -> None:
     # Deterministic version of the race above: while our image is still PROCESSING, a second
     # run for the same (sku, theme) publishes a newer one and deletes ours as older.
     newer: list[PublishedImage] = []
-    async with ShopifyClient(config_for(fake)) as other:
-        async def a_newer_run_finishes_meanwhile(seconds: float) -> None:
-            if not newer:
-                newer.append(await publish(other))
 
-        async with ShopifyClient(config_for(fake), sleep=a_newer_run_finishes_meanwhile) as ours:
-            result = await publish(ours)
+    async def a_newer_run_finishes(other: ShopifyClient) -> None:
+        newer.append(await publish(other))
 
+    result = await publish_interrupted(fake, a_newer_run_finishes)
     assert newer, "the newer run ran while ours was processing"
     assert result.superseded
     assert result.media_ids == newer[0].media_ids
@@ -241,15 +257,13 @@ async def test_media_deleted_while_processing_with_nothing_newer_is_an_error(
     fake: FakeShopify,
 ) -> None:
     deleted: list[str] = []
-    async with ShopifyClient(config_for(fake)) as other:
-        async def someone_deletes_it(seconds: float) -> None:
-            if not deleted:
-                mine = [m.id for m in fake.media_for("MUG-1", "studio-white")]
-                deleted.extend(await other.delete_files(mine))
 
-        async with ShopifyClient(config_for(fake), sleep=someone_deletes_it) as ours:
-            with pytest.raises(MediaVanished):
-                await publish(ours)
+    async def someone_deletes_it(other: ShopifyClient) -> None:
+        mine = [m.id for m in fake.media_for("MUG-1", "studio-white")]
+        deleted.extend(await other.delete_files(mine))
+
+    with pytest.raises(MediaVanished):
+        await publish_interrupted(fake, someone_deletes_it)
     assert deleted
 
 
