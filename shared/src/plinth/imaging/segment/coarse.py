@@ -141,6 +141,10 @@ class CoarseOptions:
     outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
     sealed_min_thickness_bright: float = 0.006
     """The same for regions brighter than the backdrop, which cannot be shadow."""
+    inner_hole_rim: float = 0.3
+    """A pocket inside a region judged product (a handle together with the hole it frames,
+    joined through gaps in the handle's inner outline) is a hole when it is away from the
+    backdrop outside and at least this share of its rim is outline; 0: never."""
     sealed_max_exact: float = 0.3
     """A sealed-off region is product only if at most this share matches the backdrop exactly
     (a bay of plain backdrop between product parts is not)."""
@@ -238,11 +242,11 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
     seeds = _frame_seeds(observed, background_like)
+    sealed_radius = round(options.sealed_gap * max(h, w))
     reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
                                     options.hole_plain_share, options.hole_backdrop_beyond,
-                                    faint & ~crisp)
+                                    faint & ~crisp, options.inner_hole_rim, sealed_radius // 2)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
-    sealed_radius = round(options.sealed_gap * max(h, w))
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
         darker = ratio < 1 - 3 * ratio_tol
@@ -446,7 +450,8 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
 
 def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
                           exact: BoolMap, crisp: BoolMap, hole_share: float,
-                          backdrop_beyond: float, faint: BoolMap, ring: int = 10) -> BoolMap:
+                          backdrop_beyond: float, faint: BoolMap, inner_hole_rim: float,
+                          inner_gap: int, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -488,7 +493,18 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
         if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < backdrop_beyond:
             is_background[label] = True
-    return np.asarray(is_background[labels], bool)
+    reached = np.asarray(is_background[labels], bool)
+    if inner_hole_rim > 0 and inner_gap > 0:
+        for label in candidates[0]:
+            if label == 0 or is_background[label]:
+                continue
+            x, y, bw, bh = stats[label, :4]
+            x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
+            x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+            reached[y0:y1, x0:x1] |= _holes_within(
+                labels[y0:y1, x0:x1] == label, crisp[y0:y1, x0:x1],
+                frame_background[y0:y1, x0:x1], inner_hole_rim, inner_gap)
+    return reached
 
 
 def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighter: BoolMap,
@@ -553,8 +569,57 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
                                                     darker[y0:y1, x0:x1],
                                                     crisp[y0:y1, x0:x1])):
             continue
+        if options.inner_hole_rim > 0:
+            region &= ~_holes_within(region, crisp[y0:y1, x0:x1], wide[y0:y1, x0:x1],
+                                     options.inner_hole_rim, radius // 2)
         result[y0:y1, x0:x1] |= region
     return result
+
+
+def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: float, gap: int
+                  ) -> BoolMap:
+    """Holes inside a region judged product as a whole: the hole of a handle.
+
+    When a handle's inner outline has gaps, the handle and the hole it frames form one region
+    (with the body too, if the region was sealed off). The hole still shows the backdrop,
+    perhaps shaded; it is cut off from the rest once the gaps of its outline (up to about
+    twice ``gap``) are closed, has no backdrop from outside around it, and is bounded in good
+    part by an outline on all sides: a highlight on a pale product fades into its shading.
+    """
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)
+    unmarked = (region & ~crisp).astype(np.uint8)
+    cores = cv2.erode(unmarked, disk)
+    count, labels = cv2.connectedComponents(cores, connectivity=4)
+    holes = np.zeros_like(region)
+    total = int(region.sum())
+    for label in range(1, count):
+        # Only as far as the disk reaches: an opening, so nothing flows out through a gap.
+        pocket = (cv2.dilate((labels == label).astype(np.uint8), disk) > 0) & (unmarked > 0)
+        area = int(pocket.sum())
+        if area < max(16, 0.05 * total) or area > 0.9 * total:
+            continue
+        ring = (cv2.dilate(pocket.astype(np.uint8), np.ones((2 * gap + 3,) * 2, np.uint8)) > 0)
+        ring &= ~pocket
+        if not ring.any() or np.mean(wide[ring]) > 0.02:
+            continue
+        rim = (cv2.dilate(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~pocket
+        if np.mean(crisp[rim]) >= rim_share and _enclosed_by(pocket, rim, crisp):
+            holes |= pocket
+    return holes
+
+
+def _enclosed_by(pocket: BoolMap, rim: BoolMap, outline: BoolMap, share: float = 0.25
+                 ) -> bool:
+    """Whether ``outline`` runs along the ``rim`` of ``pocket`` on all four of its sides (up,
+    down, left and right as seen from its centre), as around a hole, not just along one side
+    as beside a pale product's shaded edge."""
+    ys, xs = np.nonzero(pocket)
+    rys, rxs = np.nonzero(rim)
+    dy, dx = rys - ys.mean(), rxs - xs.mean()
+    sector = np.where(np.abs(dx) >= np.abs(dy), np.where(dx >= 0, 0, 1), np.where(dy >= 0, 2, 3))
+    on_outline = outline[rys, rxs]
+    return all((sector == side).any() and np.mean(on_outline[sector == side]) >= share
+               for side in range(4))
 
 
 def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, share: float
