@@ -415,3 +415,25 @@ def test_hole_of_a_grey_handle_with_gaps_in_its_inner_outline(segmenter: LocalSe
     assert iou(result.mask, alpha) >= 0.97
     assert result.mask[160, 262:290].max() < 16, "the handle's hole must show through"
     assert result.mask[160, 305] > 240, "the handle itself is product"
+
+
+def test_highlight_band_down_a_white_mug_is_product(segmenter: LocalSegmenter) -> None:
+    # The highlight runs the mug's full height with exactly the backdrop's colour, so the
+    # rim's outline has a gap as wide as the band. The two long pieces of rim are one line;
+    # completed, it closes the band off at the top, and with the backdrop beyond that rim the
+    # band is inside the mug, not a hole through it. Without that the band is lost (IoU 0.73).
+    h, w = 400, 400
+    backdrop = 0.97
+    x0, x1, y0, y1 = 80, 320, 90, 320
+    alpha = coverage(h, w, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    xs = np.arange(w, dtype=np.float32)
+    beyond_band = np.maximum(np.abs(xs - 200) - 25, 0)  # a 50 px band of the backdrop's colour
+    band = np.exp(-(beyond_band / 15) ** 2)[:, None]
+    tint = np.array([0.8, 0.84, 0.78], np.float32)  # a faintly green-white glaze, in shade
+    body = np.repeat((backdrop * (band + (1 - band) * tint))[None], h, axis=0)
+    shadow = blurred_ellipse(h, w, (200, 322), (130, 8), 4, 0.55)
+    image = np.power(np.power(plain(h, w, backdrop), 2.2) * shadow[..., None], 1 / 2.2)
+    image = alpha[..., None] * body + (1 - alpha[..., None]) * image
+    result = segmenter.segment(to_photo(image, 0.004))
+    assert iou(result.mask, alpha) >= 0.97
+    assert result.mask[200, 175:225].min() > 240, "the highlight band is part of the mug"

@@ -57,6 +57,12 @@ class CoarseOptions:
     edge_bridge: float = 0.16
     """Longest gap (share of the working long side) bridged along a straight horizontal outline
     (the rim of a white mug or jar, whose highlight meets a white backdrop)."""
+    edge_bridge_long: float = 0.3
+    """Longest gap bridged between two horizontal outline pieces that are each at least
+    ``edge_bridge_piece`` long: a long rim is one line, however wide its highlight..."""
+    edge_bridge_piece: float = 0.06
+    """... (share of the working long side); shorter pieces (the top of a handle's arc) are
+    not joined so far."""
     edge_bridge_vertical: float = 0.08
     """The same along vertical outlines: shorter, so a bag's vertical stripes are not joined to
     its handle."""
@@ -220,7 +226,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     neutral = chroma_dist < shadow_chroma_tol
     shadow_like = (ratio < options.max_brightening) & (ratio > options.shadow_min_ratio) & neutral
 
-    crisp, observed, faint = _crisp_edges(small, background_like, options)
+    crisp, observed, faint, rims = _crisp_edges(small, background_like, options)
     # Deep darkness filling a whole neighbourhood is a dark product, not a shadow: cast shadows
     # are mild and the dark core of a contact shadow is thin, so only a product's body holds a
     # full window of it. Without this a dark product standing in its contact shadow would be
@@ -245,7 +251,8 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     sealed_radius = round(options.sealed_gap * max(h, w))
     reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
                                     options.hole_plain_share, options.hole_backdrop_beyond,
-                                    faint & ~crisp, options.inner_hole_rim, sealed_radius // 2)
+                                    faint & ~crisp, rims, options.inner_hole_rim,
+                                    sealed_radius // 2)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
@@ -327,12 +334,13 @@ def _chromaticity(linear: F32) -> F32:
 
 
 def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
-                 options: CoarseOptions) -> tuple[BoolMap, BoolMap, BoolMap]:
+                 options: CoarseOptions) -> tuple[BoolMap, BoolMap, BoolMap, BoolMap]:
     """Edges that are sharp for their contrast (product outlines), above background texture.
 
     Returns the outline map with straight gaps bridged; the edges as observed (without the
-    bridges: where an outline meets the frame is a fact, not a guess); and the faint straight
-    outlines that only show when the gradient is averaged along a line."""
+    bridges: where an outline meets the frame is a fact, not a guess); the faint straight
+    outlines that only show when the gradient is averaged along a line; and the long rims
+    completed across gaps wider than the ordinary bridges."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7), np.float32)
     gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), np.float32)
@@ -361,10 +369,19 @@ def _crisp_edges(small: npt.NDArray[np.uint8], background_like: BoolMap,
     observed = cv2.dilate(crisp, np.ones((3, 3), np.uint8)).astype(bool)
     bridge = round(options.edge_bridge * max(grey.shape))
     bridge_vertical = round(options.edge_bridge_vertical * max(grey.shape))
+    seen = crisp.copy()
     if bridge > 2:
         crisp |= _bridge_straight_edges(crisp, gx, gy, bridge, bridge_vertical)
+    rims = np.zeros(crisp.shape, bool)
+    long_bridge = round(options.edge_bridge_long * max(grey.shape))
+    if long_bridge > max(bridge, 2):
+        joined = _bridge_long_rims(seen, gx, gy, long_bridge,
+                                   round(options.edge_bridge_piece * max(grey.shape)))
+        # Only where no outline runs nearby: gaps wider than the ordinary bridges close.
+        rims = (joined > 0) & (cv2.dilate(crisp, np.ones((5, 5), np.uint8)) == 0)
+        crisp |= joined
     closed = cv2.dilate(crisp, np.ones((3, 3), np.uint8))
-    return closed.astype(bool), observed, faint
+    return closed.astype(bool), observed, faint, rims
 
 
 def _half_line_kernel(theta: float, length: int) -> tuple[npt.NDArray[np.float32], tuple[int, int]]:
@@ -448,10 +465,28 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
+def _bridge_long_rims(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int,
+                      min_piece: int) -> npt.NDArray[np.uint8]:
+    """Join long collinear pieces of horizontal outline across a wide gap (a white mug's rim
+    whose highlight band, as wide as the gap, meets a white backdrop); only the joins."""
+    horizontal = (crisp & (np.abs(gy) > 2 * np.abs(gx))).astype(np.uint8)
+    horizontal = np.asarray(cv2.dilate(horizontal, np.ones((3, 1), np.uint8)), np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(horizontal, connectivity=8)
+    # Long thin lines only: a thick pile of short pieces (the inside of a handle) is no rim.
+    width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    long_enough = (width >= min_piece) & (height <= np.maximum(6, width // 8))
+    long_enough[0] = False
+    pieces = long_enough[labels].astype(np.uint8)
+    # Zero beyond the frame: a piece must not be drawn on to the frame's edge.
+    joined = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8),
+                              borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray((joined > 0) & (pieces == 0), np.uint8)
+
+
 def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
                           exact: BoolMap, crisp: BoolMap, hole_share: float,
-                          backdrop_beyond: float, faint: BoolMap, inner_hole_rim: float,
-                          inner_gap: int, ring: int = 10) -> BoolMap:
+                          backdrop_beyond: float, faint: BoolMap, rims: BoolMap,
+                          inner_hole_rim: float, inner_gap: int, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -488,6 +523,11 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
             rim = (cv2.dilate(pocket, np.ones((5, 5), np.uint8)) > 0) & (pocket == 0)
             if np.mean(faint[y0:y1, x0:x1][rim]) > 0.2:
                 width = ring
+        # A pocket closed off by a long rim completed across a gap, with the backdrop beyond
+        # that rim, is inside the product (a highlight band running down a white mug), not a
+        # hole through it.
+        if _closed_by_rim(pocket > 0, rims[y0:y1, x0:x1], frame_background[y0:y1, x0:x1]):
+            continue
         # Look past the outline itself: what lies beyond it, product or backdrop?
         kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
@@ -505,6 +545,21 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
                 labels[y0:y1, x0:x1] == label, crisp[y0:y1, x0:x1],
                 frame_background[y0:y1, x0:x1], inner_hole_rim, inner_gap)
     return reached
+
+
+def _closed_by_rim(pocket: BoolMap, rims: BoolMap, backdrop: BoolMap, reach: int = 10
+                   ) -> bool:
+    """Whether a completed rim closes ``pocket`` off from the ``backdrop`` along a good
+    stretch (at least a third of the pocket's width)."""
+    touching = (cv2.dilate(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & rims
+    ys, xs = np.nonzero(touching)
+    if len(np.unique(xs)) < np.ptp(np.nonzero(pocket)[1]) / 3:
+        return False
+    h = pocket.shape[0]
+    up, down = np.clip(ys - reach, 0, h - 1), np.clip(ys + reach, 0, h - 1)
+    # Look across the rim, on the side away from the pocket.
+    beyond = np.where(pocket[up, xs], down, up)
+    return bool(np.mean(backdrop[beyond, xs]) > 0.5)
 
 
 def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighter: BoolMap,
