@@ -2,8 +2,9 @@
 
 Sweeps, vignettes and uneven lighting make the background a slow gradient rather than one colour,
 so the background is modelled as low-order polynomial surfaces in (x, y): one for the logarithm
-of its luminance (logarithms cannot overshoot below zero) and a flatter one for its chromaticity,
-which a studio backdrop barely changes across the frame. The first
+of its luminance (logarithms cannot overshoot below zero), with higher powers of y for a sweep's
+S-shaped bend from wall to floor, and a flatter one for its chromaticity, which a studio
+backdrop barely changes across the frame. The first
 fit uses only a band along the frame (the product rarely covers most of it); the second refits on
 every pixel of the whole frame that the first fit already explains, which pins the surface down in
 the middle of the frame too. Outliers (the product where it touches the frame, shadows) are
@@ -23,6 +24,7 @@ BoolMap = npt.NDArray[np.bool_]
 
 _MAX_SAMPLES = 8_000
 _SECTORS = 16
+_SWEEP_DEGREE = 5
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -37,10 +39,12 @@ class BackgroundModel:
     """Robust standard deviation of the relative residual on background pixels."""
     inlier_share: float
     """Share of the border band the model explains (low: busy or absent background)."""
+    y_degree: int = 0
+    """Highest extra power of y in the luminance surface (0: none)."""
 
     def predict(self, ys: F32, xs: F32) -> F32:
         """Background colour at normalised coordinates (both in [-1, 1])."""
-        lum = np.exp(_basis(ys, xs, self.degree) @ self.log_luminance)
+        lum = np.exp(_basis(ys, xs, self.degree, self.y_degree) @ self.log_luminance)
         chroma = np.clip(_basis(ys, xs, 1) @ self.chromaticity, 1e-3, None)
         chroma /= chroma.sum(axis=-1, keepdims=True)
         total = lum / (chroma @ _LUMA.astype(np.float64))
@@ -99,8 +103,11 @@ def fit_background(linear: F32, band_fraction: float = 0.03,
 def _fit_twice(linear: F32, border: BoolMap, ys: F32, xs: F32, per_sector: bool
                ) -> BackgroundModel:
     h, w = linear.shape[:2]
+    # Seeded per stretch, the fit also sees the sweep's dim top, so it may bend along y; seeded
+    # on the brighter half of the frame it may not (nothing would hold the bend up there).
+    y_degree = _SWEEP_DEGREE if per_sector else 0
     model = _robust_fit(linear[border], ys[border], xs[border], degree=2, rounds=6,
-                        per_sector=per_sector)
+                        per_sector=per_sector, y_degree=y_degree)
     # Second pass over the whole frame: every pixel with the backdrop's chromaticity and a
     # luminance near the first model's (a sweep's gradient may depart from a quadratic a lot).
     predicted = model.predict_grid(h, w)
@@ -113,11 +120,11 @@ def _fit_twice(linear: F32, border: BoolMap, ys: F32, xs: F32, per_sector: bool
     tight = relative_residual(linear, predicted) < max(3.0 * model.noise, 0.01)
     if (candidate & tight).sum() > 50:
         refit = _robust_fit(linear[candidate], ys[candidate], xs[candidate], degree=3, rounds=4,
-                            start=tight[candidate])
+                            start=tight[candidate], y_degree=y_degree)
         in_border = relative_residual(linear[border], refit.predict(ys[border], xs[border]))
         share = float(np.mean(in_border < max(3.0 * refit.noise, 0.01)))
         return BackgroundModel(refit.log_luminance, refit.degree, refit.chromaticity,
-                               refit.noise, share)
+                               refit.noise, share, y_degree)
     return model
 
 
@@ -145,12 +152,13 @@ def _chroma_distance(a: F32, b: F32) -> F32:
 
 
 def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
-                start: BoolMap | None = None, per_sector: bool = False) -> BackgroundModel:
+                start: BoolMap | None = None, per_sector: bool = False, y_degree: int = 0
+                ) -> BackgroundModel:
     if len(pixels) > _MAX_SAMPLES:
         pick = np.linspace(0, len(pixels) - 1, _MAX_SAMPLES).astype(np.int64)
         pixels, ys, xs = pixels[pick], ys[pick], xs[pick]
         start = None if start is None else start[pick]
-    basis = _basis(ys, xs, degree)
+    basis = _basis(ys, xs, degree, y_degree)
     flat_basis = _basis(ys, xs, 1)
     log_lum = np.log(np.maximum(pixels @ _LUMA, 1e-4)).astype(np.float64)
     chroma = (pixels / (pixels.sum(axis=1, keepdims=True) + 1e-4)).astype(np.float64)
@@ -170,18 +178,19 @@ def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
                 inliers |= members & (lum >= np.median(lum[members]) - 1e-6)
     else:
         inliers = start.copy()
-    model = BackgroundModel(np.zeros(basis.shape[1]), degree, np.zeros((3, 3)), 0.01, 0.0)
+    model = BackgroundModel(np.zeros(basis.shape[1]), degree, np.zeros((3, 3)), 0.01, 0.0,
+                            y_degree)
     for _ in range(rounds):
         if inliers.sum() < basis.shape[1] * 3:
             inliers = np.ones(len(pixels), bool)
         lum_coef = _least_squares(basis[inliers], log_lum[inliers])
         chroma_coef = _least_squares(flat_basis[inliers], chroma[inliers])
-        model = BackgroundModel(lum_coef, degree, chroma_coef, 0.01, 0.0)
+        model = BackgroundModel(lum_coef, degree, chroma_coef, 0.01, 0.0, y_degree)
         residual = relative_residual(pixels, model.predict(ys, xs))
         noise = float(1.4826 * np.median(residual[inliers])) + 1e-4
         inliers = residual < max(3.0 * noise, 0.008)
     return BackgroundModel(model.log_luminance, degree, model.chromaticity, noise,
-                           float(inliers.mean()))
+                           float(inliers.mean()), y_degree)
 
 
 def _resize_corners(grid: F32, height: int, width: int) -> F32:
@@ -209,10 +218,14 @@ def _grid(h: int, w: int) -> tuple[F32, F32]:
     return ys, xs
 
 
-def _basis(ys: F32, xs: F32, degree: int) -> npt.NDArray[np.float64]:
+def _basis(ys: F32, xs: F32, degree: int, y_degree: int = 0) -> npt.NDArray[np.float64]:
+    """Polynomial terms up to ``degree`` in (x, y), and the powers of y above it up to
+    ``y_degree``: a sweep bends from wall to floor along y only, in an S that a quadratic
+    cannot follow (its dim top would otherwise pass for a product)."""
     y = ys.astype(np.float64)
     x = xs.astype(np.float64)
     terms = [x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)]
+    terms += [y**j for j in range(degree + 1, y_degree + 1)]
     return np.stack(terms, axis=-1)
 
 
