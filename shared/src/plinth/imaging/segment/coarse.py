@@ -553,7 +553,7 @@ def _closed_by_rim(pocket: BoolMap, rims: BoolMap, backdrop: BoolMap, reach: int
     stretch (at least a third of the pocket's width)."""
     touching = (cv2.dilate(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & rims
     ys, xs = np.nonzero(touching)
-    if len(np.unique(xs)) < np.ptp(np.nonzero(pocket)[1]) / 3:
+    if len(xs) == 0 or len(np.unique(xs)) < np.ptp(np.nonzero(pocket)[1]) / 3:
         return False
     h = pocket.shape[0]
     up, down = np.clip(ys - reach, 0, h - 1), np.clip(ys + reach, 0, h - 1)
