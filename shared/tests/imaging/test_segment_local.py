@@ -115,15 +115,19 @@ def test_edge_colours_are_decontaminated(segmenter: LocalSegmenter) -> None:
     assert np.median(cleaned[:, 0] - cleaned[:, 1]) > 120
 
 
+def mug_with_handle(outer: int, inner: int) -> Draw:
+    """A mug's body with a ring handle on its right, centred at (250, 160)."""
+    def draw(hi: np.ndarray, s: int) -> None:
+        cv2.rectangle(hi, (120 * s, 70 * s), (250 * s, 250 * s), 1, -1)
+        cv2.ellipse(hi, (250 * s, 160 * s), (outer * s, outer * s), 0, 0, 360, 1, -1)
+        cv2.ellipse(hi, (250 * s, 160 * s), (inner * s, inner * s), 0, 0, 360, 0, -1)
+        cv2.rectangle(hi, (200 * s, 100 * s), (250 * s, 220 * s), 1, -1)
+    return draw
+
+
 def test_mug_handle_hole_is_transparent(segmenter: LocalSegmenter) -> None:
     h, w = 320, 420
-
-    def mug(hi: np.ndarray, s: int) -> None:
-        cv2.rectangle(hi, (120 * s, 70 * s), (250 * s, 250 * s), 1, -1)
-        cv2.ellipse(hi, (250 * s, 160 * s), (60 * s, 60 * s), 0, 0, 360, 1, -1)
-        cv2.ellipse(hi, (250 * s, 160 * s), (38 * s, 38 * s), 0, 0, 360, 0, -1)
-        cv2.rectangle(hi, (200 * s, 100 * s), (250 * s, 220 * s), 1, -1)
-
+    mug = mug_with_handle(60, 38)
     shadow = blurred_ellipse(h, w, (200, 250), (110, 10), 5, 0.35)
     image, alpha = render(h, w, plain(h, w, 0.95), mug, np.array([0.15, 0.3, 0.6], np.float32),
                           shadow, noise=0.008)
@@ -394,13 +398,7 @@ def test_hole_of_a_grey_handle_with_gaps_in_its_inner_outline(segmenter: LocalSe
     # product as a whole (backdrop lies beyond it); the hole inside it must still be found.
     # Without that step the hole is filled (IoU 0.89).
     h, w = 320, 420
-
-    def mug(hi: np.ndarray, s: int) -> None:
-        cv2.rectangle(hi, (120 * s, 70 * s), (250 * s, 250 * s), 1, -1)
-        cv2.ellipse(hi, (250 * s, 160 * s), (70 * s, 70 * s), 0, 0, 360, 1, -1)
-        cv2.ellipse(hi, (250 * s, 160 * s), (46 * s, 46 * s), 0, 0, 360, 0, -1)
-        cv2.rectangle(hi, (200 * s, 100 * s), (250 * s, 220 * s), 1, -1)
-
+    mug = mug_with_handle(70, 46)
     backdrop = 0.93
     image, alpha = render(h, w, plain(h, w, backdrop), mug, np.full(3, 0.75, np.float32),
                           noise=0.006)
