@@ -145,6 +145,9 @@ class CoarseOptions:
     sealed_island_soft: float = 0.3
     """... and less than this share of its rim meets the backdrop without a crisp edge (an
     outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
+    sealed_shadow_soft: float = 0.3
+    """A sealed-off region darker than the backdrop is shadow, however thick, when at least
+    this share of its rim meets the backdrop without a crisp edge; 0: never."""
     sealed_min_thickness_bright: float = 0.006
     """The same for regions brighter than the backdrop, which cannot be shadow."""
     inner_hole_rim: float = 0.3
@@ -605,6 +608,12 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
             needed = min_thickness
         if _thickness(region) < needed and _touches_backdrop_softly(
                 region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact):
+            continue
+        # A patch of shadow cut off by a stray straight outline still fades into the backdrop
+        # along much of its rim, however thick it is.
+        if (options.sealed_shadow_soft > 0 and np.mean(darker[y0:y1, x0:x1][region]) > 0.5
+                and _touches_backdrop_softly(region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1],
+                                             options.sealed_shadow_soft)):
             continue
         around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
                   & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
