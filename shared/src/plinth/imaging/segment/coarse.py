@@ -10,9 +10,13 @@ faint to see pixel by pixel, found by averaging the gradient along lines). Whate
 reach is product, except enclosed pockets that show the plain background (a mug handle). A pale
 product's outline has short gaps the growth slips through; growing again with those gaps closed
 seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product
-(or it is plain, but sits on the product's own shadow, or is an island with a crisp rim). The
-growth starts only from the stretches of the frame's border that are backdrop: a stretch
-between two outlines meeting the frame is a product cut by the frame. A fringe of backdrop that
+(or it is plain, but sits on the product's own shadow, or is an island with a crisp rim),
+unless it is darker than the backdrop and fades into it (a patch of shadow cut off by a stray
+line). A handle's hole can hide inside a region judged product as a whole, behind gaps in the
+handle's inner outline; a pocket closed off by a long rim completed across a highlight, with
+backdrop beyond the rim, is inside the product, not a hole through it. The growth starts
+only from the stretches of the frame's border that are backdrop: a stretch between two
+outlines meeting the frame is a product cut by the frame. A fringe of backdrop that
 JPEG tinted next to a colourful product is peeled off last; straight slits through a striped
 product are closed and faded specks of JPEG ringing dropped.
 """
