@@ -460,24 +460,29 @@ def _bridge_straight_edges(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, lengt
     of a mug's rim); the eye completes the straight line, and so does this. Only pieces running
     along the bridging direction are joined, so the inside of a handle is not closed over.
     """
-    ax, ay = np.abs(gx), np.abs(gy)
-    horizontal = (crisp & (ay > 2 * ax)).astype(np.uint8)
-    vertical = (crisp & (ax > 2 * ay)).astype(np.uint8)
-    # Thicken across the line first so slightly slanted or stepped pieces share a row/column.
-    horizontal = np.asarray(cv2.dilate(horizontal, np.ones((3, 1), np.uint8)), np.uint8)
-    vertical = np.asarray(cv2.dilate(vertical, np.ones((1, 3), np.uint8)), np.uint8)
+    horizontal = _line_pieces(crisp, gx, gy, horizontal=True)
+    vertical = _line_pieces(crisp, gx, gy, horizontal=False)
     joined_h = cv2.morphologyEx(horizontal, cv2.MORPH_CLOSE, np.ones((1, length), np.uint8))
     joined_v = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE,
                                 np.ones((max(length_vertical, 1), 1), np.uint8))
     return np.asarray(np.maximum(joined_h, joined_v), np.uint8)
 
 
+def _line_pieces(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, horizontal: bool
+                 ) -> npt.NDArray[np.uint8]:
+    """The outline pixels running horizontally (or vertically), thickened across the line so
+    slightly slanted or stepped pieces share a row (or column)."""
+    along, across = (np.abs(gy), np.abs(gx)) if horizontal else (np.abs(gx), np.abs(gy))
+    pieces = (crisp & (along > 2 * across)).astype(np.uint8)
+    kernel = np.ones((3, 1) if horizontal else (1, 3), np.uint8)
+    return np.asarray(cv2.dilate(pieces, kernel), np.uint8)
+
+
 def _bridge_long_rims(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: int,
                       min_piece: int) -> npt.NDArray[np.uint8]:
     """Join long collinear pieces of horizontal outline across a wide gap (a white mug's rim
     whose highlight band, as wide as the gap, meets a white backdrop); only the joins."""
-    horizontal = (crisp & (np.abs(gy) > 2 * np.abs(gx))).astype(np.uint8)
-    horizontal = np.asarray(cv2.dilate(horizontal, np.ones((3, 1), np.uint8)), np.uint8)
+    horizontal = _line_pieces(crisp, gx, gy, horizontal=True)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(horizontal, connectivity=8)
     # Long thin lines only: a thick pile of short pieces (the inside of a handle) is no rim.
     width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -519,15 +524,13 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
     for label in candidates[0]:
         if label == 0:
             continue
-        x, y, bw, bh = stats[label, :4]
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
-        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
-        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+        x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
         if width < ring:
             # A pocket bounded in good part by faint outlines is a part of a pale product
             # (between a bottle's highlight and its side), not a thin handle's hole.
-            rim = (cv2.dilate(pocket, np.ones((5, 5), np.uint8)) > 0) & (pocket == 0)
+            rim = _outer_rim(pocket > 0, 2)
             if np.mean(faint[y0:y1, x0:x1][rim]) > 0.2:
                 width = ring
         # A pocket closed off by a long rim completed across a gap, with the backdrop beyond
@@ -545,9 +548,7 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         for label in candidates[0]:
             if label == 0 or is_background[label]:
                 continue
-            x, y, bw, bh = stats[label, :4]
-            x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
-            x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+            x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
             reached[y0:y1, x0:x1] |= _holes_within(
                 labels[y0:y1, x0:x1] == label, crisp[y0:y1, x0:x1],
                 frame_background[y0:y1, x0:x1], inner_hole_rim, inner_gap)
@@ -600,9 +601,7 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < min_size:
             continue
-        x, y, bw, bh = stats[label, :4]
-        x0, y0 = max(0, x - ring - 1), max(0, y - ring - 1)
-        x1, y1 = min(w, x + bw + ring + 1), min(h, y + bh + ring + 1)
+        x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         region = labels[y0:y1, x0:x1] == label
         # Shadows are darker than the backdrop; a thin region brighter than it (a white sole
         # on a grey sweep) is no shadow, so it need not be thick to be product.
@@ -666,11 +665,10 @@ def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: flo
         area = int(pocket.sum())
         if area < max(16, 0.05 * total) or area > 0.9 * total:
             continue
-        ring = (cv2.dilate(pocket.astype(np.uint8), np.ones((2 * gap + 3,) * 2, np.uint8)) > 0)
-        ring &= ~pocket
+        ring = _outer_rim(pocket, gap + 1)
         if not ring.any() or np.mean(wide[ring]) > 0.02:
             continue
-        rim = (cv2.dilate(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~pocket
+        rim = _outer_rim(pocket, 3)
         if np.mean(crisp[rim]) >= rim_share and _enclosed_by(pocket, rim, crisp):
             holes |= pocket
     return holes
@@ -697,7 +695,7 @@ def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, sha
     A sliver of shadow along a product fades into the backdrop along its outer side; the shaded
     side of a pale product is bounded there by the product's crisp outline.
     """
-    rim = (cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~region
+    rim = _outer_rim(region, 1)
     return bool(rim.any() and np.mean(wide[rim] & ~crisp[rim]) >= share)
 
 
@@ -725,6 +723,20 @@ def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolM
     # The shadow is backdrop that the growth reached; a dark product part below (the lower
     # arc of a handle around a hole) is not.
     return bool(np.mean(~reached[above]) > 0.5 and np.mean(shaded[bottom]) > 0.65)
+
+
+def _padded_box(stats: npt.NDArray[np.int32], pad: int, h: int, w: int
+                ) -> tuple[int, int, int, int]:
+    """A component's bounding box (a row of OpenCV's stats) grown by ``pad``, within the
+    frame: x0, y0, x1, y1."""
+    x, y, bw, bh = (int(v) for v in stats[:4])
+    return max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
+
+
+def _outer_rim(region: BoolMap, width: int) -> BoolMap:
+    """The pixels within ``width`` (a square's half side) outside ``region``."""
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    return np.asarray((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region, bool)
 
 
 def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> BoolMap:
