@@ -157,7 +157,8 @@ class CoarseOptions:
     inner_hole_rim: float = 0.3
     """A pocket inside a region judged product (a handle together with the hole it frames,
     joined through gaps in the handle's inner outline) is a hole when it is away from the
-    backdrop outside and at least this share of its rim is outline; 0: never."""
+    backdrop outside, at least this share of its rim is outline and the outline runs along all
+    four of its sides; 0: never."""
     sealed_max_exact: float = 0.3
     """A sealed-off region is product only if at most this share matches the backdrop exactly
     (a bay of plain backdrop between product parts is not)."""
