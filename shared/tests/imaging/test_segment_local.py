@@ -456,3 +456,24 @@ def test_dim_top_of_a_curved_sweep_is_backdrop(segmenter: LocalSegmenter) -> Non
     result = segmenter.segment(to_photo(image, 0.006))
     assert iou(result.mask, alpha) >= 0.97
     assert result.mask[:60].max() < 16, "the wall's dim top is backdrop"
+
+
+def test_grey_handle_crossed_by_a_highlight_is_product(segmenter: LocalSegmenter) -> None:
+    # A neutral grey handle passes for shadow, and a highlight of the backdrop's colour across
+    # it leaves gaps in both its outlines. Closing them seals handle and hole off together,
+    # with the backdrop's colour in good part; but an outline runs all round that region, as
+    # around no bay of the backdrop, so it is product (and the hole inside it is found).
+    # Without that the handle was lost.
+    h, w = 320, 420
+    mug = mug_with_handle(70, 46)
+    backdrop = 0.95
+    image, alpha = render(h, w, plain(h, w, backdrop), mug, np.full(3, 0.62, np.float32),
+                          noise=0.006)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = np.arctan2(yy - 160, xx - 250)
+    glint = np.exp(-((angle + 0.9) / 0.12) ** 2) * (alpha > 0.99) * (xx > 255)
+    photo = image.astype(np.float32) + glint[..., None] * (backdrop * 255 - image)
+    result = segmenter.segment(np.clip(photo + 0.5, 0, 255).astype(np.uint8))
+    assert iou(result.mask, alpha) >= 0.97
+    assert result.mask[160, 300:312].min() > 240, "the handle itself is product"
+    assert result.mask[160, 262:290].max() < 16, "the handle's hole must show through"

@@ -149,6 +149,11 @@ class CoarseOptions:
     sealed_island_soft: float = 0.3
     """... and less than this share of its rim meets the backdrop without a crisp edge (an
     outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
+    sealed_outlined_soft: float = 0.1
+    """A sealed-off region of the backdrop's colour is product, whatever lies beyond it, when
+    it holds a hole, is not the backdrop's colour without it, and less than this share of its
+    rim meets the backdrop without a crisp edge: a grey handle crossed by a highlight, sealed
+    off together with the hole it frames; 0: never."""
     sealed_shadow_soft: float = 0.3
     """A sealed-off region darker than the backdrop is shadow, however thick, when at least
     this share of its rim meets the backdrop without a crisp edge; 0: never."""
@@ -631,15 +636,24 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         # an almost closed crisp outline with backdrop nearly all around is an object.
         island = beyond >= options.sealed_island_beyond and not _touches_backdrop_softly(
             region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_island_soft)
+        holes = np.zeros_like(region)
+        if options.inner_hole_rim > 0:
+            holes = _holes_within(region, crisp[y0:y1, x0:x1], wide[y0:y1, x0:x1],
+                                  options.inner_hole_rim, radius // 2)
+        # A handle sealed off together with the hole it frames: outlined all round, and
+        # without its hole it is not the backdrop's colour.
+        handle = (options.sealed_outlined_soft > 0 and holes.any()
+                  and np.mean(exact[y0:y1, x0:x1][region & ~holes]) <= options.sealed_max_exact
+                  and not _touches_backdrop_softly(region, wide[y0:y1, x0:x1],
+                                                   crisp[y0:y1, x0:x1],
+                                                   options.sealed_outlined_soft))
         if (np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact
-                and not island
+                and not island and not handle
                 and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
                                                     darker[y0:y1, x0:x1],
                                                     crisp[y0:y1, x0:x1])):
             continue
-        if options.inner_hole_rim > 0:
-            region &= ~_holes_within(region, crisp[y0:y1, x0:x1], wide[y0:y1, x0:x1],
-                                     options.inner_hole_rim, radius // 2)
+        region &= ~holes
         result[y0:y1, x0:x1] |= region
     return result
 
