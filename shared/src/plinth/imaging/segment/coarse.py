@@ -127,6 +127,12 @@ class CoarseOptions:
     hole_plain_share: float = 0.5
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
     hole_backdrop_beyond: float = 0.07
+    hole_outlined_rim: float = 0.5
+    """A shaded pocket with an outline along at least this share of its rim, on all four
+    sides, ..."""
+    hole_outlined_beyond: float = 0.15
+    """... is a hole with up to this share of backdrop just beyond its outline: a thin
+    handle's hole with a shadow across it shows the backdrop beyond the handle."""
     """An enclosed pocket with more backdrop than this share just beyond its outline is a pale
     product, not a hole: a hole (handle, strap) has product all around it."""
     gap_radius: int = 1
@@ -265,7 +271,8 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
                                     options.hole_plain_share, options.hole_backdrop_beyond,
                                     faint & ~crisp, rims, options.inner_hole_rim,
-                                    sealed_radius // 2)
+                                    sealed_radius // 2, options.hole_outlined_rim,
+                                    options.hole_outlined_beyond)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
@@ -504,7 +511,8 @@ def _bridge_long_rims(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: in
 def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
                           exact: BoolMap, crisp: BoolMap, hole_share: float,
                           backdrop_beyond: float, faint: BoolMap, rims: BoolMap,
-                          inner_hole_rim: float, inner_gap: int, ring: int = 10) -> BoolMap:
+                          inner_hole_rim: float, inner_gap: int, outlined_hole: float,
+                          outlined_beyond: float, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -533,6 +541,12 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
         x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
+        beyond_limit = backdrop_beyond
+        if width == ring and _outlined_all_round(pocket > 0, crisp[y0:y1, x0:x1],
+                                                 outlined_hole):
+            # A thin handle's hole with a shadow across it shows some backdrop beyond the
+            # handle.
+            beyond_limit = outlined_beyond
         if width < ring:
             # A pocket bounded in good part by faint outlines is a part of a pale product
             # (between a bottle's highlight and its side), not a thin handle's hole.
@@ -547,7 +561,7 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         # Look past the outline itself: what lies beyond it, product or backdrop?
         kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
         around = (cv2.dilate(pocket, kernel) > 0) & (pocket == 0) & ~crisp[y0:y1, x0:x1]
-        if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < backdrop_beyond:
+        if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < beyond_limit:
             is_background[label] = True
     reached = np.asarray(is_background[labels], bool)
     if inner_hole_rim > 0 and inner_gap > 0:
@@ -629,7 +643,10 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         if not around.any():
             continue
         beyond = float(np.mean(wide[y0:y1, x0:x1][around]))
-        if beyond < options.hole_backdrop_beyond:
+        beyond_limit = options.hole_backdrop_beyond
+        if _outlined_all_round(region, crisp[y0:y1, x0:x1], options.hole_outlined_rim):
+            beyond_limit = options.hole_outlined_beyond
+        if beyond < beyond_limit:
             continue  # product all around it: a hole, not a body
         # Much of it has the backdrop's exact colour: a bay of backdrop between product parts,
         # unless it is a pale product's base (product above, its shadow below) or an island:
@@ -687,6 +704,16 @@ def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: flo
         if np.mean(crisp[rim]) >= rim_share and _enclosed_by(pocket, rim, crisp):
             holes |= pocket
     return holes
+
+
+def _outlined_all_round(pocket: BoolMap, outline: BoolMap, share: float) -> bool:
+    """Whether an outline runs along at least ``share`` of ``pocket``'s rim and along all four
+    of its sides (a handle's hole; a pale product's shaded part fades into it somewhere);
+    ``share`` 0: never."""
+    if share <= 0:
+        return False
+    rim = _outer_rim(pocket, 3)
+    return bool(np.mean(outline[rim]) >= share and _enclosed_by(pocket, rim, outline))
 
 
 def _enclosed_by(pocket: BoolMap, rim: BoolMap, outline: BoolMap, share: float = 0.25
