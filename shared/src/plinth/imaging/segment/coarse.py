@@ -700,8 +700,7 @@ def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: flo
         ring = _outer_rim(pocket, gap + 1)
         if not ring.any() or np.mean(wide[ring]) > 0.02:
             continue
-        rim = _outer_rim(pocket, 3)
-        if np.mean(crisp[rim]) >= rim_share and _enclosed_by(pocket, rim, crisp):
+        if _outlined_all_round(pocket, crisp, rim_share):
             holes |= pocket
     return holes
 
