@@ -171,6 +171,10 @@ class CoarseOptions:
     backdrop outside, at least this share of its rim is outline and the outline runs along all
     four of its sides; 0: never."""
     sealed_max_exact: float = 0.3
+    bright_patch: float = 0.2
+    """Patches that the growth reached, away from the frame, at least this much brighter than
+    the backdrop model (and than the backdrop around them) are product: the lit top of a mug
+    under a dim sweep; 0: never."""
     """A sealed-off region is product only if at most this share matches the backdrop exactly
     (a bay of plain backdrop between product parts is not)."""
 
@@ -279,6 +283,11 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
         darker = ratio < 1 - 3 * ratio_tol
         reached &= ~_sealed_pockets(reached, passable, seeds, brighter, darker, background_like,
                                     outline, sealed_radius, options)
+        if options.bright_patch > 0:
+            # Far brighter than the backdrop model: lit product, not a hot spot on the sweep.
+            lit = ratio > 1 + max(2 * ratio_tol, options.bright_patch)
+            reached &= ~_bright_patches(reached, _frame_connected(reached, seeds), lit,
+                                        round(options.sealed_min_share * reached.size))
     reached = _reclaim_edge_band(reached, background_like | shadow_like, options.reclaim_steps)
     # JPEG's chroma subsampling tints the backdrop next to a colourful product, so a fringe of
     # it fails the colour tests. Peel that fringe off with a looser colour test, only next to
@@ -671,6 +680,30 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
                                                     crisp[y0:y1, x0:x1])):
             continue
         region &= ~holes
+        result[y0:y1, x0:x1] |= region
+    return result
+
+
+def _bright_patches(reached: BoolMap, backdrop: BoolMap, brighter: BoolMap, min_size: int,
+                    ring: int = 15, frame_share: float = 0.01) -> BoolMap:
+    """Thick patches of reached pixels brighter than the backdrop model, away from the frame,
+    where the ``backdrop`` around them is not as bright (a hole in a bright spot of the
+    backdrop is as bright as the backdrop beside the product)."""
+    patch = cv2.morphologyEx((reached & brighter).astype(np.uint8), cv2.MORPH_OPEN,
+                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(patch, connectivity=4)
+    result = np.zeros_like(reached)
+    h, w = reached.shape
+    on_frame = np.bincount(labels[_frame_band(h, w)], minlength=count)
+    for label in range(1, count):
+        area = stats[label, cv2.CC_STAT_AREA]
+        if area < min_size or on_frame[label] > frame_share * area:
+            continue
+        x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
+        region = labels[y0:y1, x0:x1] == label
+        around = _outer_rim(region, ring) & backdrop[y0:y1, x0:x1]
+        if around.any() and np.mean(brighter[y0:y1, x0:x1][around]) >= 0.5:
+            continue
         result[y0:y1, x0:x1] |= region
     return result
 
