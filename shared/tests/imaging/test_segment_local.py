@@ -516,3 +516,23 @@ def test_lit_side_of_a_pale_product_on_a_grey_sweep_is_product(segmenter: LocalS
     result = segmenter.segment(to_photo(image, 0.005))
     assert iou(result.mask, alpha) >= 0.85
     assert result.mask[100:280, 150:200].min() > 240, "the lit side is product"
+
+
+def test_dark_contact_shadow_band_under_a_product_filling_the_frame_is_backdrop(
+        segmenter: LocalSegmenter) -> None:
+    # A shoe fills the frame down to its sole; under it the contact shadow is a band across
+    # the whole width, thick and dark enough to pass for a dark product. It is a wide, low
+    # band that fades into the floor, so it is shadow (IoU 0.89 with the band taken as
+    # product).
+    h, w = 500, 300
+    alpha = coverage(h, w, [(0, 0), (150, 0), (300, 60), (300, 300), (0, 300)])
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    shadow = 1 - 0.8 * np.exp(-((np.abs(ys - 300) / 45) ** 4))
+    floor = np.power(np.power(np.full((h, w), 0.94, np.float32), 2.2) * shadow, 1 / 2.2)
+    upper = ys < 230  # a dark upper over a pale lilac sole
+    colour = np.stack([np.where(upper, 0.12, 0.8), np.where(upper, 0.12, 0.7),
+                       np.where(upper, 0.15, 0.85)], -1) * np.ones((1, w, 1), np.float32)
+    image = alpha[..., None] * colour + (1 - alpha[..., None]) * floor[..., None]
+    result = segmenter.segment(to_photo(image, 0.004))
+    assert iou(result.mask, alpha) >= 0.97
+    assert result.mask[310:340].max() < 16, "the shadow band is backdrop"

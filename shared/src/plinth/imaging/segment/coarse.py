@@ -98,6 +98,11 @@ class CoarseOptions:
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
     """How thick (share of the working image's long side) such a region must be."""
+    dark_band_thickness: float = 0.12
+    """Such a region thinner than this (share of the long side) is still a shadow when ...;
+    0: never..."""
+    dark_band_soft: float = 0.3
+    """... at least this share of its rim (off the frame) fades into shadow or backdrop."""
     fringe_steps: int = 6
     """Working pixels of tinted fringe the backdrop may take back next to the product."""
     fringe_chroma_factor: float = 3.0
@@ -259,7 +264,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     dark = ((ratio < options.dark_ratio) & neutral).astype(np.uint8)
     dark_core = cv2.morphologyEx(dark, cv2.MORPH_OPEN, disk).astype(bool)
     outline = crisp | faint
-    passable = (background_like | shadow_like) & ~outline & ~dark_core
+    passable = (background_like | shadow_like) & ~outline
     if options.smooth_ratio > 0:
         # A pale product on textured paper can match its colour exactly, but not its grain.
         passable &= ~_smoother_than_backdrop(small, background_like, options.smooth_ratio,
@@ -267,10 +272,23 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     # Open the passable region first so the growth cannot squeeze through small gaps in an
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
-    opened = cv2.erode(passable.astype(np.uint8), gap, borderType=cv2.BORDER_REPLICATE)
+    opened = cv2.erode((passable & ~dark_core).astype(np.uint8), gap,
+                       borderType=cv2.BORDER_REPLICATE)
+    seeds = _frame_seeds(observed, background_like)
+    if options.dark_band_thickness > 0 and dark_core.any():
+        # The dark core of a contact shadow under a large product can be thick, but it is a
+        # band that fades into the floor the growth reaches; a dark product, or the dark side
+        # of a grey one, is thicker or fades into the product's own lighter shading.
+        floor = _reclaim_edge_band(_frame_connected(opened.astype(bool), seeds),
+                                   passable & ~dark_core, options.gap_radius + 1)
+        dark_core &= ~_dark_shadow_bands(dark_core & ~outline, floor,
+                                         options.dark_band_thickness * max(h, w),
+                                         options.dark_band_soft)
+        opened = cv2.erode((passable & ~dark_core).astype(np.uint8), gap,
+                           borderType=cv2.BORDER_REPLICATE)
+    passable &= ~dark_core
     # A hole shows the backdrop, often with some shadow in it, not darker than a mild shadow.
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
-    seeds = _frame_seeds(observed, background_like)
     sealed_radius = round(options.sealed_gap * max(h, w))
     reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
                                     options.hole_plain_share, options.hole_backdrop_beyond,
@@ -705,6 +723,28 @@ def _bright_patches(reached: BoolMap, backdrop: BoolMap, brighter: BoolMap, min_
         if around.any() and np.mean(brighter[y0:y1, x0:x1][around]) >= 0.5:
             continue
         result[y0:y1, x0:x1] |= region
+    return result
+
+
+def _dark_shadow_bands(dark: BoolMap, fading: BoolMap, thickness: float, soft: float
+                       ) -> BoolMap:
+    """Wide, low pieces of ``dark`` thinner than ``thickness`` that fade into ``fading`` pixels
+    along at least ``soft`` of their rim (the frame's edge not counted)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(dark.astype(np.uint8),
+                                                               connectivity=4)
+    result = np.zeros_like(dark)
+    h, w = dark.shape
+    for label in range(1, count):
+        # A shadow on the floor lies flat: a wide, low band.
+        if stats[label, cv2.CC_STAT_WIDTH] < 3 * stats[label, cv2.CC_STAT_HEIGHT]:
+            continue
+        x0, y0, x1, y1 = _padded_box(stats[label], 2, h, w)
+        region = labels[y0:y1, x0:x1] == label
+        if _thickness(region) >= thickness:
+            continue
+        rim = _outer_rim(region, 1)
+        if rim.any() and np.mean(fading[y0:y1, x0:x1][rim]) >= soft:
+            result[y0:y1, x0:x1] |= region
     return result
 
 
