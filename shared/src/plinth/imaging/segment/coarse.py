@@ -176,6 +176,10 @@ class CoarseOptions:
     backdrop outside, at least this share of its rim is outline and the outline runs along all
     four of its sides; 0: never."""
     sealed_max_exact: float = 0.3
+    pale_base_on_frame: bool = True
+    """A stretch of the frame's border between two outlines with the backdrop's exact colour
+    is still product when shadow lies just past one of its ends (a white sole cut by the
+    frame, standing on its contact shadow)."""
     bright_patch: float = 0.2
     """Patches that the growth reached, away from the frame, at least this much brighter than
     the backdrop model (and than the backdrop around them) are product: the lit top of a mug
@@ -274,7 +278,8 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
     opened = cv2.erode((passable & ~dark_core).astype(np.uint8), gap,
                        borderType=cv2.BORDER_REPLICATE)
-    seeds = _frame_seeds(observed, background_like)
+    seeds = _frame_seeds(observed, background_like,
+                         ratio < 1 - 3 * ratio_tol if options.pale_base_on_frame else None)
     if options.dark_band_thickness > 0 and dark_core.any():
         # The dark core of a contact shadow under a large product can be thick, but it is a
         # band that fades into the floor the growth reaches; a dark product, or the dark side
@@ -853,13 +858,15 @@ def _outer_rim(region: BoolMap, width: int) -> BoolMap:
     return np.asarray((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region, bool)
 
 
-def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> BoolMap:
+def _frame_seeds(crisp: BoolMap, exact: BoolMap, darker: BoolMap | None = None,
+                 exact_share: float = 0.9, reach: int = 8) -> BoolMap:
     """The frame's border pixels from which the backdrop may grow inwards.
 
     The border is cut into stretches where crisp outlines meet it. A stretch that holds a
     corner of the frame is backdrop (a product rarely fills a corner); a stretch between two
     outlines is where a product is cut by the frame unless it has the backdrop's exact colour
-    throughout (a white mug running off the bottom of the frame is pale and shaded, not plain).
+    throughout (a white mug running off the bottom of the frame is pale and shaded, not plain),
+    or it has shadow (``darker``) just past one of its ends: a pale base on its shadow.
     """
     h, w = crisp.shape
     ys = np.concatenate([np.zeros(w, int), np.arange(h), np.full(w, h - 1), np.arange(h)[::-1]])
@@ -876,9 +883,20 @@ def _frame_seeds(crisp: BoolMap, exact: BoolMap, exact_share: float = 0.9) -> Bo
     order = np.roll(np.arange(len(ys)), -start)
     stretch = np.cumsum(hits[order])  # stretch index, changes at every crisp pixel
     stretch[hits[order]] = -1
+    n = len(order)
     for label in np.unique(stretch[stretch >= 0]):
-        members = order[stretch == label]
-        if corners[members].any() or exact[ys[members], xs[members]].mean() >= exact_share:
+        where = np.nonzero(stretch == label)[0]
+        members = order[where]
+        if corners[members].any():
+            seeds[ys[members], xs[members]] = True
+        elif exact[ys[members], xs[members]].mean() >= exact_share:
+            if darker is not None:
+                # Past the crisp hits at either end, a few pixels along the border.
+                past = order[np.concatenate([(where[0] - np.arange(2, reach)) % n,
+                                             (where[-1] + np.arange(2, reach)) % n])]
+                ends = darker[ys[past], xs[past]].reshape(2, -1).mean(axis=1)
+                if ends.max() > 0.5:
+                    continue
             seeds[ys[members], xs[members]] = True
     return seeds
 
