@@ -18,7 +18,11 @@ backdrop beyond the rim, is inside the product, not a hole through it. The growt
 only from the stretches of the frame's border that are backdrop: a stretch between two
 outlines meeting the frame is a product cut by the frame. A fringe of backdrop that
 JPEG tinted next to a colourful product is peeled off last; straight slits through a striped
-product are closed and faded specks of JPEG ringing dropped.
+product are closed and faded specks of JPEG ringing dropped. Deep darkness is a dark product,
+unless it is a wide, low band that fades into the floor (a contact shadow under a product
+filling the frame); patches far brighter than the backdrop could be are lit product; a
+handle sealed off together with its hole is product, and a shaded pocket outlined all round
+is a hole even with some backdrop beyond a thin handle.
 """
 
 from __future__ import annotations
