@@ -391,25 +391,34 @@ def test_pale_stripes_of_a_striped_product_are_product(segmenter: LocalSegmenter
     assert iou(result.mask, alpha) >= 0.97
 
 
+def grey_mug_with_a_glint(backdrop: float, grey: float,
+                          glint: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """A neutral grey mug with a handle on a plain backdrop, and a highlight of the backdrop's
+    colour on the mug where ``glint(yy, xx)`` (0..1) says."""
+    h, w = 320, 420
+    image, alpha = render(h, w, plain(h, w, backdrop), mug_with_handle(70, 46),
+                          np.full(3, grey, np.float32), noise=0.006)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    shine = glint(yy, xx) * (alpha > 0.99)
+    photo = image.astype(np.float32) + shine[..., None] * (backdrop * 255 - image)
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8), alpha
+
+
 def test_hole_of_a_grey_handle_with_gaps_in_its_inner_outline(segmenter: LocalSegmenter
                                                               ) -> None:
     # A neutral grey handle passes for shadow. Highlights where the handle's inner edge meets
     # the hole leave gaps in that outline, so handle and hole form one pocket, which is rightly
     # product as a whole (backdrop lies beyond it); the hole inside it must still be found.
     # Without that step the hole is filled (IoU 0.89).
-    h, w = 320, 420
-    mug = mug_with_handle(70, 46)
-    backdrop = 0.93
-    image, alpha = render(h, w, plain(h, w, backdrop), mug, np.full(3, 0.75, np.float32),
-                          noise=0.006)
     # Soft highlights of the backdrop's colour on the handle's inner edge, above and below the
     # hole: no outline where they meet it.
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    radius = np.hypot(xx - 250, yy - 160)
-    glint = np.exp(-((radius - 46) / 6) ** 2) * np.exp(-((xx - 285) / 8) ** 2)
-    glint *= alpha > 0.99
-    photo = image.astype(np.float32) + glint[..., None] * (backdrop * 255 - image)
-    result = segmenter.segment(np.clip(photo + 0.5, 0, 255).astype(np.uint8))
+    def glint(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        radius = np.hypot(xx - 250, yy - 160)
+        return np.exp(-((radius - 46) / 6) ** 2) * np.exp(-((xx - 285) / 8) ** 2)
+
+    photo, alpha = grey_mug_with_a_glint(0.93, 0.75, glint)
+    result = segmenter.segment(photo)
     assert iou(result.mask, alpha) >= 0.97
     assert result.mask[160, 262:290].max() < 16, "the handle's hole must show through"
     assert result.mask[160, 305] > 240, "the handle itself is product"
@@ -464,16 +473,12 @@ def test_grey_handle_crossed_by_a_highlight_is_product(segmenter: LocalSegmenter
     # with the backdrop's colour in good part; but an outline runs all round that region, as
     # around no bay of the backdrop, so it is product (and the hole inside it is found).
     # Without that the handle was lost.
-    h, w = 320, 420
-    mug = mug_with_handle(70, 46)
-    backdrop = 0.95
-    image, alpha = render(h, w, plain(h, w, backdrop), mug, np.full(3, 0.62, np.float32),
-                          noise=0.006)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    angle = np.arctan2(yy - 160, xx - 250)
-    glint = np.exp(-((angle + 0.9) / 0.12) ** 2) * (alpha > 0.99) * (xx > 255)
-    photo = image.astype(np.float32) + glint[..., None] * (backdrop * 255 - image)
-    result = segmenter.segment(np.clip(photo + 0.5, 0, 255).astype(np.uint8))
+    def glint(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        angle = np.arctan2(yy - 160, xx - 250)
+        return np.exp(-((angle + 0.9) / 0.12) ** 2) * (xx > 255)
+
+    photo, alpha = grey_mug_with_a_glint(0.95, 0.62, glint)
+    result = segmenter.segment(photo)
     assert iou(result.mask, alpha) >= 0.97
     assert result.mask[160, 300:312].min() > 240, "the handle itself is product"
     assert result.mask[160, 262:290].max() < 16, "the handle's hole must show through"
