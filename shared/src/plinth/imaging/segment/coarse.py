@@ -103,10 +103,11 @@ class CoarseOptions:
     dark_window: float = 0.04
     """How thick (share of the working image's long side) such a region must be."""
     dark_band_thickness: float = 0.12
-    """Such a region thinner than this (share of the long side) is still a shadow when ...;
-    0: never..."""
+    """Such a region is still a shadow when it is a wide, low band (at least three times as
+    wide as high) thinner than this (share of the long side) ...; 0: never..."""
     dark_band_soft: float = 0.3
-    """... at least this share of its rim (off the frame) fades into shadow or backdrop."""
+    """... and at least this share of its rim (off the frame) fades into backdrop that the
+    growth reaches from the frame (a contact shadow under a product filling the frame)."""
     fringe_steps: int = 6
     """Working pixels of tinted fringe the backdrop may take back next to the product."""
     fringe_chroma_factor: float = 3.0
@@ -136,14 +137,14 @@ class CoarseOptions:
     hole_plain_share: float = 0.5
     """An enclosed pocket is a hole showing the backdrop if this share of it matches the model."""
     hole_backdrop_beyond: float = 0.07
+    """An enclosed pocket with more backdrop than this share just beyond its outline is a pale
+    product, not a hole: a hole (handle, strap) has product all around it."""
     hole_outlined_rim: float = 0.5
     """A shaded pocket with an outline along at least this share of its rim, on all four
     sides, ..."""
     hole_outlined_beyond: float = 0.15
     """... is a hole with up to this share of backdrop just beyond its outline: a thin
     handle's hole with a shadow across it shows the backdrop beyond the handle."""
-    """An enclosed pocket with more backdrop than this share just beyond its outline is a pale
-    product, not a hole: a hole (handle, strap) has product all around it."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
     reclaim_steps: int = 3
@@ -180,6 +181,8 @@ class CoarseOptions:
     backdrop outside, at least this share of its rim is outline and the outline runs along all
     four of its sides; 0: never."""
     sealed_max_exact: float = 0.3
+    """A sealed-off region is product only if at most this share matches the backdrop exactly
+    (a bay of plain backdrop between product parts is not)."""
     pale_base_on_frame: bool = True
     """A stretch of the frame's border between two outlines with the backdrop's exact colour
     is still product when shadow lies just past one of its ends (a white sole cut by the
@@ -188,8 +191,6 @@ class CoarseOptions:
     """Patches that the growth reached, away from the frame, at least this much brighter than
     the backdrop model (and than the backdrop around them) are product: the lit top of a mug
     under a dim sweep; 0: never."""
-    """A sealed-off region is product only if at most this share matches the backdrop exactly
-    (a bay of plain backdrop between product parts is not)."""
 
 
 @dataclass(frozen=True)
@@ -282,8 +283,9 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
     opened = cv2.erode((passable & ~dark_core).astype(np.uint8), gap,
                        borderType=cv2.BORDER_REPLICATE)
+    darker = ratio < 1 - 3 * ratio_tol
     seeds = _frame_seeds(observed, background_like,
-                         ratio < 1 - 3 * ratio_tol if options.pale_base_on_frame else None)
+                         darker if options.pale_base_on_frame else None)
     if options.dark_band_thickness > 0 and dark_core.any():
         # The dark core of a contact shadow under a large product can be thick, but it is a
         # band that fades into the floor the growth reaches; a dark product, or the dark side
@@ -307,7 +309,6 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
-        darker = ratio < 1 - 3 * ratio_tol
         reached &= ~_sealed_pockets(reached, passable, seeds, brighter, darker, background_like,
                                     outline, sealed_radius, options)
         if options.bright_patch > 0:
