@@ -302,10 +302,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     plain = shadow_like & (ratio > 1 - max(3 * ratio_tol, options.hole_ratio_tolerance))
     sealed_radius = round(options.sealed_gap * max(h, w))
     reached = _reachable_background(opened.astype(bool), seeds, plain, background_like, outline,
-                                    options.hole_plain_share, options.hole_backdrop_beyond,
-                                    faint & ~crisp, rims, options.inner_hole_rim,
-                                    sealed_radius // 2, options.hole_outlined_rim,
-                                    options.hole_outlined_beyond)
+                                    faint & ~crisp, rims, sealed_radius // 2, options)
     reached = _reclaim_edge_band(reached, passable, options.gap_radius + 1)
     if sealed_radius > options.gap_radius:
         brighter = ratio > 1 + 2 * ratio_tol
@@ -546,10 +543,8 @@ def _bridge_long_rims(crisp: npt.NDArray[np.uint8], gx: F32, gy: F32, length: in
 
 
 def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: BoolMap,
-                          exact: BoolMap, crisp: BoolMap, hole_share: float,
-                          backdrop_beyond: float, faint: BoolMap, rims: BoolMap,
-                          inner_hole_rim: float, inner_gap: int, outlined_hole: float,
-                          outlined_beyond: float, ring: int = 10) -> BoolMap:
+                          exact: BoolMap, crisp: BoolMap, faint: BoolMap, rims: BoolMap,
+                          inner_gap: int, options: CoarseOptions, ring: int = 10) -> BoolMap:
     """Passable regions connected to the frame, plus holes through the product.
 
     An enclosed pocket that looks like the backdrop is a hole (mug handle, bag strap) when the
@@ -569,7 +564,8 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
     sizes = stats[:, cv2.CC_STAT_AREA]
     plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
     min_hole = max(4, passable.size // 20_000)
-    candidates = np.nonzero(~is_background & (sizes >= min_hole) & (plain >= hole_share * sizes))
+    candidates = np.nonzero(~is_background & (sizes >= min_hole)
+                            & (plain >= options.hole_plain_share * sizes))
     exact_share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=count)
     h, w = passable.shape
     for label in candidates[0]:
@@ -578,12 +574,9 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
         x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
-        beyond_limit = backdrop_beyond
-        if width == ring and _outlined_all_round(pocket > 0, crisp[y0:y1, x0:x1],
-                                                 outlined_hole):
-            # A thin handle's hole with a shadow across it shows some backdrop beyond the
-            # handle.
-            beyond_limit = outlined_beyond
+        # A pocket of the exact colour is looked at in a narrow ring, with the plain limit.
+        beyond_limit = (options.hole_backdrop_beyond if width < ring
+                        else _hole_beyond_limit(pocket > 0, crisp[y0:y1, x0:x1], options))
         if width < ring:
             # A pocket bounded in good part by faint outlines is a part of a pale product
             # (between a bottle's highlight and its side), not a thin handle's hole.
@@ -601,14 +594,14 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         if not around.any() or np.mean(frame_background[y0:y1, x0:x1][around]) < beyond_limit:
             is_background[label] = True
     reached = np.asarray(is_background[labels], bool)
-    if inner_hole_rim > 0 and inner_gap > 0:
+    if options.inner_hole_rim > 0 and inner_gap > 0:
         for label in candidates[0]:
             if label == 0 or is_background[label]:
                 continue
             x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
             reached[y0:y1, x0:x1] |= _holes_within(
                 labels[y0:y1, x0:x1] == label, crisp[y0:y1, x0:x1],
-                frame_background[y0:y1, x0:x1], inner_hole_rim, inner_gap)
+                frame_background[y0:y1, x0:x1], options.inner_hole_rim, inner_gap)
     return reached
 
 
@@ -680,10 +673,7 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         if not around.any():
             continue
         beyond = float(np.mean(wide[y0:y1, x0:x1][around]))
-        beyond_limit = options.hole_backdrop_beyond
-        if _outlined_all_round(region, crisp[y0:y1, x0:x1], options.hole_outlined_rim):
-            beyond_limit = options.hole_outlined_beyond
-        if beyond < beyond_limit:
+        if beyond < _hole_beyond_limit(region, crisp[y0:y1, x0:x1], options):
             continue  # product all around it: a hole, not a body
         # Much of it has the backdrop's exact colour: a bay of backdrop between product parts,
         # unless it is a pale product's base (product above, its shadow below) or an island:
@@ -786,6 +776,15 @@ def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: flo
         if _outlined_all_round(pocket, crisp, rim_share):
             holes |= pocket
     return holes
+
+
+def _hole_beyond_limit(pocket: BoolMap, outline: BoolMap, options: CoarseOptions) -> float:
+    """The most backdrop that may lie just beyond a hole's outline: more for a pocket outlined
+    all round, since a thin handle's hole with a shadow across it shows the backdrop beyond
+    the handle."""
+    if _outlined_all_round(pocket, outline, options.hole_outlined_rim):
+        return options.hole_outlined_beyond
+    return options.hole_backdrop_beyond
 
 
 def _outlined_all_round(pocket: BoolMap, outline: BoolMap, share: float) -> bool:
