@@ -44,7 +44,10 @@ class BackgroundModel:
 
     def predict(self, ys: F32, xs: F32) -> F32:
         """Background colour at normalised coordinates (both in [-1, 1])."""
-        lum = np.exp(_basis(ys, xs, self.degree, self.y_degree) @ self.log_luminance)
+        # A surface fitted on a short stretch of the border can run wild elsewhere; keep it
+        # within float range (e^5 is far brighter than any backdrop) so it is merely wrong.
+        lum = np.exp(np.clip(_basis(ys, xs, self.degree, self.y_degree) @ self.log_luminance,
+                             -30.0, 5.0))
         chroma = np.clip(_basis(ys, xs, 1) @ self.chromaticity, 1e-3, None)
         chroma /= chroma.sum(axis=-1, keepdims=True)
         total = lum / (chroma @ _LUMA.astype(np.float64))
