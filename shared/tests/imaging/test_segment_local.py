@@ -560,3 +560,27 @@ def test_white_sole_cut_by_the_frame_on_its_shadow_is_product(segmenter: LocalSe
     result = segmenter.segment(image)
     assert iou(result.mask, alpha) >= 0.97
     assert result.mask[240:290].min() > 240, "the white sole is product"
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` after a round trip through JPEG at ``quality`` (4:2:0 chroma)."""
+    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]),
+                               [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def test_jpeg_fringe_a_whole_block_wide_is_backdrop(segmenter: LocalSegmenter,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A navy product on light woven paper, saved as a strong JPEG: chroma ringing tints the
+    # backdrop up to a chroma block (16 px, 10 working px here) beyond the edge, farther
+    # than the fringe is otherwise looked for. The photo's block seams say it was a JPEG.
+    h, w = 800, 800
+    image, alpha = render(h, w, woven(h, w, 0.93), rect(200.5, 150.5, 560.5, 700.5),
+                          np.array([0.12, 0.2, 0.45], np.float32), noise=0.006)
+    photo = jpeg(image, 70)
+    assert iou(segmenter.segment(photo).mask, alpha) >= 0.99
+    # Taken for a photo that never went through JPEG, a band of the fringe stays product.
+    monkeypatch.setattr("plinth.imaging.segment.local.looks_jpeg_compressed", lambda rgb: False)
+    assert iou(segmenter.segment(photo).mask, alpha) < 0.98
+

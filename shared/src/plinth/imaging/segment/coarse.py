@@ -22,7 +22,8 @@ product are closed and faded specks of JPEG ringing dropped. Deep darkness is a 
 unless it is a wide, low band that fades into the floor (a contact shadow under a product
 filling the frame); patches far brighter than the backdrop could be are lit product; a
 handle sealed off together with its hole is product, and a shaded pocket outlined all round
-is a hole even with some backdrop beyond a thin handle.
+is a hole even with some backdrop beyond a thin handle. In a JPEG, the tinted fringe is looked
+for up to a chroma block out.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class CoarseOptions:
     """Working pixels of tinted fringe the backdrop may take back next to the product."""
     fringe_chroma_factor: float = 3.0
     """How much looser than the shadow test the fringe's chromaticity test is."""
+    jpeg_block: float = 0.0
+    """Size (working pixels) of a JPEG chroma block when the photo shows JPEG's block seams,
+    else 0. Chroma ringing fills the block that holds an edge, so the tinted fringe is then
+    looked for up to a block from colourful pixels, not just ``fringe_steps``."""
     close_slits: int = 3
     """Slits of backdrop inside the product up to about twice this (working pixels) wide are
     filled."""
@@ -321,7 +326,7 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     loose_tol = options.fringe_chroma_factor * shadow_chroma_tol
     colourful = (chroma_dist > loose_tol).astype(np.uint8)
     near_colour = cv2.dilate(colourful, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * options.fringe_steps + 3,) * 2)).astype(bool)
+        cv2.MORPH_ELLIPSE, (2 * _fringe_reach(options) + 1,) * 2)).astype(bool)
     loose = ((ratio > options.shadow_min_ratio) & (ratio < options.max_brightening)
              & (chroma_dist < loose_tol))
     reached = _reclaim_edge_band(reached, loose & near_colour & ~crisp, options.fringe_steps)
@@ -351,6 +356,16 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     product = _drop_faded_pieces(product, faded, options.faded_piece_share)
     shadow_share = float(np.mean(shadow_like & ~background_like & ~product))
     return product, shadow_share
+
+
+def _fringe_reach(options: CoarseOptions) -> int:
+    """How far (working pixels) from a colourful pixel JPEG may have tinted the backdrop."""
+    reach = options.fringe_steps + 1
+    if options.jpeg_block > 0:
+        # Chroma is coded in blocks (16 px for 4:2:0): ringing fills the block that holds the
+        # edge, so it reaches up to a block beyond it (and the outline sits a pixel or two off).
+        reach = max(reach, int(np.ceil(options.jpeg_block)) + 2)
+    return reach
 
 
 def _smoother_than_backdrop(small: npt.NDArray[np.uint8], background_like: BoolMap,

@@ -12,7 +12,7 @@ are black in the cutout.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -26,6 +26,10 @@ from plinth.imaging.segment.decontaminate import (
     neighbourhood_colours,
 )
 from plinth.imaging.segment.guided import guided_coefficients, upsampled_strips
+from plinth.imaging.segment.jpeg_seams import looks_jpeg_compressed
+
+_JPEG_CHROMA_BLOCK = 16
+"""Full-resolution pixels a JPEG chroma block spans (8x8 on chroma halved each way, 4:2:0)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,10 @@ class LocalSegmenter:
         else:
             small = np.ascontiguousarray(rgb)
 
-        coarse = coarse_mask(small, options.coarse)
+        coarse_options = options.coarse
+        if looks_jpeg_compressed(rgb):
+            coarse_options = replace(coarse_options, jpeg_block=_JPEG_CHROMA_BLOCK * scale)
+        coarse = coarse_mask(small, coarse_options)
         product_share = float(coarse.product.mean())
         if product_share < options.min_product_share:
             raise SegmentationError(
