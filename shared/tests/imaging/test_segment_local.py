@@ -584,3 +584,19 @@ def test_jpeg_fringe_a_whole_block_wide_is_backdrop(segmenter: LocalSegmenter,
     monkeypatch.setattr("plinth.imaging.segment.local.looks_jpeg_compressed", lambda rgb: False)
     assert iou(segmenter.segment(photo).mask, alpha) < 0.98
 
+
+def test_soft_shading_band_down_a_pale_product_is_no_hole(segmenter: LocalSegmenter) -> None:
+    # A pale, faintly tinted jar with a soft grey band down it: the band is neutral and a
+    # little darker than the backdrop, so it passes for a shadow, and the jar's body round it
+    # does not. But no outline bounds it, as one bounds every hole through a product: it is
+    # shading (IoU 0.91 with the band taken for a hole).
+    h, w = 360, 400
+    alpha = coverage(h, w, [(100, 60), (300, 60), (300, 310), (100, 310)])
+    xs = np.arange(w, dtype=np.float32)[None, :, None]
+    band = np.exp(-((xs - 150) / 9) ** 2)
+    body = np.array([0.98, 0.99, 0.92], np.float32) * (1 - band) + band * 0.87
+    body = body * (1 - 0.3 * np.clip((xs - 230) / 70, 0, 1))
+    image = alpha[..., None] * body + (1 - alpha[..., None]) * 0.97
+    result = segmenter.segment(to_photo(np.broadcast_to(image, (h, w, 3)), 0.004))
+    assert iou(result.mask, alpha) >= 0.99
+    assert result.mask[100:280, 140:160].min() > 240, "the shading band is product"

@@ -22,8 +22,8 @@ product are closed and faded specks of JPEG ringing dropped. Deep darkness is a 
 unless it is a wide, low band that fades into the floor (a contact shadow under a product
 filling the frame); patches far brighter than the backdrop could be are lit product; a
 handle sealed off together with its hole is product, and a shaded pocket outlined all round
-is a hole even with some backdrop beyond a thin handle. In a JPEG, the tinted fringe is looked
-for up to a chroma block out.
+is a hole even with some backdrop beyond a thin handle. A pocket with no outline round it is
+shading, not a hole. In a JPEG, the tinted fringe is looked for up to a chroma block out.
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ class CoarseOptions:
     hole_outlined_beyond: float = 0.15
     """... is a hole with up to this share of backdrop just beyond its outline: a thin
     handle's hole with a shadow across it shows the backdrop beyond the handle."""
+    hole_min_outline: float = 0.1
+    """An enclosed pocket is a hole only if an outline runs along at least this share of its
+    rim: a hole shows the backdrop past the product's edge; a pocket with no outline round it
+    is shading on the product (a soft grey band down a pale jar); 0: any pocket."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
     reclaim_steps: int = 3
@@ -602,6 +606,12 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
         # that rim, is inside the product (a highlight band running down a white mug), not a
         # hole through it.
         if _closed_by_rim(pocket > 0, rims[y0:y1, x0:x1], frame_background[y0:y1, x0:x1]):
+            continue
+        # A hole shows the backdrop past the product's edge; a pocket with no outline round
+        # it is shading on the product.
+        if (options.hole_min_outline > 0
+                and np.mean(crisp[y0:y1, x0:x1][_outer_rim(pocket > 0, 3)])
+                < options.hole_min_outline):
             continue
         # Look past the outline itself: what lies beyond it, product or backdrop?
         kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
