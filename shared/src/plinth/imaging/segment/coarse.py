@@ -23,7 +23,9 @@ unless it is a wide, low band that fades into the floor (a contact shadow under 
 filling the frame); patches far brighter than the backdrop could be are lit product; a
 handle sealed off together with its hole is product, and a shaded pocket outlined all round
 is a hole even with some backdrop beyond a thin handle. A pocket with no outline round it is
-shading, not a hole. In a JPEG, the tinted fringe is looked for up to a chroma block out.
+shading, not a hole; a sealed region outlined nearly all round may show the backdrop's colour
+in good part and still be product; and a thin sealed region along the frame counts the frame as
+backdrop beyond it. In a JPEG, the tinted fringe is looked for up to a chroma block out.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class CoarseOptions:
     sealed_island_soft: float = 0.3
     """... and less than this share of its rim meets the backdrop without a crisp edge (an
     outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
-    sealed_outlined_soft: float = 0.1
+    sealed_outlined_soft: float = 0.15
     """A sealed-off region of the backdrop's colour is product, whatever lies beyond it, when
     it holds a hole, is not the backdrop's colour without it, and less than this share of its
     rim meets the backdrop without a crisp edge: a grey handle crossed by a highlight, sealed
@@ -182,6 +184,12 @@ class CoarseOptions:
     sealed_shadow_soft: float = 0.3
     """A sealed-off region darker than the backdrop is shadow, however thick, when at least
     this share of its rim meets the backdrop without a crisp edge; 0: never."""
+    sealed_frame_share: float = 0.3
+    """A sealed-off region thinner than twice ``sealed_min_thickness`` that runs along the
+    frame: beyond the frame counts as backdrop in the tests of soft contact, and with at least
+    this share of its rim on the frame (and not brighter than the backdrop) it is backdrop, a
+    strip between the product and the frame closed off by the product's outlines completed
+    to the frame; 0: the frame counts for nothing."""
     sealed_min_thickness_bright: float = 0.006
     """The same for regions brighter than the backdrop, which cannot be shadow."""
     inner_hole_rim: float = 0.3
@@ -192,6 +200,13 @@ class CoarseOptions:
     sealed_max_exact: float = 0.3
     """A sealed-off region is product only if at most this share matches the backdrop exactly
     (a bay of plain backdrop between product parts is not)."""
+    sealed_outlined_exact: float = 0.5
+    """... or at most this share when an outline runs along at least ``sealed_outlined_rim``
+    of its rim: a pale bottle's body shaded to the backdrop's colour down its middle, reached
+    only through a gap at its neck, is no bay of the backdrop between product parts; 0: the
+    same limit for all."""
+    sealed_outlined_rim: float = 0.85
+    """(See ``sealed_outlined_exact``.)"""
     pale_base_on_frame: bool = True
     """A stretch of the frame's border between two outlines with the backdrop's exact colour
     is still product when shadow lies just past one of its ends (a white sole cut by the
@@ -684,14 +699,26 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
             needed = options.sealed_min_thickness_bright * max(h, w)
         else:
             needed = min_thickness
-        if _thickness(region) < needed and _touches_backdrop_softly(
-                region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact):
+        thickness = _thickness(region)
+        # Past the frame there is only backdrop as far as a thin region along it can tell: a
+        # strip between the product and the frame, closed off by the product's outlines run
+        # on to the frame, is backdrop.
+        frame = ((y0 == 0, y1 == h, x0 == 0, x1 == w)
+                 if options.sealed_frame_share > 0 and thickness < 2 * min_thickness
+                 else (False,) * 4)
+        if (any(frame) and np.mean(brighter[y0:y1, x0:x1][region]) <= 0.5
+                and _touches_backdrop_softly(region, np.zeros_like(region), crisp[y0:y1, x0:x1],
+                                             options.sealed_frame_share, frame)):
+            continue
+        if thickness < needed and _touches_backdrop_softly(
+                region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact,
+                frame):
             continue
         # A patch of shadow cut off by a stray straight outline still fades into the backdrop
         # along much of its rim, however thick it is.
         if (options.sealed_shadow_soft > 0 and np.mean(darker[y0:y1, x0:x1][region]) > 0.5
                 and _touches_backdrop_softly(region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1],
-                                             options.sealed_shadow_soft)):
+                                             options.sealed_shadow_soft, frame)):
             continue
         around = ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
                   & ~crisp[y0:y1, x0:x1] & ~sealed[y0:y1, x0:x1].astype(bool))
@@ -716,7 +743,11 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
                   and not _touches_backdrop_softly(region, wide[y0:y1, x0:x1],
                                                    crisp[y0:y1, x0:x1],
                                                    options.sealed_outlined_soft))
-        if (np.mean(exact[y0:y1, x0:x1][region]) > options.sealed_max_exact
+        max_exact = options.sealed_max_exact
+        if (options.sealed_outlined_exact > 0 and np.mean(
+                crisp[y0:y1, x0:x1][_outer_rim(region, 1)]) >= options.sealed_outlined_rim):
+            max_exact = options.sealed_outlined_exact
+        if (np.mean(exact[y0:y1, x0:x1][region]) > max_exact
                 and not island and not handle
                 and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
                                                     darker[y0:y1, x0:x1],
@@ -836,13 +867,20 @@ def _enclosed_by(pocket: BoolMap, rim: BoolMap, outline: BoolMap, share: float =
                for side in range(4))
 
 
-def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, share: float
-                             ) -> bool:
+def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, share: float,
+                             frame: tuple[bool, bool, bool, bool] = (False,) * 4) -> bool:
     """Whether much of ``region``'s rim meets the backdrop with no crisp edge between.
 
     A sliver of shadow along a product fades into the backdrop along its outer side; the shaded
-    side of a pale product is bounded there by the product's crisp outline.
+    side of a pale product is bounded there by the product's crisp outline. ``frame`` says
+    which sides (top, bottom, left, right) of these crops are the photo's frame, to be counted
+    as backdrop beyond it.
     """
+    if any(frame):
+        pad = tuple((int(a), int(b)) for a, b in (frame[:2], frame[2:]))
+        region = np.pad(region, pad)
+        wide = np.pad(wide, pad, constant_values=True)
+        crisp = np.pad(crisp, pad)
     rim = _outer_rim(region, 1)
     return bool(rim.any() and np.mean(wide[rim] & ~crisp[rim]) >= share)
 
