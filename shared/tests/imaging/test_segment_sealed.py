@@ -90,3 +90,51 @@ def test_grey_handle_sealed_off_with_its_hole_through_a_wider_gap_is_product() -
     # Under the earlier limit on soft contact (10 % of the rim) the handle was lost.
     legacy = CoarseOptions(sealed_outlined_soft=0.1)
     assert judge(product, crisp, seeds, exact, handle, legacy)[handle].mean() < 0.1
+
+
+def test_hole_of_a_pale_handle_with_a_faded_inner_outline_is_found_by_its_colour() -> None:
+    # A pale handle sealed off with its hole: the handle's inner outline shows only along
+    # its lower half, so the hole cannot be told from the handle by outlines. The region is
+    # product (backdrop all round it); within it, the part of the backdrop's exact colour,
+    # away from the backdrop outside and partly outlined, is the hole.
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    radius = np.hypot(xx - 300, yy - 200)
+    right = xx > 301
+    product = np.zeros((H, W), bool)
+    product[100:300, 150:300] = True  # the mug's body
+    crisp = np.zeros((H, W), bool)
+    crisp[98:302, 148:150] = crisp[98:100, 148:302] = crisp[300:302, 148:302] = True
+    crisp[98:302, 300:302] = True
+    crisp |= right & (np.abs(radius - 71) < 1.5) & ~(np.abs(yy - 200) < 4)  # a short gap
+    crisp |= right & (np.abs(radius - 44) < 1.0) & (yy > 200)  # the inner outline's lower half
+    handle = right & (radius < 70) & (radius > 45)
+    hole = right & (radius < 43)
+    exact = ~product & ~crisp & ~handle
+    darker = handle & (yy > 200)  # the handle's shaded lower half
+    seeds = _frame_band(H, W)
+    result = judge(product, crisp, seeds, exact, darker, CoarseOptions())
+    assert result[handle].mean() > 0.95
+    assert not result[hole].any()
+    legacy = CoarseOptions(hole_by_colour=0.0)
+    assert judge(product, crisp, seeds, exact, darker, legacy)[hole].all()
+
+
+def test_mottled_shadow_cut_off_by_its_hard_edge_is_backdrop() -> None:
+    # A wall shadow beside a product, cut off from the backdrop by its own hard, straight
+    # edge, open above and below. Mottled paper leaves only 45 % of it clearly darker than
+    # the backdrop; it fades into the backdrop along a third of its rim, so it is shadow.
+    product = np.zeros((H, W), bool)
+    product[100:300, 150:300] = True
+    crisp = np.zeros((H, W), bool)
+    crisp[98:302, 148:150] = crisp[98:100, 148:302] = crisp[300:302, 148:302] = True
+    crisp[98:302, 300:302] = True
+    crisp[150:240, 330:332] = True  # the shadow's hard edge
+    shadow = np.zeros((H, W), bool)
+    shadow[150:240, 302:330] = True
+    exact = ~product & ~crisp & ~shadow
+    yy, xx = np.mgrid[0:H, 0:W]
+    darker = shadow & ((xx + yy) % 20 < 9)
+    seeds = _frame_band(H, W)
+    assert not judge(product, crisp, seeds, exact, darker, CoarseOptions())[shadow].any()
+    legacy = CoarseOptions(sealed_shadow_darker=0.5)
+    assert judge(product, crisp, seeds, exact, darker, legacy)[shadow].mean() > 0.9

@@ -25,7 +25,9 @@ handle sealed off together with its hole is product, and a shaded pocket outline
 is a hole even with some backdrop beyond a thin handle. A pocket with no outline round it is
 shading, not a hole; a sealed region outlined nearly all round may show the backdrop's colour
 in good part and still be product; and a thin sealed region along the frame counts the frame as
-backdrop beyond it. In a JPEG, the tinted fringe is looked for up to a chroma block out.
+backdrop beyond it. A pale handle's hole whose inner outline faded is found by its colour
+inside a region judged product, and a shadow on mottled paper need only be darker in part. In
+a JPEG, the tinted fringe is looked for up to a chroma block out.
 """
 
 from __future__ import annotations
@@ -184,6 +186,9 @@ class CoarseOptions:
     sealed_shadow_soft: float = 0.3
     """A sealed-off region darker than the backdrop is shadow, however thick, when at least
     this share of its rim meets the backdrop without a crisp edge; 0: never."""
+    sealed_shadow_darker: float = 0.4
+    """A region counts as darker there when more than this share of it is clearly darker than
+    the backdrop (mottled paper leaves parts of a faint shadow within the backdrop's range)."""
     sealed_frame_share: float = 0.3
     """A sealed-off region thinner than twice ``sealed_min_thickness`` that runs along the
     frame: beyond the frame counts as backdrop in the tests of soft contact, and with at least
@@ -207,6 +212,11 @@ class CoarseOptions:
     same limit for all."""
     sealed_outlined_rim: float = 0.85
     """(See ``sealed_outlined_exact``.)"""
+    hole_by_colour: float = 0.1
+    """In a sealed-off region judged product where no outlined hole was found, a pocket of the
+    backdrop's exact colour with no backdrop from outside near it and an outline along at
+    least this share of its rim is a hole: a pale handle's hole whose inner outline faded
+    where the handle's shading meets the backdrop's colour; 0: never."""
     pale_base_on_frame: bool = True
     """A stretch of the frame's border between two outlines with the backdrop's exact colour
     is still product when shadow lies just past one of its ends (a white sole cut by the
@@ -716,7 +726,8 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
             continue
         # A patch of shadow cut off by a stray straight outline still fades into the backdrop
         # along much of its rim, however thick it is.
-        if (options.sealed_shadow_soft > 0 and np.mean(darker[y0:y1, x0:x1][region]) > 0.5
+        if (options.sealed_shadow_soft > 0
+                and np.mean(darker[y0:y1, x0:x1][region]) > options.sealed_shadow_darker
                 and _touches_backdrop_softly(region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1],
                                              options.sealed_shadow_soft, frame)):
             continue
@@ -753,6 +764,10 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
                                                     darker[y0:y1, x0:x1],
                                                     crisp[y0:y1, x0:x1])):
             continue
+        if not holes.any() and options.hole_by_colour > 0:
+            holes = _backdrop_coloured_holes(region, exact[y0:y1, x0:x1], crisp[y0:y1, x0:x1],
+                                             wide[y0:y1, x0:x1], radius // 2,
+                                             options.hole_by_colour)
         region &= ~holes
         result[y0:y1, x0:x1] |= region
     return result
@@ -830,6 +845,29 @@ def _holes_within(region: BoolMap, crisp: BoolMap, wide: BoolMap, rim_share: flo
         if not ring.any() or np.mean(wide[ring]) > 0.02:
             continue
         if _outlined_all_round(pocket, crisp, rim_share):
+            holes |= pocket
+    return holes
+
+
+def _backdrop_coloured_holes(region: BoolMap, exact: BoolMap, crisp: BoolMap, wide: BoolMap,
+                             gap: int, outline_share: float) -> BoolMap:
+    """Pockets of the backdrop's exact colour inside a region judged product, away from the
+    backdrop outside and partly outlined: the hole of a pale handle whose inner outline has
+    faded where the handle's shading meets it."""
+    pale = cv2.morphologyEx((region & exact & ~crisp).astype(np.uint8), cv2.MORPH_OPEN,
+                            np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=4)
+    holes = np.zeros_like(region)
+    total = int(region.sum())
+    for label in range(1, count):
+        area = int(stats[label, cv2.CC_STAT_AREA])
+        if area < max(16, 0.05 * total) or area > 0.7 * total:
+            continue
+        pocket = labels == label
+        ring = _outer_rim(pocket, gap + 1)
+        if not ring.any() or np.mean(wide[ring]) > 0.02:
+            continue
+        if np.mean(crisp[_outer_rim(pocket, 3)]) >= outline_share:
             holes |= pocket
     return holes
 
