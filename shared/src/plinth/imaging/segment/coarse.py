@@ -26,8 +26,9 @@ is a hole even with some backdrop beyond a thin handle. A pocket with no outline
 shading, not a hole; a sealed region outlined nearly all round may show the backdrop's colour
 in good part and still be product; and a thin sealed region along the frame counts the frame as
 backdrop beyond it. A pale handle's hole whose inner outline faded is found by its colour
-inside a region judged product, and a shadow on mottled paper need only be darker in part. In
-a JPEG, the tinted fringe is looked for up to a chroma block out.
+inside a region judged product, a thick hole outlined all round may lie deep in shadow, and a
+shadow on mottled paper need only be darker in part. In a JPEG, the tinted fringe is looked for
+up to a chroma block out.
 """
 
 from __future__ import annotations
@@ -158,6 +159,14 @@ class CoarseOptions:
     """An enclosed pocket is a hole only if an outline runs along at least this share of its
     rim: a hole shows the backdrop past the product's edge; a pocket with no outline round it
     is shading on the product (a soft grey band down a pale jar); 0: any pocket."""
+    hole_outlined_plain: float = 0.0
+    """An enclosed pocket with less of it within a hole's shadow than ``hole_plain_share`` is
+    still a hole when at least this share is, it is thicker than ``hole_outlined_thickness``
+    (share of the long side) and outlined all round (as ``hole_outlined_rim`` asks): a
+    handle's hole deep in the wall's shadow, not a grey stripe or part of the product; above
+    1: never."""
+    hole_outlined_thickness: float = 0.04
+    """(See ``hole_outlined_plain``.)"""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
     reclaim_steps: int = 3
@@ -608,13 +617,23 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
     sizes = stats[:, cv2.CC_STAT_AREA]
     plain = np.bincount(labels.ravel(), weights=background_like.ravel(), minlength=count)
     min_hole = max(4, passable.size // 20_000)
+    plain_enough = plain >= options.hole_plain_share * sizes
     candidates = np.nonzero(~is_background & (sizes >= min_hole)
-                            & (plain >= options.hole_plain_share * sizes))
+                            & (plain_enough | (plain >= options.hole_outlined_plain * sizes)))
     exact_share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=count)
     h, w = passable.shape
     for label in candidates[0]:
         if label == 0:
             continue
+        if not plain_enough[label]:
+            # Mostly darker than any shadow in a hole: a hole only if thick and outlined all
+            # round (the wall's shadow through a handle), not a grey stripe or part.
+            x0, y0, x1, y1 = _padded_box(stats[label], 4, h, w)
+            pocket = labels[y0:y1, x0:x1] == label
+            if (_thickness(pocket) < options.hole_outlined_thickness * max(h, w)
+                    or not _outlined_all_round(pocket, crisp[y0:y1, x0:x1],
+                                               options.hole_outlined_rim)):
+                continue
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
         x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
