@@ -28,7 +28,8 @@ in good part and still be product; and a thin sealed region along the frame coun
 backdrop beyond it. A pale handle's hole whose inner outline faded is found by its colour
 inside a region judged product, a thick hole outlined all round may lie deep in shadow, and a
 shadow on mottled paper need only be darker in part. In a JPEG, the tinted fringe is looked for
-up to a chroma block out.
+up to a chroma block out. A product told from textured paper by its smoothness alone is grown
+back to its edge, which the grain measure falls short of.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class CoarseOptions:
     smooth_min_texture: float = 0.004
     """... when the backdrop's texture (relative fine-detail energy along the frame) is at
     least this; sensor noise alone stays below it, and it is on the product as well."""
+    smooth_edge: int = 5
+    """Working pixels the product grows back from such a smooth region over pixels of the
+    backdrop's colour, up to an outline: the grain is measured over a few pixels, so the
+    smooth region stops that short of an edge the paper's colour hides; 0: no growth."""
     dark_ratio: float = 0.4
     """Luminance ratio to the backdrop below which a thick region is not a shadow."""
     dark_window: float = 0.04
@@ -317,10 +322,12 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
     dark_core = cv2.morphologyEx(dark, cv2.MORPH_OPEN, disk).astype(bool)
     outline = crisp | faint
     passable = (background_like | shadow_like) & ~outline
+    smooth = np.zeros((h, w), bool)
     if options.smooth_ratio > 0:
         # A pale product on textured paper can match its colour exactly, but not its grain.
-        passable &= ~_smoother_than_backdrop(small, background_like, options.smooth_ratio,
-                                             options.smooth_min_texture)
+        smooth = _smoother_than_backdrop(small, background_like, options.smooth_ratio,
+                                         options.smooth_min_texture)
+        passable &= ~smooth
     # Open the passable region first so the growth cannot squeeze through small gaps in an
     # outline, then give the eroded rim back.
     gap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.gap_radius + 1,) * 2)
@@ -369,6 +376,13 @@ def _classify(small: npt.NDArray[np.uint8], linear: F32, background: F32,
              & (chroma_dist < loose_tol))
     reached = _reclaim_edge_band(reached, loose & near_colour & ~crisp, options.fringe_steps)
     product = ~reached
+    if options.smooth_edge > 0 and smooth.any():
+        # The grain is measured over a few pixels: grow the smooth product back to its edge.
+        grown = product & smooth
+        for _ in range(options.smooth_edge):
+            grown = (cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+                     & ~outline & background_like)
+        product |= grown
     if dark_core.any():
         # Give back the dark product's rim that the window could not vouch for: pixels as
         # dark as the core next to them, up to half a window away.
