@@ -365,15 +365,20 @@ def test_pale_box_with_faint_sides_on_a_woven_backdrop(segmenter: LocalSegmenter
     assert iou(result.mask, alpha) >= 0.88
 
 
+def smooth_box_on_woven_paper(noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth box of exactly the woven paper's colour, with no outline at all."""
+    h, w = 400, 400
+    alpha = coverage(h, w, [(140, 60), (260, 60), (260, 340), (140, 340)])
+    image = alpha[..., None] * 0.9 + (1 - alpha[..., None]) * woven(h, w, 0.9)
+    return to_photo(image, noise), alpha
+
+
 def test_smooth_product_matching_a_textured_backdrops_colour(segmenter: LocalSegmenter
                                                              ) -> None:
     # Same colour as the paper, no outline at all: only the missing grain tells the product
     # apart. Without the texture test nothing is found.
-    h, w = 400, 400
-    alpha = coverage(h, w, [(140, 60), (260, 60), (260, 340), (140, 340)])
-    image = alpha[..., None] * 0.9 + (1 - alpha[..., None]) * woven(h, w, 0.9)
-    result = segmenter.segment(to_photo(image, 0.0))
-    assert iou(result.mask, alpha) >= 0.85
+    photo, alpha = smooth_box_on_woven_paper(0.0)
+    assert iou(segmenter.segment(photo).mask, alpha) >= 0.85
 
 
 def test_pale_stripes_of_a_striped_product_are_product(segmenter: LocalSegmenter) -> None:
@@ -622,8 +627,5 @@ def test_smooth_product_on_a_textured_backdrop_reaches_its_edge(segmenter: Local
     # The grain is measured over a few pixels, so the smooth region it finds stops about
     # five pixels short of an edge the paper's colour hides (IoU 0.88); grown back over
     # pixels of the backdrop's colour, up to an outline, it reaches the edge.
-    h, w = 400, 400
-    alpha = coverage(h, w, [(140, 60), (260, 60), (260, 340), (140, 340)])
-    image = alpha[..., None] * 0.9 + (1 - alpha[..., None]) * woven(h, w, 0.9)
-    result = segmenter.segment(to_photo(image, 0.004))
-    assert iou(result.mask, alpha) >= 0.97
+    photo, alpha = smooth_box_on_woven_paper(0.004)
+    assert iou(segmenter.segment(photo).mask, alpha) >= 0.97
