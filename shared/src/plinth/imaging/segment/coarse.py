@@ -749,6 +749,8 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         frame = ((y0 == 0, y1 == h, x0 == 0, x1 == w)
                  if options.sealed_frame_share > 0 and thickness < 2 * min_thickness
                  else (False,) * 4)
+        # (With no backdrop given but the frame, the soft-contact test measures how much of
+        # the rim runs along the frame.)
         if (any(frame) and np.mean(brighter[y0:y1, x0:x1][region]) <= 0.5
                 and _touches_backdrop_softly(region, np.zeros_like(region), crisp[y0:y1, x0:x1],
                                              options.sealed_frame_share, frame)):
