@@ -164,14 +164,11 @@ class CoarseOptions:
     """An enclosed pocket is a hole only if an outline runs along at least this share of its
     rim: a hole shows the backdrop past the product's edge; a pocket with no outline round it
     is shading on the product (a soft grey band down a pale jar); 0: any pocket."""
-    hole_outlined_plain: float = 0.0
-    """An enclosed pocket with less of it within a hole's shadow than ``hole_plain_share`` is
-    still a hole when at least this share is, it is thicker than ``hole_outlined_thickness``
-    (share of the long side) and outlined all round (as ``hole_outlined_rim`` asks): a
-    handle's hole deep in the wall's shadow, not a grey stripe or part of the product; above
-    1: never."""
     hole_outlined_thickness: float = 0.04
-    """(See ``hole_outlined_plain``.)"""
+    """An enclosed pocket darker than a hole's shadow may be (less than ``hole_plain_share``
+    of it within ``hole_ratio_tolerance``) is still a hole when it is thicker than this share
+    of the long side and outlined all round (as ``hole_outlined_rim`` asks): a handle's hole
+    deep in the wall's shadow, not a grey stripe or part of the product; 0: never."""
     gap_radius: int = 1
     """Gaps in a product outline up to about twice this (working pixels) do not leak."""
     reclaim_steps: int = 3
@@ -633,24 +630,22 @@ def _reachable_background(passable: BoolMap, seeds: BoolMap, background_like: Bo
     min_hole = max(4, passable.size // 20_000)
     plain_enough = plain >= options.hole_plain_share * sizes
     candidates = np.nonzero(~is_background & (sizes >= min_hole)
-                            & (plain_enough | (plain >= options.hole_outlined_plain * sizes)))
+                            & (plain_enough | (options.hole_outlined_thickness > 0)))
     exact_share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=count)
     h, w = passable.shape
     for label in candidates[0]:
         if label == 0:
             continue
-        if not plain_enough[label]:
-            # Mostly darker than any shadow in a hole: a hole only if thick and outlined all
-            # round (the wall's shadow through a handle), not a grey stripe or part.
-            x0, y0, x1, y1 = _padded_box(stats[label], 4, h, w)
-            pocket = labels[y0:y1, x0:x1] == label
-            if (_thickness(pocket) < options.hole_outlined_thickness * max(h, w)
-                    or not _outlined_all_round(pocket, crisp[y0:y1, x0:x1],
-                                               options.hole_outlined_rim)):
-                continue
         width = 3 if exact_share[label] >= 0.5 * sizes[label] else ring
         x0, y0, x1, y1 = _padded_box(stats[label], ring + 1, h, w)
         pocket = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
+        # Mostly darker than any shadow in a hole: a hole only if thick and outlined all
+        # round (the wall's shadow through a handle), not a grey stripe or part.
+        if not plain_enough[label] and (
+                _thickness(pocket > 0) < options.hole_outlined_thickness * max(h, w)
+                or not _outlined_all_round(pocket > 0, crisp[y0:y1, x0:x1],
+                                           options.hole_outlined_rim)):
+            continue
         # A pocket of the exact colour is looked at in a narrow ring, with the plain limit.
         beyond_limit = (options.hole_backdrop_beyond if width < ring
                         else _hole_beyond_limit(pocket > 0, crisp[y0:y1, x0:x1], options))
@@ -749,11 +744,8 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         frame = ((y0 == 0, y1 == h, x0 == 0, x1 == w)
                  if options.sealed_frame_share > 0 and thickness < 2 * min_thickness
                  else (False,) * 4)
-        # (With no backdrop given but the frame, the soft-contact test measures how much of
-        # the rim runs along the frame.)
         if (any(frame) and np.mean(brighter[y0:y1, x0:x1][region]) <= 0.5
-                and _touches_backdrop_softly(region, np.zeros_like(region), crisp[y0:y1, x0:x1],
-                                             options.sealed_frame_share, frame)):
+                and _rim_share_on_frame(region, frame) >= options.sealed_frame_share):
             continue
         if thickness < needed and _touches_backdrop_softly(
                 region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_soft_contact,
@@ -950,12 +942,27 @@ def _touches_backdrop_softly(region: BoolMap, wide: BoolMap, crisp: BoolMap, sha
     as backdrop beyond it.
     """
     if any(frame):
-        pad = tuple((int(a), int(b)) for a, b in (frame[:2], frame[2:]))
+        pad = _frame_pad(frame)
         region = np.pad(region, pad)
         wide = np.pad(wide, pad, constant_values=True)
         crisp = np.pad(crisp, pad)
     rim = _outer_rim(region, 1)
     return bool(rim.any() and np.mean(wide[rim] & ~crisp[rim]) >= share)
+
+
+def _frame_pad(frame: tuple[bool, bool, bool, bool]) -> tuple[tuple[int, int], ...]:
+    """``np.pad`` widths adding a pixel beyond each side of a crop that is the photo's frame
+    (top, bottom, left, right)."""
+    return ((int(frame[0]), int(frame[1])), (int(frame[2]), int(frame[3])))
+
+
+def _rim_share_on_frame(region: BoolMap, frame: tuple[bool, bool, bool, bool]) -> float:
+    """Share of ``region``'s rim that lies beyond the photo's frame (``frame`` as for
+    :func:`_touches_backdrop_softly`)."""
+    pad = _frame_pad(frame)
+    rim = _outer_rim(np.pad(region, pad), 1)
+    beyond = np.pad(np.zeros_like(region), pad, constant_values=True)
+    return float(np.mean(beyond[rim])) if rim.any() else 0.0
 
 
 def _between_product_and_shadow(region: BoolMap, reached: BoolMap, darker: BoolMap,
