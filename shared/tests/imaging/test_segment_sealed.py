@@ -138,3 +138,26 @@ def test_mottled_shadow_cut_off_by_its_hard_edge_is_backdrop() -> None:
     assert not judge(product, crisp, seeds, exact, darker, CoarseOptions())[shadow].any()
     legacy = CoarseOptions(sealed_shadow_darker=0.5)
     assert judge(product, crisp, seeds, exact, darker, legacy)[shadow].mean() > 0.9
+
+
+def test_hole_framed_by_a_pale_striped_handle_is_not_an_island() -> None:
+    # A pale striped bag: its body and its handle's arch are all outline (the stripes' edges),
+    # but for three pale stripes across the handle through which the backdrop reaches the
+    # hole. Sealed off, the hole has the backdrop nearly all round it beyond the thin handle,
+    # as a white mug alone on white would; but it is wholly of the backdrop's exact colour,
+    # with none of a body's shading: the backdrop seen through the handle.
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    radius = np.hypot(xx - 256, yy - 250)
+    angle = np.degrees(np.arctan2(250 - yy, xx - 256))
+    crisp = np.zeros((H, W), bool)
+    crisp[250:380, 150:362] = True  # the striped body
+    stripes = (np.abs(angle - 45) < 2) | (np.abs(angle - 90) < 1.5) | (np.abs(angle - 135) < 2)
+    crisp |= (yy < 250) & (radius >= 90) & (radius <= 100) & ~stripes
+    hole = (yy < 246) & (radius < 80)
+    product = np.zeros((H, W), bool)
+    exact = ~crisp
+    none = np.zeros((H, W), bool)
+    seeds = _frame_band(H, W)
+    assert not judge(product, crisp, seeds, exact, none, CoarseOptions())[hole].any()
+    legacy = CoarseOptions(sealed_island_exact=1.0)
+    assert judge(product, crisp, seeds, exact, none, legacy)[hole].mean() > 0.9

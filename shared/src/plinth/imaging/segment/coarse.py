@@ -10,7 +10,8 @@ faint to see pixel by pixel, found by averaging the gradient along lines). Whate
 reach is product, except enclosed pockets that show the plain background (a mug handle). A pale
 product's outline has short gaps the growth slips through; growing again with those gaps closed
 seals such a body off, and a sealed region that is neither a hole nor plain backdrop is product
-(or it is plain, but sits on the product's own shadow, or is an island with a crisp rim),
+(or it is plain, but sits on the product's own shadow, or is a shaded island with a crisp
+rim: wholly of the backdrop's colour, it is the backdrop seen through a thin, pale handle),
 unless it is darker than the backdrop and fades into it (a patch of shadow cut off by a stray
 line). A handle's hole can hide inside a region judged product as a whole, behind gaps in the
 handle's inner outline; a pocket closed off by a long rim completed across a highlight, with
@@ -189,6 +190,10 @@ class CoarseOptions:
     sealed_island_soft: float = 0.3
     """... and less than this share of its rim meets the backdrop without a crisp edge (an
     outline with gaps, not a patch of backdrop that the gap closing happened to cut off)."""
+    sealed_island_exact: float = 0.85
+    """... and at most this share of it has the backdrop's exact colour: a product's body is
+    shaded; a region almost wholly of the backdrop's colour is the backdrop seen through a
+    hole framed by a thin, pale handle; 1: no limit."""
     sealed_outlined_soft: float = 0.15
     """A sealed-off region of the backdrop's colour is product, whatever lies beyond it, when
     it holds a hole, is not the backdrop's colour without it, and less than this share of its
@@ -767,9 +772,14 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
             continue  # product all around it: a hole, not a body
         # Much of it has the backdrop's exact colour: a bay of backdrop between product parts,
         # unless it is a pale product's base (product above, its shadow below) or an island:
-        # an almost closed crisp outline with backdrop nearly all around is an object.
-        island = beyond >= options.sealed_island_beyond and not _touches_backdrop_softly(
-            region, wide[y0:y1, x0:x1], crisp[y0:y1, x0:x1], options.sealed_island_soft)
+        # an almost closed crisp outline with backdrop nearly all around is an object, if it
+        # is shaded somewhere (the hole of a thin, pale handle is the backdrop throughout).
+        exact_share = float(np.mean(exact[y0:y1, x0:x1][region]))
+        island = (beyond >= options.sealed_island_beyond
+                  and exact_share <= options.sealed_island_exact
+                  and not _touches_backdrop_softly(region, wide[y0:y1, x0:x1],
+                                                   crisp[y0:y1, x0:x1],
+                                                   options.sealed_island_soft))
         holes = np.zeros_like(region)
         if options.inner_hole_rim > 0:
             holes = _holes_within(region, crisp[y0:y1, x0:x1], wide[y0:y1, x0:x1],
@@ -785,7 +795,7 @@ def _sealed_pockets(reached: BoolMap, passable: BoolMap, seeds: BoolMap, brighte
         if (options.sealed_outlined_exact > 0 and np.mean(
                 crisp[y0:y1, x0:x1][_outer_rim(region, 1)]) >= options.sealed_outlined_rim):
             max_exact = options.sealed_outlined_exact
-        if (np.mean(exact[y0:y1, x0:x1][region]) > max_exact
+        if (exact_share > max_exact
                 and not island and not handle
                 and not _between_product_and_shadow(region, reached[y0:y1, x0:x1],
                                                     darker[y0:y1, x0:x1],
