@@ -1,6 +1,7 @@
 """Score a segmentation provider on synthetic studio photos with exact alpha.
 
     uv run python -m bench.quality.evaluate --n 200 --provider local [--start 100000]
+    uv run python -m bench.quality.evaluate --n 150 --start 20000 --hard near_white
 
 Prints, per product, per background and per hard case: mean IoU (alpha >= 128 against truth
 >= 128), alpha MAE (0..1), boundary F-measure (boundary pixels matched within ``--tolerance``
@@ -13,13 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.quality.synth import Case, make_case
+from bench.quality.synth import HARD_CASES, Case, make_case
 from plinth.imaging.errors import ImagingError
 from plinth.imaging.segment.base import SegmentProvider
 
@@ -101,6 +103,8 @@ def main() -> None:
     parser.add_argument("--model", help="ONNX model file for --provider onnx")
     parser.add_argument("--tolerance", type=int, default=3, help="boundary match radius, px")
     parser.add_argument("--worst", type=Path, help="write the 10 worst cases here as PNGs")
+    parser.add_argument("--hard", choices=HARD_CASES,
+                        help="score only photos with this hard case: the first --n from --start")
     args = parser.parse_args()
 
     provider = make_provider(args.provider, args.model)
@@ -110,8 +114,7 @@ def main() -> None:
         "hard case": defaultdict(list),
     }
     everything: list[tuple[Score, Case]] = []
-    for seed in range(args.start, args.start + args.n):
-        case = make_case(seed)
+    for case in _cases(args.start, args.n, args.hard):
         result = evaluate_case(provider, case, args.tolerance)
         everything.append((result, case))
         groups["product"][case.product].append(result)
@@ -120,8 +123,9 @@ def main() -> None:
             groups["hard case"][tag].append(result)
 
     header = f"{'':<16} {'n':>4} {'IoU':>8} {'MAE':>8} {'bound-F':>8} {'IoU>=.95':>8}"
-    print(f"provider={args.provider} seeds={args.start}..{args.start + args.n - 1} "
-          f"boundary tolerance={args.tolerance}px")
+    seeds = [c.seed for _, c in everything]
+    print(f"provider={args.provider} seeds={seeds[0]}..{seeds[-1]}"
+          f"{f' with {args.hard}' if args.hard else ''} boundary tolerance={args.tolerance}px")
     for title, table in groups.items():
         print(f"\nby {title}\n{header}")
         for name in sorted(table):
@@ -134,6 +138,17 @@ def main() -> None:
                                 for s, c in worst))
     if args.worst:
         _dump(args.worst, provider, [c for _, c in worst])
+
+
+def _cases(start: int, n: int, hard: str | None) -> Iterator[Case]:
+    """The ``n`` cases from seed ``start`` on (only those with the ``hard`` case, if given)."""
+    seed, found = start, 0
+    while found < n:
+        case = make_case(seed)
+        seed += 1
+        if hard is None or hard in case.hard:
+            found += 1
+            yield case
 
 
 def _dump(folder: Path, provider: SegmentProvider, cases: list[Case]) -> None:

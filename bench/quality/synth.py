@@ -22,6 +22,8 @@ from bench.quality.shapes import ASPECT, BUILDERS, Part
 SUPERSAMPLE = 4
 PRODUCTS = tuple(BUILDERS)
 BACKGROUNDS = ("white", "off_white", "grey_sweep", "pale_paper", "light_texture")
+HARD_CASES = ("near_white", "touching_frame", "contact_shadow", "cast_shadow", "vignette",
+              "noise", "jpeg")
 
 
 @dataclass(frozen=True)
