@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--hard", choices=HARD_CASES,
                         help="score only photos with this hard case: the first --n from --start")
     args = parser.parse_args()
+    if args.n < 1:
+        parser.error("--n must be at least 1")
 
     provider = make_provider(args.provider, args.model)
     groups: dict[str, dict[str, list[Score]]] = {
