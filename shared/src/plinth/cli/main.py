@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from plinth.cli.models import models_app
 from plinth.imaging.backgrounds import Theme, list_themes, load_theme, render_background
 from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.errors import ImagingError
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 themes_app = typer.Typer(help="List and preview background themes.", no_args_is_help=True)
 app.add_typer(themes_app, name="themes")
+app.add_typer(models_app, name="models")
 
 out = Console()
 # soft_wrap: an error names a path in full, never broken across lines.
