@@ -23,6 +23,7 @@ from plinth.messaging.topics import (
 from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
 from plinth.worker.backoff import retry_delay_s
+from plinth.worker.errors import RetryLater
 from plinth.worker.runtime import Record
 
 SHA = "a" * 64
@@ -206,6 +207,47 @@ async def test_transient_errors_retry_with_backoff_then_fail_when_attempts_run_o
     assert failed.status is JobStatus.FAILED and failed.error_code == "provider_error"
     assert "gave up after 3 attempts" in (failed.error_message or "")
     assert segment.calls == 3
+
+
+async def test_a_wait_for_other_work_retries_after_its_delay_without_using_an_attempt(
+    jobs, memory_blobs, publisher, seeded
+) -> None:
+    jobs.docs[seeded.id] = seeded.model_copy(update={"attempts": {"segment": 2}})
+
+    async def busy(job: Job, ctx: StageContext) -> StageResult:
+        raise RetryLater("segmentation_in_progress", "job x is segmenting it", after_s=0.2)
+
+    worker = make_worker(jobs, memory_blobs, publisher,
+                         [Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, busy)],
+                         max_attempts=2, retry_max_delay_s=30)
+    before = utcnow()
+    await worker.handle_record(record_for(seeded))
+
+    waiting = jobs.docs[seeded.id]
+    assert waiting.status is JobStatus.NEW and waiting.attempts == {"segment": 2}
+    [retry] = publisher.on(retry_topic(Stage.SEGMENT))
+    assert isinstance(retry, JobEvent) and retry.not_before is not None
+    assert before + timedelta(seconds=0.2) <= retry.not_before <= utcnow() + timedelta(seconds=1)
+    assert worker.stats.retried == 1 and worker.stats.last_error is None
+
+
+async def test_after_store_runs_once_the_artefacts_are_stored_and_before_the_job_moves(
+    jobs, memory_blobs, publisher, seeded
+) -> None:
+    seen: list[tuple[bool, JobStatus]] = []
+
+    async def step(job: Job, ctx: StageContext) -> StageResult:
+        async def stored() -> None:
+            seen.append(("cutouts/c.png" in memory_blobs.objects, jobs.docs[job.id].status))
+
+        return StageResult(changes={"s3_cutout_key": "cutouts/c.png", "s3_mask_key": "m"},
+                           artefacts={"cutouts/c.png": b"png"}, after_store=stored)
+
+    worker = make_worker(jobs, memory_blobs, publisher,
+                         [Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, step)])
+    await worker.handle_record(record_for(seeded))
+    assert seen == [(True, JobStatus.NEW)]
+    assert jobs.docs[seeded.id].status is JobStatus.BG_REMOVED
 
 
 def test_backoff_doubles_and_is_capped() -> None:

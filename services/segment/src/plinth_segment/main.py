@@ -2,6 +2,8 @@
 
 Decodes the stored original, cuts the product out with the provider named by
 ``PLINTH_SEGMENT_PROVIDER`` (local, freepik or onnx) and stores the RGBA cutout and its mask.
+A photo is segmented once: the jobs of its other themes reuse the stored cut-out
+(:mod:`plinth_segment.reuse`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from plinth.settings import Settings
 from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
+from plinth_segment.reuse import confidence_of, identity_of, segment_once
 
 UPLOAD_PREFIX = "uploads/segment/"
 """Where photos a URL-fetching provider cannot read as stored (WebP, HEIC, TIFF, EXIF-rotated)
@@ -79,8 +82,17 @@ def s3_uploader(blobs: Any, loop: asyncio.AbstractEventLoop) -> Callable[[bytes,
 async def segment(job: Job, ctx: StageContext) -> StageResult:
     if job.s3_original_key is None or job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no stored original image")
-    original = await ctx.blobs.get(job.s3_original_key)
     provider = provider_for(ctx.settings, ctx)
+    if ctx.db is None:  # no job store to keep the photo's segmentation in: segment every time
+        return await cut_out(job, ctx, provider)
+    return await segment_once(ctx.db.segmentations, ctx.blobs, job, identity_of(provider),
+                              lambda: cut_out(job, ctx, provider))
+
+
+async def cut_out(job: Job, ctx: StageContext, provider: SegmentProvider) -> StageResult:
+    """Call the provider on the job's original: the cut-out and mask, their keys and metadata."""
+    assert job.s3_original_key is not None and job.img_sha256 is not None
+    original = await ctx.blobs.get(job.s3_original_key)
     # URL-fetching providers (Freepik) read the stored original through a short-lived URL.
     url = None
     if callable(getattr(provider, "segment_url", None)):
@@ -94,7 +106,8 @@ async def segment(job: Job, ctx: StageContext) -> StageResult:
                 "segment": {"provider": cut.provider, "width": cut.width, "height": cut.height,
                             "format": cut.source_format, "bytes": len(original), **cut.meta}}
     return StageResult(
-        changes={"s3_cutout_key": cutout, "s3_mask_key": mask, "provider_metadata": metadata},
+        changes={"s3_cutout_key": cutout, "s3_mask_key": mask, "provider_metadata": metadata,
+                 "segment_confidence": confidence_of(cut.meta)},
         artefacts={cutout: cut.cutout_png, mask: cut.mask_png},
         cost_usd={"segmentation": cut.cost_usd} if cut.cost_usd else {},
         attributes={"provider": cut.provider,

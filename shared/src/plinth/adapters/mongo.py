@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from plinth.adapters.segmentations import SegmentationRepository
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.settings import Settings
@@ -100,6 +101,7 @@ class Database:
         self.workers: AsyncCollection[Document] = self.db["workers"]
         self.audit: AsyncCollection[Document] = self.db["audit"]
         self.jobs = JobRepository(self.jobs_collection)
+        self.segmentations = SegmentationRepository(self.db["segmentations"])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -110,6 +112,7 @@ class Database:
         await self.webhook_events.create_index([("received_at", DESCENDING)], name="received")
         await self.workers.create_index([("stage", ASCENDING)], name="stage")
         await self.audit.create_index([("at", DESCENDING)], name="at")
+        await self.segmentations.ensure_indexes()
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

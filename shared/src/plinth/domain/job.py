@@ -104,6 +104,12 @@ class Job(BaseModel):
     cost_usd: float = 0.0
     cost_breakdown: dict[str, float] = Field(default_factory=dict)
     provider_metadata: dict[str, Any] = Field(default_factory=dict)
+    segment_confidence: float | None = Field(
+        default=None,
+        description="how sure the cut-out is, 0..1 (1 = certain), as its provider said; a "
+        "top-level copy of provider_metadata.segment.confidence, indexed so the least certain "
+        "cut-outs can be listed first; None when the provider gives none",
+    )
     history: list[Transition] = Field(default_factory=list)
 
     def to_document(self) -> dict[str, Any]:

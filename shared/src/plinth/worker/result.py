@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from opentelemetry.trace import Span
 
+from plinth.adapters.mongo import Database
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.settings import Settings
@@ -18,10 +19,12 @@ T = TypeVar("T")
 
 
 class BlobReader(Protocol):
-    """The part of the blob store a handler may use: reading its inputs (and lending a
-    short-lived URL of one to a provider that fetches by URL)."""
+    """The part of the blob store a handler may use: reading its inputs, checking that an
+    object is there (and lending a short-lived URL of one to a provider that fetches by URL)."""
 
     async def get(self, key: str) -> bytes: ...
+
+    async def exists(self, key: str) -> bool: ...
 
     async def presign_get(self, key: str, ttl_s: int | None = None) -> str: ...
 
@@ -42,6 +45,10 @@ class StageResult:
     """Cost breakdown entries (e.g. ``{"segmentation": 0.02}``) added to the job's cost."""
     attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
     """Extra span attributes (``provider``, ...)."""
+    after_store: Callable[[], Awaitable[None]] | None = None
+    """Called once ``artefacts`` are stored, before the job is updated: a step that keeps a record
+    of its own about what it wrote (segment's per-photo segmentations) completes it here, so the
+    record never names objects that are not stored yet. If it raises, the step failed."""
 
 
 @dataclass
@@ -52,6 +59,9 @@ class StageContext:
     blobs: BlobReader
     span: Span
     instance: str
+    db: Database | None = None
+    """The job store, for a step that keeps records of its own besides the job (segment's
+    per-photo ``segmentations``); None where a step runs without one (unit tests)."""
 
     async def to_thread(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run CPU-bound image work off the event loop (heartbeats and Kafka keep running)."""

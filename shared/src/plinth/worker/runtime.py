@@ -15,12 +15,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from plinth.adapters.mongo import Database
 from plinth.domain.job import STAGE_TIMING_FIELD, Job, utcnow
 from plinth.domain.states import JobStatus, Stage, canonical
 from plinth.domain.transitions import advance, count_attempt, fail
@@ -61,6 +62,8 @@ class BlobStore(Protocol):
     async def get(self, key: str) -> bytes: ...
 
     async def presign_get(self, key: str, ttl_s: int | None = None) -> str: ...
+
+    async def exists(self, key: str) -> bool: ...
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
 
@@ -107,6 +110,7 @@ class StageWorker:
         blobs: BlobStore,
         publisher: EventPublisher,
         instance: str,
+        db: Database | None = None,
     ) -> None:
         if not steps:
             raise ValueError("a stage worker needs at least one step")
@@ -120,6 +124,7 @@ class StageWorker:
         self.blobs = blobs
         self.publisher = publisher
         self.instance = instance
+        self.db = db
         self.gate = PauseGate()
         self.stats = WorkerStats()
         self.output_topic = STAGE_OUTPUT[stage]
@@ -220,7 +225,7 @@ class StageWorker:
         }
         started = time.perf_counter()
         with tracer().start_as_current_span(step.stage.value, attributes=attributes) as span:
-            context = StageContext(self.settings, self.blobs, span, self.instance)
+            context = StageContext(self.settings, self.blobs, span, self.instance, self.db)
             result = await step.run(job, context)
             span.set_attributes(result.attributes)
             if ATTR_BYTES not in result.attributes:  # publish stores nothing but uploads bytes
@@ -236,6 +241,8 @@ class StageWorker:
         with tracer().start_as_current_span("plinth.store_artefacts",
                                             attributes={ATTR_JOB_ID: job.id}):
             await self._store(result.artefacts)
+            if result.after_store is not None:
+                await result.after_store()
 
         timings = job.timings.model_copy(update={STAGE_TIMING_FIELD[step.stage]: step_ms})
         breakdown = {**job.cost_breakdown}
@@ -270,10 +277,11 @@ class StageWorker:
     async def _after_failure(
         self, step: Step, job: Job, error: Classified, exc: BaseException
     ) -> None:
-        counted = count_attempt(job, step.stage)
-        attempt = counted.attempts[step.stage.value]
-        self.stats.last_error = f"{job.id} {step.stage}: {error.code}: {error.message}"
-        if error.permanent or attempt >= self.settings.max_attempts:
+        counted = count_attempt(job, step.stage) if error.counts else job
+        attempt = counted.attempts.get(step.stage.value, 0)
+        if error.counts:  # a wait for someone else's work is no error of this worker's
+            self.stats.last_error = f"{job.id} {step.stage}: {error.code}: {error.message}"
+        if error.permanent or (error.counts and attempt >= self.settings.max_attempts):
             message = error.message if error.permanent else (
                 f"gave up after {attempt} attempts: {error.message}")
             log.warning("job %s FAILED at %s: %s", job.id, step.stage, message,
@@ -286,9 +294,18 @@ class StageWorker:
                     JOB_FAILED, job.id.encode())
             self.stats.failed += 1
             return
-        delay_until = not_before(self.settings, attempt, utcnow())
-        log.warning("job %s attempt %d at %s failed (%s), retrying after %s", job.id, attempt,
-                    step.stage, error.message, delay_until.isoformat(), exc_info=exc)
+        if error.retry_after_s is not None:
+            delay_s = min(error.retry_after_s, self.settings.retry_max_delay_s)
+            delay_until = utcnow() + timedelta(seconds=delay_s)
+        else:
+            delay_until = not_before(self.settings, attempt, utcnow())
+        if error.counts:
+            log.warning("job %s attempt %d at %s failed (%s), retrying after %s", job.id,
+                        attempt, step.stage, error.message, delay_until.isoformat(),
+                        exc_info=exc)
+        else:
+            log.info("job %s waits at %s (%s), back after %s", job.id, step.stage,
+                     error.message, delay_until.isoformat())
         if await self.jobs.replace_if_status(counted, job.status):
             await self.publisher.publish(
                 _event_for(job, attempt=attempt + 1, not_before=delay_until),

@@ -178,7 +178,7 @@ async def serve_stage(
                                  tracer_provider=provider)
             publisher: EventPublisher = BrokerPublisher(broker)
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
-                                 blobs=blobs, publisher=publisher, instance=instance)
+                                 blobs=blobs, publisher=publisher, instance=instance, db=db)
             binding = KafkaStageBinding(broker, worker, settings,
                                         offset_reset=settings.worker_offset_reset,
                                         control_scope=settings.worker_control_scope)
