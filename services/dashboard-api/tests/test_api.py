@@ -98,6 +98,38 @@ async def test_list_filters_sort_and_paginate(
     assert not {j["id"] for j in page1["items"]} & {j["id"] for j in page2["items"]}
 
 
+async def test_list_by_confidence_least_certain_first(
+    client: Client, viewer: dict[str, str], seeded: DemoJobs, run_id: str
+) -> None:
+    prefix = f"T{run_id}"
+    scored = [j for j in seeded.all if j.segment_confidence is not None]
+    assert scored and len(scored) < len(seeded.all), "the demo has jobs without a confidence"
+    body = (
+        await client.get(
+            "/api/jobs", headers=viewer, params={"sku": prefix, "sort": "confidence"}
+        )
+    ).json()
+    assert [j["segment_confidence"] for j in body["items"]] == sorted(
+        j.segment_confidence for j in scored
+    )
+    assert body["total"] == len(scored), "jobs without a confidence are left out"
+    unsure = (
+        await client.get(
+            "/api/jobs",
+            headers=viewer,
+            params={"sku": prefix, "max_confidence": 0.8, "sort": "confidence"},
+        )
+    ).json()
+    expected = sorted(
+        (j for j in scored if (j.segment_confidence or 0) <= 0.8),
+        key=lambda j: (j.segment_confidence, j.id),
+    )
+    assert [j["id"] for j in unsure["items"]] == [j.id for j in expected]
+    for params in ({"max_confidence": 1.5}, {"min_confidence": 0.9, "max_confidence": 0.1}):
+        response = await client.get("/api/jobs", headers=viewer, params=params)
+        assert response.status_code == 400, params
+
+
 async def test_bad_list_queries_are_400(client: Client, viewer: dict[str, str]) -> None:
     for params in ({"status": "BOGUS"}, {"sort": "image_url"}, {"cost_min": 5, "cost_max": 1}):
         response = await client.get("/api/jobs", headers=viewer, params=params)
@@ -112,6 +144,8 @@ async def test_job_detail_and_404(client: Client, viewer: dict[str, str], seeded
     assert body["s3_derivative_keys"] == job.s3_derivative_keys
     assert body["trace_url"] == f"https://traces.example/t/{job.trace_id}"
     assert body["processing_ms"] == job.processing_ms
+    assert body["segment_confidence"] == job.segment_confidence
+    assert body["provider_metadata"] == job.provider_metadata
     missing = await client.get("/api/jobs/nope", headers=viewer)
     assert missing.status_code == 404 and "no job" in missing.json()["detail"]
 
@@ -301,6 +335,7 @@ async def test_list_comes_from_the_mirror_and_matches_the_store(
         {"sku": f"T{run_id}"},
         {"sku": f"T{run_id}", "status": ["DONE", "FAILED"], "sort": "-cost_usd"},
         {"sku": f"T{run_id}", "theme": "kitchen", "sort": "sku", "page_size": 2, "page": 2},
+        {"sku": f"T{run_id}", "sort": "confidence", "max_confidence": 0.9},
     ):
         query = build_query(**kwargs)  # type: ignore[arg-type]
         from_mirror = await resources.mirror.page(query)

@@ -57,6 +57,8 @@ def test_ranges_and_theme() -> None:
             "created_from",
         ),
         ({"sort": "-image_url"}, "cannot sort"),
+        ({"max_confidence": 1.5}, "max_confidence must be between 0 and 1"),
+        ({"min_confidence": 0.9, "max_confidence": 0.2}, "min_confidence is greater"),
     ],
 )
 def test_bad_queries_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -69,3 +71,18 @@ def test_sort_has_a_stable_tiebreak_and_paging_skips() -> None:
     assert mongo_sort(query) == [("cost_usd", 1), ("_id", 1)]
     assert query.skip == 40
     assert mongo_sort(build_query()) == [("created_at", -1), ("_id", -1)]
+
+
+def test_confidence_bounds_filter_the_top_level_field() -> None:
+    flt = mongo_filter(build_query(min_confidence=0.2, max_confidence=0.8))
+    assert flt == {"segment_confidence": {"$gte": 0.2, "$lte": 0.8}}
+    assert mongo_filter(build_query(max_confidence=0.8)) == {"segment_confidence": {"$lte": 0.8}}
+
+
+def test_least_certain_first_lists_only_jobs_with_a_confidence() -> None:
+    query = build_query(sort="confidence")
+    assert mongo_sort(query) == [("segment_confidence", 1), ("_id", 1)]
+    assert mongo_filter(query) == {"segment_confidence": {"$gte": 0.0}}
+    bounded = build_query(sort="confidence", max_confidence=0.5)
+    assert mongo_filter(bounded) == {"segment_confidence": {"$lte": 0.5}}
+    assert build_query(sort="-cost_usd").min_confidence is None

@@ -32,6 +32,8 @@ def _docs(n: int) -> list[dict[str, Any]]:
             "retry_count": 0,
             "error_code": None,
             "failed_stage": None,
+            # ties on confidence, and jobs without one
+            "segment_confidence": None if i % 5 == 0 else round(rng.choice([0.3, 0.6, 0.9]), 1),
         }
         for i in range(n)
     ]
@@ -46,7 +48,14 @@ def _matches(doc: dict[str, Any], q: JobQuery) -> bool:
         and (q.created_to is None or doc["created_at"] <= q.created_to)
         and (q.cost_min is None or doc["cost_usd"] >= q.cost_min)
         and (q.cost_max is None or doc["cost_usd"] <= q.cost_max)
+        and (q.min_confidence is None or _at_least(doc["segment_confidence"], q.min_confidence))
+        and (q.max_confidence is None or _at_least(q.max_confidence, doc["segment_confidence"]))
     )
+
+
+def _at_least(value: float | None, bound: float | None) -> bool:
+    """A range never matches a missing confidence (as in the store)."""
+    return value is not None and bound is not None and value >= bound
 
 
 def _expected(docs: list[dict[str, Any]], q: JobQuery) -> tuple[list[str], int]:
@@ -79,6 +88,10 @@ def mirror_and_docs() -> tuple[JobMirror, list[dict[str, Any]]]:
         {"created_to": NOW - timedelta(hours=40), "sort": "created_at", "page": 3},
         {"sort": "cost_usd", "page": 5, "page_size": 50},
         {"status": ["NEW"], "page": 99},  # past the end: empty page, total still counted
+        {"sort": "confidence", "page": 2, "page_size": 50},  # least certain first, scored only
+        {"sort": "-confidence", "status": ["DONE"]},
+        {"max_confidence": 0.6, "sort": "-created_at"},
+        {"min_confidence": 0.5, "max_confidence": 0.9, "theme": "studio", "sort": "confidence"},
     ],
 )
 def test_mirror_pages_equal_the_store_semantics(
@@ -135,3 +148,13 @@ def test_totals_follow_status_changes_and_deletes() -> None:
     assert mirror._page(failed)[1] == 40
     assert mirror._page(build_query(status=["NEW"], page_size=10))[1] == 19
     assert mirror._page(build_query(page_size=10))[1] == 59
+
+
+def test_a_row_keeps_the_jobs_confidence() -> None:
+    mirror = JobMirror(DashboardSettings(), db=None, resync_s=60)  # type: ignore[arg-type]
+    docs = _docs(3)
+    docs[0]["segment_confidence"], docs[1]["segment_confidence"] = 0.25, None
+    mirror._upsert(docs, generation=0)
+    rows, total = mirror._page(build_query(sort="confidence"))
+    assert total == 2 and rows[0]["_id"] == docs[0]["_id"]
+    assert rows[0]["segment_confidence"] == 0.25

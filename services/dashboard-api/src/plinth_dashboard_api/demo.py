@@ -23,6 +23,9 @@ from plinth.domain.states import PIPELINE, STAGE_FROM, JobStatus
 from plinth_dashboard_api.settings import DashboardSettings
 
 THEMES = ("studio", "kitchen", "outdoor")
+# the cut-out's confidence per demo job (None: a provider that gives none, or not segmented)
+CONFIDENCES = (0.97, 0.88, 0.62, None, 0.91, None, 0.45, 0.79, None, 0.55, 0.99, 0.83)
+DEMO_MODEL_SHA256 = hashlib.sha256(b"plinth demo segmentation model").hexdigest()
 
 
 @dataclass
@@ -61,6 +64,21 @@ def _timings(seed: int, upto: int) -> StepTimings:
     }
     names = list(values)
     return StepTimings(**{name: values[name] for name in names[:upto]})
+
+
+def _segment_metadata(i: int, confidence: float | None) -> dict[str, object]:
+    if confidence is None:
+        return {"provider": "local", "width": 160, "height": 120, "format": "JPEG"}
+    return {
+        "provider": "onnx",
+        "width": 160,
+        "height": 120,
+        "format": "JPEG",
+        "model": "isnet-general-use",
+        "model_sha256": DEMO_MODEL_SHA256,
+        "confidence": confidence,
+        "confidence_factors": {"edge_sharpness": round(confidence + 0.01 * (i % 3), 2)},
+    }
 
 
 def _history(statuses: list[JobStatus], start: datetime) -> list[Transition]:
@@ -142,6 +160,8 @@ async def seed_demo(
         reached = failed_from or status
         colour = (40 + i * 17 % 200, 90 + i * 29 % 150, 160)
         steps = PIPELINE[: PIPELINE.index(reached) + 1]
+        segmented = PIPELINE.index(reached) >= PIPELINE.index(JobStatus.BG_REMOVED)
+        confidence = CONFIDENCES[i % len(CONFIDENCES)] if segmented else None
         job = Job(
             sku=sku,
             theme=theme,
@@ -157,6 +177,8 @@ async def seed_demo(
             attempts={"segment": 1 + i % 2},
             timings=_timings(i, PIPELINE.index(reached) + 1 if kind != "done" else 7),
             history=_history(list(steps), created),
+            segment_confidence=confidence,
+            provider_metadata={"segment": _segment_metadata(i, confidence)} if segmented else {},
         )
         job = await _store_assets(blobs, job, reached if kind != "done" else JobStatus.DONE, colour)
         if kind == "done":

@@ -20,6 +20,7 @@ DASHBOARD_INDEXES: Final[list[tuple[str, str, list[tuple[str, int]]]]] = [
     ("jobs_collection", "sku_created", [("sku", ASCENDING), ("created_at", DESCENDING)]),
     ("jobs_collection", "theme_created", [("theme", ASCENDING), ("created_at", DESCENDING)]),
     ("jobs_collection", "cost_created", [("cost_usd", ASCENDING), ("created_at", DESCENDING)]),
+    ("jobs_collection", "confidence", [("segment_confidence", ASCENDING), ("_id", ASCENDING)]),
     ("jobs_collection", "updated", [("updated_at", DESCENDING)]),
     ("jobs_collection", "completed", [("completed_at", DESCENDING)]),
     ("webhook_events", "received", [("received_at", DESCENDING)]),

@@ -19,7 +19,10 @@ SORTABLE: Final[dict[str, str]] = {
     "cost_usd": "cost_usd",
     "sku": "sku",
     "status": "status",
+    "confidence": "segment_confidence",
 }
+"""API sort key -> job field. Sorting by ``confidence`` lists only the jobs that have one (a
+cut-out whose provider gave it): ``confidence`` is the least certain cut-outs first."""
 DEFAULT_SORT: Final = "-created_at"
 
 
@@ -36,6 +39,8 @@ class JobQuery:
     created_to: datetime | None = None
     cost_min: float | None = None
     cost_max: float | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
     sort: str = DEFAULT_SORT
     page: int = 1
     page_size: int = 25
@@ -67,6 +72,8 @@ def build_query(
     created_to: datetime | None = None,
     cost_min: float | None = None,
     cost_max: float | None = None,
+    min_confidence: float | None = None,
+    max_confidence: float | None = None,
     sort: str | None = None,
     page: int = 1,
     page_size: int = 25,
@@ -80,9 +87,17 @@ def build_query(
         raise InvalidQuery("created_from is after created_to")
     if cost_min is not None and cost_max is not None and cost_min > cost_max:
         raise InvalidQuery("cost_min is greater than cost_max")
+    for name, bound in (("min_confidence", min_confidence), ("max_confidence", max_confidence)):
+        if bound is not None and not 0 <= bound <= 1:
+            raise InvalidQuery(f"{name} must be between 0 and 1")
+    if (min_confidence is not None and max_confidence is not None
+            and min_confidence > max_confidence):
+        raise InvalidQuery("min_confidence is greater than max_confidence")
     sort = sort or DEFAULT_SORT
     if sort.lstrip("-") not in SORTABLE:
         raise InvalidQuery(f"cannot sort by {sort!r}; sortable: {', '.join(SORTABLE)}")
+    if sort.lstrip("-") == "confidence" and min_confidence is None and max_confidence is None:
+        min_confidence = 0.0  # only jobs with a confidence: there is nothing else to rank by
     return JobQuery(
         statuses=parse_statuses(status),
         sku_prefix=(sku or "").strip() or None,
@@ -91,6 +106,8 @@ def build_query(
         created_to=created_to,
         cost_min=cost_min,
         cost_max=cost_max,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
         sort=sort,
         page=page,
         page_size=page_size,
@@ -122,6 +139,14 @@ def mongo_filter(query: JobQuery) -> dict[str, Any]:
         cost["$lte"] = query.cost_max
     if cost:
         flt["cost_usd"] = cost
+    # a range never matches a missing or null confidence: jobs without one are left out
+    confidence: dict[str, float] = {}
+    if query.min_confidence is not None:
+        confidence["$gte"] = query.min_confidence
+    if query.max_confidence is not None:
+        confidence["$lte"] = query.max_confidence
+    if confidence:
+        flt["segment_confidence"] = confidence
     return flt
 
 

@@ -102,9 +102,25 @@ class JobsController(Controller):
         created_to: FromQuery[datetime | None] = None,
         cost_min: Annotated[float | None, QueryParameter(ge=0)] = None,
         cost_max: Annotated[float | None, QueryParameter(ge=0)] = None,
+        min_confidence: Annotated[
+            float | None,
+            QueryParameter(ge=0, le=1, description="cut-outs at least this certain (0..1)"),
+        ] = None,
+        max_confidence: Annotated[
+            float | None,
+            QueryParameter(
+                ge=0,
+                le=1,
+                description="cut-outs at most this certain (0..1); either bound leaves out "
+                "jobs without a confidence",
+            ),
+        ] = None,
         sort: Annotated[
             str | None,
-            QueryParameter(description="field, '-' prefix for descending; default -created_at"),
+            QueryParameter(
+                description="field, '-' prefix for descending; default -created_at. "
+                "'confidence' lists the least certain cut-outs first (jobs with one only)"
+            ),
         ] = None,
         page: Annotated[int, QueryParameter(ge=1)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1)] = 25,
@@ -118,6 +134,8 @@ class JobsController(Controller):
                 created_to=created_to,
                 cost_min=cost_min,
                 cost_max=cost_max,
+                min_confidence=min_confidence,
+                max_confidence=max_confidence,
                 sort=sort,
                 page=page,
                 page_size=page_size,

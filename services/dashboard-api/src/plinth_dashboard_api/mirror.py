@@ -53,6 +53,7 @@ COLUMNS = (
     "retry_count",
     "error_code",
     "failed_stage",
+    "segment_confidence",
 )
 # stored too, for the stats; not part of a list row
 _STATS_COLUMNS = ("timings",)
@@ -62,8 +63,8 @@ _SCHEMA = """
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY, sku TEXT NOT NULL, theme TEXT NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL, completed_at REAL, cost_usd REAL NOT NULL,
-    retry_count INTEGER NOT NULL, error_code TEXT, failed_stage TEXT, timings TEXT,
-    synced INTEGER NOT NULL
+    retry_count INTEGER NOT NULL, error_code TEXT, failed_stage TEXT, segment_confidence REAL,
+    timings TEXT, synced INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX jobs_created ON jobs (created_at, cost_usd, status, id);
 CREATE INDEX jobs_status_created ON jobs (status, created_at, id);
@@ -72,6 +73,7 @@ CREATE INDEX jobs_theme_created ON jobs (theme, created_at, status, id);
 CREATE INDEX jobs_cost ON jobs (cost_usd, id);
 CREATE INDEX jobs_updated ON jobs (updated_at, id);
 CREATE INDEX jobs_status_cost ON jobs (status, cost_usd, id);
+CREATE INDEX jobs_confidence ON jobs (segment_confidence, id);
 -- jobs per (status, theme), kept with every write: totals of status/theme-only filters in O(1)
 CREATE TABLE counts (
     status TEXT NOT NULL, theme TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (status, theme)
@@ -89,6 +91,10 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _row(doc: dict[str, Any], generation: int) -> tuple[Any, ...]:
     return (
         str(doc["_id"]),
@@ -102,6 +108,7 @@ def _row(doc: dict[str, Any], generation: int) -> tuple[Any, ...]:
         int(doc.get("retry_count") or 0),
         doc.get("error_code"),
         doc.get("failed_stage"),
+        _number(doc.get("segment_confidence")),
         json.dumps(doc.get("timings") or {}),
         generation,
     )
@@ -144,6 +151,13 @@ def where_clause(query: JobQuery) -> tuple[str, list[Any]]:
     if query.cost_max is not None:
         parts.append(f"{col('cost_usd')} <= ?")
         args.append(query.cost_max)
+    # like the store's range, a bound never matches NULL: jobs without a confidence drop out
+    if query.min_confidence is not None:
+        parts.append(f"{col('segment_confidence')} >= ?")
+        args.append(query.min_confidence)
+    if query.max_confidence is not None:
+        parts.append(f"{col('segment_confidence')} <= ?")
+        args.append(query.max_confidence)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
@@ -289,6 +303,8 @@ class JobMirror:
             query.created_to,
             query.cost_min,
             query.cost_max,
+            query.min_confidence,
+            query.max_confidence,
         )
         if any(value is not None for value in ranged):
             return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])

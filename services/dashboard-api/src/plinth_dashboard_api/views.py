@@ -23,6 +23,7 @@ SUMMARY_FIELDS = (
     "retry_count",
     "error_code",
     "failed_stage",
+    "segment_confidence",
 )
 
 
@@ -38,6 +39,7 @@ class JobSummary(BaseModel):
     retry_count: int = 0
     error_code: str | None = None
     failed_stage: Stage | None = None
+    segment_confidence: float | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> JobSummary:

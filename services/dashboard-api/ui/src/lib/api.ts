@@ -22,6 +22,7 @@ export interface JobSummary {
   retry_count: number;
   error_code: string | null;
   failed_stage: string | null;
+  segment_confidence: number | null;
 }
 
 export interface JobPage {
@@ -54,6 +55,7 @@ export interface Job extends JobSummary {
   trace_url_template: string | null;
   timings: Record<string, number | null>;
   cost_breakdown: Record<string, number>;
+  provider_metadata: Record<string, unknown>;
   history: Transition[];
   processing_ms: number | null;
 }
@@ -111,6 +113,7 @@ export interface JobFilters {
   created_to?: string;
   cost_min?: string;
   cost_max?: string;
+  max_confidence?: string;
   sort?: string;
   page?: number;
   page_size?: number;
@@ -156,7 +159,7 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
 export function jobsQueryString(filters: JobFilters): string {
   const params = new URLSearchParams();
   for (const status of filters.status ?? []) params.append("status", status);
-  for (const name of ["sku", "theme", "created_from", "created_to", "cost_min", "cost_max", "sort"] as const) {
+  for (const name of ["sku", "theme", "created_from", "created_to", "cost_min", "cost_max", "max_confidence", "sort"] as const) {
     const value = filters[name];
     if (value) params.set(name, name.startsWith("created_") ? new Date(value).toISOString() : value);
   }

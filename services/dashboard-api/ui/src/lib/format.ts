@@ -23,6 +23,12 @@ export function formatCost(usd: number | null | undefined): string {
   return usd < 0.01 && usd > 0 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
 
+export function formatConfidence(confidence: number | null | undefined): string {
+  // the cut-out's confidence, 0..1, as a percentage ("—" when the provider gave none)
+  if (confidence === null || confidence === undefined) return "—";
+  return `${Math.round(confidence * 100)}%`;
+}
+
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;

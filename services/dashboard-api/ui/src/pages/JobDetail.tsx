@@ -4,7 +4,7 @@ import { AssetTile, CopyButton } from "../components/Asset";
 import { Stepper } from "../components/Stepper";
 import { Button, Card, Dialog, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
-import { fillTemplate, formatCost, formatDuration, relativeTime } from "../lib/format";
+import { fillTemplate, formatConfidence, formatCost, formatDuration, relativeTime } from "../lib/format";
 import { useFailJob, useJob, useRetryJob } from "../lib/hooks";
 import { setTraceTemplate, traceTemplate } from "../lib/settings";
 
@@ -23,6 +23,51 @@ export function jobAssets(job: Job): AssetRef[] {
   });
   if (job.manifest_s3_key) assets.push({ label: "Manifest", key: job.manifest_s3_key, params: { type: "manifest" } });
   return assets;
+}
+
+export interface SegmentInfo {
+  confidence: number | null;
+  provider: string | null;
+  model: string | null;
+  modelSha256: string | null;
+  reusedFrom: string | null;
+}
+
+// What the segment stage recorded about the cut-out (provider_metadata.segment), or null before it ran.
+export function segmentInfo(job: Pick<Job, "segment_confidence" | "provider_metadata">): SegmentInfo | null {
+  const raw = job.provider_metadata?.segment;
+  const segment = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : null;
+  if (!segment && job.segment_confidence == null) return null;
+  const text = (value: unknown) => (typeof value === "string" && value ? value : null);
+  const confidence = job.segment_confidence ?? (typeof segment?.confidence === "number" ? segment.confidence : null);
+  return {
+    confidence,
+    provider: text(segment?.provider),
+    model: text(segment?.model),
+    modelSha256: text(segment?.model_sha256),
+    reusedFrom: text(segment?.reused_from),
+  };
+}
+
+export function SegmentationCard({ info }: { info: SegmentInfo }) {
+  return (
+    <Card title="Cut-out">
+      <dl className="space-y-1 text-sm" data-testid="segmentation">
+        <div className="flex justify-between"><dt>Confidence</dt><dd className="tabular-nums" data-testid="segment-confidence">{formatConfidence(info.confidence)}</dd></div>
+        <div className="flex justify-between"><dt>Provider</dt><dd>{info.provider ?? "—"}</dd></div>
+        {info.model && <div className="flex justify-between"><dt>Model</dt><dd className="truncate pl-2">{info.model}</dd></div>}
+        {info.modelSha256 && (
+          <div className="flex justify-between"><dt>Model sha256</dt><dd className="pl-2 font-mono text-xs" title={info.modelSha256}>{info.modelSha256.slice(0, 12)}</dd></div>
+        )}
+        {info.reusedFrom && (
+          <div className="flex justify-between" data-testid="segment-reused">
+            <dt>Reused from</dt>
+            <dd className="truncate pl-2"><Link to={`/jobs/${encodeURIComponent(info.reusedFrom)}`} className="font-mono text-xs text-indigo-600 hover:underline" title={info.reusedFrom}>job {info.reusedFrom.slice(0, 12)}</Link></dd>
+          </div>
+        )}
+      </dl>
+    </Card>
+  );
 }
 
 function TimingBars({ timings }: { timings: Record<string, number | null> }) {
@@ -58,6 +103,7 @@ export function JobDetailPage() {
   const j = job.data;
   const terminal = j.status === "DONE" || j.status === "FAILED";
   const linkTemplate = template ?? traceTemplate(j.trace_url_template);
+  const segment = segmentInfo(j);
   // finished jobs: how long they took; a failed one stopped at its last update
   const elapsed =
     j.processing_ms ??
@@ -118,6 +164,7 @@ export function JobDetailPage() {
             {j.shopify && <div className="flex justify-between"><dt>Shopify</dt><dd>{j.shopify.status}{j.shopify.reason ? ` (${j.shopify.reason})` : ""}</dd></div>}
           </dl>
         </Card>
+        {segment && <SegmentationCard info={segment} />}
       </div>
 
       <Card title="Trace">

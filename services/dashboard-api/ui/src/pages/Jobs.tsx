@@ -3,10 +3,10 @@ import { Link, useSearchParams } from "react-router-dom";
 import { RetryButton } from "../components/RetryButton";
 import { Button, Card, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import { ALL_STATUSES, type JobFilters, type JobStatus } from "../lib/api";
-import { formatCost, relativeTime } from "../lib/format";
+import { formatConfidence, formatCost, relativeTime } from "../lib/format";
 import { useJobs } from "../lib/hooks";
 
-const TEXT_FILTERS = ["sku", "theme", "created_from", "created_to", "cost_min", "cost_max", "sort"] as const;
+const TEXT_FILTERS = ["sku", "theme", "created_from", "created_to", "cost_min", "cost_max", "max_confidence", "sort"] as const;
 const SORTS: [string, string][] = [
   ["-created_at", "Newest first"],
   ["created_at", "Oldest first"],
@@ -14,6 +14,7 @@ const SORTS: [string, string][] = [
   ["cost_usd", "Cheapest"],
   ["-updated_at", "Recently updated"],
   ["sku", "SKU A–Z"],
+  ["confidence", "Least certain first"],
 ];
 
 export function filtersFromParams(params: URLSearchParams): JobFilters {
@@ -87,7 +88,7 @@ export function JobsPage() {
             })}
           </div>
         </fieldset>
-        <div className="grid grid-cols-2 gap-2 md:grid-cols-4 lg:grid-cols-7">
+        <div className="grid grid-cols-2 gap-2 md:grid-cols-4 lg:grid-cols-8">
           <label className="text-xs">SKU prefix
             <input aria-label="SKU prefix" className={inputClass} defaultValue={filters.sku} key={`sku-${filters.sku ?? ""}`}
               onKeyDown={(e) => e.key === "Enter" && setText("sku", e.currentTarget.value.trim())}
@@ -109,6 +110,10 @@ export function JobsPage() {
           </label>
           <label className="text-xs">Cost max ($)
             <input type="number" min="0" step="0.01" className={inputClass} value={filters.cost_max ?? ""} onChange={(e) => setText("cost_max", e.target.value)} />
+          </label>
+          <label className="text-xs">Confidence ≤
+            <input type="number" min="0" max="1" step="0.05" aria-label="Confidence at most" className={inputClass} value={filters.max_confidence ?? ""}
+              title="only cut-outs at most this certain (0–1)" onChange={(e) => setText("max_confidence", e.target.value)} />
           </label>
           <label className="text-xs">Sort
             <select aria-label="Sort" className={inputClass} value={filters.sort ?? "-created_at"} onChange={(e) => setText("sort", e.target.value)}>
@@ -135,6 +140,7 @@ export function JobsPage() {
                     <th className="py-2 pr-2">SKU</th>
                     <th className="py-2 pr-2">Theme</th>
                     <th className="py-2 pr-2">Created</th>
+                    <th className="py-2 pr-2 text-right" title="how sure the cut-out is">Confidence</th>
                     <th className="py-2 pr-2 text-right">Cost</th>
                     <th className="py-2 text-right">Actions</th>
                   </tr>
@@ -146,6 +152,7 @@ export function JobsPage() {
                       <td className="py-2 pr-2 font-mono">{job.sku}</td>
                       <td className="py-2 pr-2">{job.theme}</td>
                       <td className="py-2 pr-2" title={new Date(job.created_at).toLocaleString()}>{relativeTime(job.created_at)}</td>
+                      <td className="py-2 pr-2 text-right tabular-nums" data-testid="job-confidence">{formatConfidence(job.segment_confidence)}</td>
                       <td className="py-2 pr-2 text-right tabular-nums">{formatCost(job.cost_usd)}</td>
                       <td className="py-2 text-right">
                         <span className="inline-flex items-center gap-2">
@@ -156,7 +163,7 @@ export function JobsPage() {
                     </tr>
                   ))}
                   {jobs.data.items.length === 0 && (
-                    <tr><td colSpan={6} className="py-6 text-center text-gray-500">No jobs match these filters.</td></tr>
+                    <tr><td colSpan={7} className="py-6 text-center text-gray-500">No jobs match these filters.</td></tr>
                   )}
                 </tbody>
               </table>

@@ -13,6 +13,11 @@ describe("jobsQueryString", () => {
     expect(dated.get("created_from")).toBe(new Date("2026-03-01T10:00").toISOString());
     expect(jobsQueryString({})).toBe("");
   });
+  it("sends the confidence filter and the least-certain-first sort", () => {
+    const params = new URLSearchParams(jobsQueryString({ max_confidence: "0.8", sort: "confidence" }).slice(1));
+    expect(params.get("max_confidence")).toBe("0.8");
+    expect(params.get("sort")).toBe("confidence");
+  });
 });
 
 describe("request", () => {

@@ -5,7 +5,8 @@ import { Stepper } from "../components/Stepper";
 import { StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
 import { filtersFromParams } from "../pages/Jobs";
-import { jobAssets } from "../pages/JobDetail";
+import { MemoryRouter } from "react-router-dom";
+import { SegmentationCard, jobAssets, segmentInfo } from "../pages/JobDetail";
 
 afterEach(cleanup);
 
@@ -39,6 +40,10 @@ describe("filtersFromParams", () => {
     expect(filters.sku).toBe("AB");
     expect(filters.page).toBe(3);
     expect(filtersFromParams(new URLSearchParams("page=-4")).page).toBe(1);
+    expect(filtersFromParams(new URLSearchParams("max_confidence=0.8&sort=confidence"))).toMatchObject({
+      max_confidence: "0.8",
+      sort: "confidence",
+    });
   });
 });
 
@@ -59,5 +64,32 @@ describe("jobAssets", () => {
       ["Derivative 0_thumb.webp", { type: "derivative", index: 0 }],
       ["Manifest", { type: "manifest" }],
     ]);
+  });
+});
+
+describe("segmentation", () => {
+  const sha = "ab12cd34ef56".padEnd(64, "0");
+  it("shows the confidence, provider, model, its sha256 prefix and the job it was reused from", () => {
+    const info = segmentInfo({
+      segment_confidence: 0.42,
+      provider_metadata: { segment: { provider: "onnx", model: "isnet", model_sha256: sha, reused_from: "job-1" } },
+    });
+    expect(info).toEqual({ confidence: 0.42, provider: "onnx", model: "isnet", modelSha256: sha, reusedFrom: "job-1" });
+    render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
+    expect(screen.getByTestId("segment-confidence").textContent).toBe("42%");
+    const card = screen.getByTestId("segmentation").textContent ?? "";
+    expect(card).toContain("onnx");
+    expect(card).toContain("isnet");
+    expect(card).toContain("ab12cd34ef56");
+    expect(card).not.toContain(sha);
+    const link = screen.getByRole("link", { name: "job job-1" });
+    expect(link.getAttribute("href")).toBe("/jobs/job-1");
+  });
+  it("has nothing to show before the segment stage and no reuse line for a fresh cut-out", () => {
+    expect(segmentInfo({ segment_confidence: null, provider_metadata: {} })).toBeNull();
+    const info = segmentInfo({ segment_confidence: null, provider_metadata: { segment: { provider: "local" } } });
+    render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
+    expect(screen.getByTestId("segment-confidence").textContent).toBe("—");
+    expect(screen.queryByTestId("segment-reused")).toBeNull();
   });
 });

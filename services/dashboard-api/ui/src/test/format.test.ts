@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PIPELINE } from "../lib/api";
-import { fillTemplate, formatCost, formatDuration, relativeTime, stepIndex } from "../lib/format";
+import { fillTemplate, formatConfidence, formatCost, formatDuration, relativeTime, stepIndex } from "../lib/format";
 
 describe("relativeTime", () => {
   const now = new Date("2026-03-01T12:00:00Z");
@@ -20,6 +20,12 @@ describe("formatters", () => {
     expect(formatCost(0.0042)).toBe("$0.0042");
     expect(formatCost(0)).toBe("$0.00");
     expect(formatCost(null)).toBe("—");
+  });
+  it("formats a cut-out's confidence as a percentage", () => {
+    expect(formatConfidence(0.423)).toBe("42%");
+    expect(formatConfidence(1)).toBe("100%");
+    expect(formatConfidence(0)).toBe("0%");
+    expect(formatConfidence(null)).toBe("—");
   });
   it("formats durations", () => {
     expect(formatDuration(420)).toBe("420 ms");
