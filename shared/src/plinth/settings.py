@@ -7,6 +7,7 @@ no configuration at all; docker-compose and deployments override them with the s
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,8 +38,42 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(default=None, description="worker instance; hostname:pid")
 
     # --- pipeline behaviour ----------------------------------------------------------------
-    segment_provider: str = "local"
-    onnx_model_path: str | None = None
+    segment_provider: str = Field(
+        default="auto",
+        description="auto (learned when its model is installed, else local), learned, onnx, "
+        "local or freepik",
+    )
+    segment_model: str = Field(
+        default="isnet-medium",
+        description="installed model name (plinth models list) or, for onnx, an ONNX file path",
+    )
+    segment_input_side: int | None = Field(
+        default=None, ge=32, le=2048, description="inference side (default 768 for IS-Net)"
+    )
+    segment_model_mean: tuple[float, float, float] | None = Field(
+        default=None, description="per-channel mean, 0..255 units, of a model given by path"
+    )
+    segment_model_std: tuple[float, float, float] | None = Field(
+        default=None, description="per-channel std, 0..255 units, of a model given by path"
+    )
+    segment_model_output: Literal["clamp", "sigmoid", "minmax"] | None = Field(
+        default=None, description="how a model given by path's output becomes 0..1"
+    )
+    segment_fusion: bool = Field(
+        default=True, description="fuse the learned mask with the backdrop model on plain backdrops"
+    )
+    segment_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0: all cores")
+    segment_use_cuda: bool = Field(default=True, description="CUDA execution provider if present")
+    segment_use_openvino: bool = Field(
+        default=False, description="OpenVINO execution provider (needs onnxruntime-openvino)"
+    )
+    segment_graph_optimisation: Literal["all", "extended", "basic", "off"] = "all"
+    model_dir: str | None = Field(
+        default=None, description="where installed models live (default ~/.cache/plinth/models)"
+    )
+    onnx_model_path: str | None = Field(
+        default=None, description="older name of segment_model for the onnx provider"
+    )
     background_mode: str = Field(default="procedural", pattern="^(procedural|ai)$")
     background_variants: int | None = Field(
         default=None, ge=1, le=8, description="overrides the theme's own variant count"

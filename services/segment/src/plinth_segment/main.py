@@ -1,7 +1,8 @@
 """The segment service: NEW -> BG_REMOVED.
 
 Decodes the stored original, cuts the product out with the provider named by
-``PLINTH_SEGMENT_PROVIDER`` (local, freepik or onnx) and stores the RGBA cutout and its mask.
+``PLINTH_SEGMENT_PROVIDER`` (auto, learned, onnx, local or freepik; see
+``plinth.models.segmenters``) and stores the RGBA cutout and its mask.
 A photo is segmented once: the jobs of its other themes reuse the stored cut-out
 (:mod:`plinth_segment.reuse`).
 """
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.imaging.segment import SegmentProvider, get_provider
+from plinth.imaging.errors import ImagingError
+from plinth.imaging.segment import SegmentProvider
 from plinth.keys import cutout_key, mask_key
-from plinth.settings import Settings
+from plinth.models.segmenters import build_segmenter, config_from_settings
+from plinth.settings import Settings, get_settings
 from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
@@ -27,41 +31,55 @@ UPLOAD_PREFIX = "uploads/segment/"
 """Where photos a URL-fetching provider cannot read as stored (WebP, HEIC, TIFF, EXIF-rotated)
 are put, decoded, for it to fetch; a bucket lifecycle rule may expire this prefix."""
 
+log = logging.getLogger("plinth_segment")
 _providers: dict[tuple[Any, ...], SegmentProvider] = {}
 
 
 def provider_for(settings: Settings, ctx: StageContext) -> SegmentProvider:
-    """One provider per process and configuration (the onnx one loads its model once)."""
-    api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
-    name = settings.segment_provider.strip().lower()  # get_provider accepts any case too
-    identity: tuple[Any, ...] = (name, api_key, settings.freepik_base_url,
-                                 settings.freepik_remove_bg_price_usd, settings.onnx_model_path)
-    if name == "freepik":
+    """One provider per process and configuration (a learned one loads its model once)."""
+    identity = _identity(settings)
+    if settings.segment_provider.strip().lower() == "freepik":
         # Its uploader is bound to this blob store and event loop: a provider cached for
         # another (a closed store, a finished loop) would fail or upload elsewhere. The cached
         # uploader keeps both alive, so their ids cannot be reused while the entry exists.
         identity += (id(ctx.blobs), id(asyncio.get_running_loop()))
     if identity not in _providers:
-        _providers[identity] = _build_provider(name, settings, api_key, ctx)
+        _providers[identity] = _build_provider(settings, ctx)
     return _providers[identity]
 
 
-def _build_provider(name: str, settings: Settings, api_key: str | None,
-                    ctx: StageContext) -> SegmentProvider:
+def preload_provider(settings: Settings) -> None:
+    """Build the provider at start-up, so the model is loaded (and ``auto``'s fallback to
+    ``local`` logged) before the first job. Freepik's is bound to the running loop later; a
+    provider that cannot be built fails each job with ``provider_not_configured`` instead."""
+    if settings.segment_provider.strip().lower() == "freepik":
+        return
+    try:
+        _providers[_identity(settings)] = _build_provider(settings, None)
+    except PermanentStageError as exc:
+        log.error("segment provider: %s", exc)
+
+
+def _identity(settings: Settings) -> tuple[Any, ...]:
+    api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
+    return (api_key, settings.freepik_base_url, settings.freepik_remove_bg_price_usd,
+            config_from_settings(settings))
+
+
+def _build_provider(settings: Settings, ctx: StageContext | None) -> SegmentProvider:
     config: dict[str, Any] = {}
-    if name == "freepik":
-        if api_key is None:
+    if settings.segment_provider.strip().lower() == "freepik":
+        api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
+        if api_key is None or ctx is None:
             raise PermanentStageError("provider_not_configured",
                                       "segment provider freepik needs PLINTH_FREEPIK_API_KEY")
         config = {"api_key": api_key, "base_url": settings.freepik_base_url,
                   "unit_price_usd": settings.freepik_remove_bg_price_usd,
                   "uploader": s3_uploader(ctx.blobs, asyncio.get_running_loop())}
-    elif name == "onnx":
-        if not settings.onnx_model_path:
-            raise PermanentStageError("provider_not_configured",
-                                      "segment provider onnx needs PLINTH_ONNX_MODEL_PATH")
-        config = {"model_path": settings.onnx_model_path}
-    return get_provider(name, **config)
+    try:
+        return build_segmenter(config_from_settings(settings), **config)
+    except ImagingError as exc:
+        raise PermanentStageError("provider_not_configured", exc.message) from exc
 
 
 def s3_uploader(blobs: Any, loop: asyncio.AbstractEventLoop) -> Callable[[bytes, str], str]:
@@ -119,6 +137,9 @@ STEPS = [Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, segment)]
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    preload_provider(get_settings())
     run_stage_service(Stage.SEGMENT, STEPS, service_name="plinth-segment")
 
 

@@ -18,8 +18,9 @@ from plinth.cli.models import models_app
 from plinth.imaging.backgrounds import Theme, list_themes, load_theme, render_background
 from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.errors import ImagingError
-from plinth.imaging.segment import PROVIDERS, SegmentProvider, get_provider
+from plinth.imaging.segment import SegmentProvider
 from plinth.keys import InvalidKeyPart
+from plinth.models.segmenters import PROVIDERS, build_segmenter, config_from_settings
 from plinth.pipeline import STEP_NAMES, PhotoRun, run_photo
 from plinth.settings import get_settings
 from plinth.stages import segment_photo
@@ -46,21 +47,22 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _provider(name: str, model: Path | None) -> SegmentProvider:
+def _provider(name: str | None, model: str | None) -> SegmentProvider:
+    """The provider the options name, else the one the settings name (``auto`` by default)."""
     settings = get_settings()
-    config: dict[str, Any] = {}
-    if name == "onnx":
-        path = model or (Path(settings.onnx_model_path) if settings.onnx_model_path else None)
-        if path is None:
-            fail("the onnx provider needs --model PATH (or PLINTH_ONNX_MODEL_PATH)")
-        config["model_path"] = str(path)
-    elif name == "freepik":
+    overrides: dict[str, Any] = {}
+    if name is not None:
+        overrides["provider"] = name
+    if model is not None:
+        overrides["model"] = model
+    config = config_from_settings(settings, **overrides)
+    if config.provider.strip().lower() == "freepik":
         fail(
             "the freepik provider fetches images by URL, so it runs in the services "
-            "(where originals have presigned S3 URLs); use --provider local or onnx here"
+            "(where originals have presigned S3 URLs); use --provider auto, learned or local here"
         )
     try:
-        return get_provider(name, **config)
+        return build_segmenter(config)
     except ImagingError as exc:
         fail(exc.message)
 
@@ -94,8 +96,12 @@ def process(
     theme: Annotated[
         list[str], typer.Option("--theme", "-t", help="Theme; repeat for several.")
     ] = ["default"],  # noqa: B006 - typer needs a literal default
-    provider: Annotated[str, typer.Option(help=f"Segmentation: {', '.join(PROVIDERS)}.")] = "local",
-    model: Annotated[Path | None, typer.Option(help="ONNX model for --provider onnx.")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help=f"Segmentation: {', '.join(PROVIDERS)} (default: PLINTH_SEGMENT_PROVIDER, auto)."
+    )] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Installed model name (plinth models list) or an ONNX file for --provider onnx."
+    )] = None,
     variants: Annotated[
         int | None, typer.Option(min=1, max=12, help="Backgrounds per theme (default: theme's).")
     ] = None,
@@ -180,8 +186,12 @@ def _summary(runs: list[tuple[Path, PhotoRun]]) -> Table:
 def segment(
     image: Annotated[Path, typer.Argument(help="Product photo.")],
     output: Annotated[Path, typer.Argument(help="Where to write the RGBA cutout (PNG).")],
-    provider: Annotated[str, typer.Option(help=f"Segmentation: {', '.join(PROVIDERS)}.")] = "local",
-    model: Annotated[Path | None, typer.Option(help="ONNX model for --provider onnx.")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help=f"Segmentation: {', '.join(PROVIDERS)} (default: PLINTH_SEGMENT_PROVIDER, auto)."
+    )] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Installed model name (plinth models list) or an ONNX file for --provider onnx."
+    )] = None,
     mask: Annotated[Path | None, typer.Option(help="Also write the 8-bit mask here.")] = None,
 ) -> None:
     """Cut the product out of IMAGE and write the RGBA cutout to OUTPUT."""

@@ -1,8 +1,10 @@
 """Segmentation (background removal) behind one port, and the registry of its providers.
 
-``get_provider("local")`` is the default, weight-free provider; ``"freepik"`` calls Freepik's
-remove-background API; ``"onnx"`` runs a salient-object model from a local file. Providers are
-imported on first use, so importing this package stays cheap (no onnxruntime, no httpx).
+``get_provider("local")`` is the weight-free backdrop model; ``"freepik"`` calls Freepik's
+remove-background API. The ``learned`` provider (:mod:`.learned`) takes a loaded model through
+the :class:`~.saliency.SaliencyModel` port, so it is built by ``plinth.models.segmenters``, which
+also picks the default (``auto``). Providers are imported on first use, so importing this
+package stays cheap (no httpx).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from typing import Any
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import Segmentation, SegmentProvider
 
-PROVIDERS = ("local", "freepik", "onnx")
-DEFAULT_PROVIDER = "local"
+PROVIDERS = ("local", "freepik")
 
-__all__ = ["DEFAULT_PROVIDER", "PROVIDERS", "SegmentProvider", "Segmentation", "get_provider"]
+__all__ = ["PROVIDERS", "SegmentProvider", "Segmentation", "get_provider"]
 
 
 def _local() -> Callable[..., SegmentProvider]:
@@ -31,16 +32,9 @@ def _freepik() -> Callable[..., SegmentProvider]:
     return FreepikSegmenter
 
 
-def _onnx() -> Callable[..., SegmentProvider]:
-    from plinth.imaging.segment.onnx import OnnxSegmenter
-
-    return OnnxSegmenter
-
-
 _FACTORIES: dict[str, Callable[[], Callable[..., SegmentProvider]]] = {
     "local": _local,
     "freepik": _freepik,
-    "onnx": _onnx,
 }
 
 
@@ -48,7 +42,7 @@ def get_provider(name: str, **config: Any) -> SegmentProvider:
     """Build the provider called ``name`` with ``config`` as its keyword arguments.
 
     ``local`` takes ``options``; ``freepik`` takes ``api_key``, ``uploader``, ``unit_price_usd``
-    and HTTP settings; ``onnx`` takes ``model_path`` and pre-processing settings.
+    and HTTP settings.
     """
     factory = _FACTORIES.get(name.strip().lower())
     if factory is None:

@@ -1,0 +1,200 @@
+"""The ``learned`` provider: a salient-object model, refined to full resolution.
+
+Pipeline (each step a small module with documented settings):
+
+1. **Infer** (:class:`.saliency.SaliencyModel`): resize the photo to the model's input size
+   (aspect ratio not kept, as the models were trained), normalise as its contract says, run,
+   read the output as a 0..1 probability.
+2. **Fuse** (:mod:`.fusion`): on a plain studio backdrop, fill what the backdrop model and the
+   learned model both call product, so near-white bodies come out solid.
+3. **Refine** (:mod:`.refine`): a guided filter with the photo itself as guide lifts the
+   working-resolution map to a full-resolution alpha with the photo's own edges.
+4. **Decontaminate** (:mod:`.decontaminate`): edge pixels are unmixed from the old backdrop's
+   colour, so no backdrop-coloured fringe is left; fully transparent pixels are black.
+5. **Confidence** (:mod:`.confidence`): how sure the cut-out is, recorded with it.
+
+The model itself comes through the ``SaliencyModel`` port; nothing here reads a file.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.base import RGB, Segmentation
+from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
+from plinth.imaging.segment.confidence import confidence
+from plinth.imaging.segment.decontaminate import (
+    clear_transparent,
+    decontaminate_edges,
+    neighbourhood_colours,
+)
+from plinth.imaging.segment.fusion import FusionOptions, fuse
+from plinth.imaging.segment.refine import RefineOptions, refined_alpha_strips
+from plinth.imaging.segment.saliency import SaliencyModel
+
+F32 = npt.NDArray[np.float32]
+_SIDE_MULTIPLE = 32  # the networks halve the size five times
+
+
+@dataclass(frozen=True)
+class LearnedOptions:
+    work_side: int = 1024
+    """Long side of the working image the probability is refined on."""
+    backdrop_side: int = 512
+    """Long side the backdrop model is fitted at (the ``local`` provider's working size)."""
+    decontaminate_side: int = 512
+    """Long side of the neighbourhood colours used to unmix edge pixels."""
+    min_product_share: float = 0.0005
+    """Less product than this share of the frame means nothing was found."""
+    fusion: FusionOptions | None = field(default_factory=FusionOptions)
+    """``None`` runs the learned model alone, on every photo."""
+    refine: RefineOptions = field(default_factory=RefineOptions)
+    coarse: CoarseOptions = field(default_factory=CoarseOptions)
+
+
+class LearnedSegmenter:
+    """Background removal with a learned salient-object model."""
+
+    name = "learned"
+
+    def __init__(self, model: SaliencyModel, options: LearnedOptions | None = None) -> None:
+        self.model = model
+        self.options = options or LearnedOptions()
+        self.input_size = model.fixed_size or _input_size(model.contract.input_side)
+
+    def segment(self, rgb: RGB) -> Segmentation:
+        _check_rgb(rgb)
+        options = self.options
+        started = time.perf_counter()
+        height, width = rgb.shape[:2]
+        probability_model = self.probability(rgb)
+        inferred = time.perf_counter()
+
+        work = _scaled(width, height, options.work_side)
+        small = _resize(rgb, work)
+        probability = np.asarray(
+            cv2.resize(probability_model, work, interpolation=cv2.INTER_LINEAR), np.float32)
+        fusion_meta: dict[str, Any] = {"plain_backdrop": False}
+        agreement = None
+        if options.fusion is not None:
+            backdrop_size = _scaled(width, height, options.backdrop_side)
+            coarse = coarse_mask(_resize(rgb, backdrop_size), options.coarse)
+            backdrop_product = cv2.resize(
+                coarse.product.astype(np.uint8), work, interpolation=cv2.INTER_NEAREST) > 0
+            fused = fuse(probability, backdrop_product, coarse.model.inlier_share,
+                         options.fusion)
+            probability, agreement = fused.probability, fused.agreement
+            fusion_meta = {"plain_backdrop": fused.plain_backdrop,
+                           "backdrop_fit": round(coarse.model.inlier_share, 4),
+                           "filled_share": round(fused.filled_share, 4)}
+        fused_at = time.perf_counter()
+
+        product_share = float((probability >= 0.5).mean())
+        if product_share < options.min_product_share:
+            raise SegmentationError(
+                f"no product found: the {self.model.name} model saw no salient object")
+        guide = small.astype(np.float32) / 255.0
+        rgba = np.empty((height, width, 4), np.uint8)
+        for row0, row1, alpha in refined_alpha_strips(rgb, guide, probability, options.refine):
+            rgba[row0:row1, :, 3] = alpha
+            rows = rgb[row0:row1]
+            rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
+        refined = time.perf_counter()
+
+        self._decontaminate(rgba, rgb, probability)
+        score, factors = confidence(probability, agreement)
+        finished = time.perf_counter()
+        return Segmentation(
+            cutout=rgba,
+            mask=np.ascontiguousarray(rgba[..., 3]),
+            provider=self.name,
+            cost_usd=0.0,
+            meta={
+                "model": self.model.name,
+                "model_sha256": self.model.sha256,
+                "execution_provider": self.model.execution_provider,
+                "input_size": list(self.input_size),
+                "product_share": round(product_share, 4),
+                "confidence": score,
+                "confidence_factors": factors,
+                "fusion": fusion_meta,
+                "timings_ms": {
+                    "inference": _ms(started, inferred),
+                    "fusion": _ms(inferred, fused_at),
+                    "refine": _ms(fused_at, refined),
+                    "decontaminate": _ms(refined, finished),
+                },
+            },
+        )
+
+    def probability(self, rgb: RGB) -> F32:
+        """The model's 0..1 map at its input size, before fusion and refinement."""
+        contract = self.model.contract
+        resized = _resize(rgb, self.input_size)
+        mean = np.asarray(contract.mean, np.float32)
+        std = np.asarray(contract.std, np.float32)
+        normalised = (resized.astype(np.float32) - mean) / std
+        batch = np.ascontiguousarray(normalised.transpose(2, 0, 1)[None], np.float32)
+        raw = self.model.predict(batch)
+        return to_probability(raw, contract.output)
+
+    def _decontaminate(self, rgba: npt.NDArray[np.uint8], rgb: RGB, probability: F32) -> None:
+        height, width = rgb.shape[:2]
+        size = _scaled(width, height, self.options.decontaminate_side)
+        small = _resize(rgb, size).astype(np.float32) / 255.0
+        small_probability = cv2.resize(probability, size, interpolation=cv2.INTER_AREA)
+        inside, outside = neighbourhood_colours(small, small_probability >= 0.5)
+        decontaminate_edges(rgba, inside, outside)
+        clear_transparent(rgba)
+
+
+def to_probability(raw: F32, output: str) -> F32:
+    """The model's raw ``HxW`` output as a 0..1 probability, as its contract says."""
+    if not np.isfinite(raw).all():
+        raise SegmentationError("the model's output contains NaN or infinite values")
+    values = np.asarray(raw, np.float32)
+    if output == "sigmoid":
+        values = (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
+    elif output == "minmax":
+        low, high = float(values.min()), float(values.max())
+        # A constant map carries no ranking to stretch; keep it as it is.
+        if high - low > 1e-6:
+            values = (values - low) / (high - low)
+    result: F32 = np.clip(values, 0.0, 1.0).astype(np.float32)
+    return result
+
+
+def _input_size(side: int) -> tuple[int, int]:
+    rounded = max(_SIDE_MULTIPLE, round(side / _SIDE_MULTIPLE) * _SIDE_MULTIPLE)
+    return (rounded, rounded)
+
+
+def _scaled(width: int, height: int, long_side: int) -> tuple[int, int]:
+    scale = min(1.0, long_side / max(width, height))
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _resize(rgb: RGB, size: tuple[int, int]) -> RGB:
+    if size == (rgb.shape[1], rgb.shape[0]):
+        return np.ascontiguousarray(rgb)
+    shrinking = size[0] * size[1] < rgb.shape[0] * rgb.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(rgb, size, interpolation=interpolation), np.uint8)
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)
+
+
+def _check_rgb(rgb: Any) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3:
+        raise SegmentationError("the learned segmenter expects an HxWx3 uint8 array")
+    if rgb.shape[2] != 3 or min(rgb.shape[:2]) < 4:
+        raise SegmentationError(f"the learned segmenter expects HxWx3 RGB pixels, got {rgb.shape}")

@@ -1,0 +1,220 @@
+"""Load a salient-object ONNX model into onnxruntime: the adapter behind ``SaliencyModel``.
+
+The image core (``plinth.imaging.segment.learned``) only sees :class:`OnnxSaliencyModel` through
+the ``SaliencyModel`` port; file reading, hashing, graph surgery and the inference runtime stay
+here.
+
+**Any inference size.** Exported U²-Net/IS-Net graphs pin every upsampling (``Resize``) to the
+pixel sizes of the export (1024 for IS-Net), so the shipped file only runs at 1024x1024.
+:func:`free_input_size` rewrites each ``Resize`` from absolute ``sizes`` to the equivalent
+``scales`` (its output size over its input size, found by ONNX shape inference) and frees the
+input's height and width. The weights are untouched: at the export size the outputs are the same
+(max difference 2e-5 on IS-Net), and 640-1024 become usable, which is the main speed lever on a
+CPU (IS-Net fp16 on 2 threads: 1.3 s at 1024, 0.73 s at 768, 0.5 s at 640). Sides must be
+multiples of 32 (the network halves the size five times).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.saliency import ModelContract
+
+log = logging.getLogger(__name__)
+
+SIDE_MULTIPLE = 32
+_FLOATS: dict[str, type[np.floating[Any]]] = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How onnxruntime runs the model (documented settings, see ``plinth.settings``)."""
+
+    threads: int = 0
+    """Intra-op threads; 0 lets onnxruntime choose (one per core)."""
+    use_cuda: bool = True
+    """Use the CUDA execution provider when ``onnxruntime-gpu`` and a GPU are present."""
+    use_openvino: bool = False
+    """Use the OpenVINO execution provider when ``onnxruntime-openvino`` is installed."""
+    graph_optimisation: str = "all"
+    """``all``, ``extended``, ``basic`` or ``off`` (onnxruntime's graph optimisation level)."""
+
+
+class OnnxSaliencyModel:
+    """One ONNX salient-object model loaded for inference (implements ``SaliencyModel``)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        contract: ModelContract,
+        *,
+        name: str | None = None,
+        sha256: str | None = None,
+        options: RuntimeOptions | None = None,
+    ) -> None:
+        """Load ``path``. ``sha256`` is the already verified hash (an installed model); without
+        it the file is hashed here."""
+        path = Path(path)
+        if not path.is_file():
+            raise SegmentationError(f"onnx model not found: {path}")
+        data = path.read_bytes()
+        self.name = name or path.name
+        self.sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        self.contract = contract
+        self.path = str(path)
+        options = options or RuntimeOptions()
+        graph = _parse(data, path)
+        fixed = _fixed_spatial_size(graph)
+        if fixed is not None and (fixed != (contract.input_side, contract.input_side)):
+            freed = free_input_size(graph)
+            if freed is not None:
+                data, fixed = freed, None
+        self._session = _session(data, path, options)
+        self.execution_provider = str(self._session.get_providers()[0])
+        self._input, self._dtype = _check_input(self._session)
+        self._output = _check_output(self._session)
+        self.fixed_size = fixed
+
+    def predict(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        try:
+            outputs = self._session.run([self._output], {self._input: batch.astype(self._dtype)})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise SegmentationError(f"onnx model {self.name} failed to run: {exc}") from exc
+        output = np.asarray(outputs[0], np.float32)
+        if output.ndim < 2 or output.size != output.shape[-2] * output.shape[-1]:
+            raise SegmentationError(
+                f"onnx model output has shape {output.shape}; expected one HxW map")
+        result: npt.NDArray[np.float32] = output.reshape(output.shape[-2:])
+        return result
+
+
+def free_input_size(model: Any) -> bytes | None:
+    """The serialised model with every ``Resize`` made relative and H/W left free, or ``None``
+    when the graph cannot be rewritten (an unknown size somewhere): it then stays fixed-size."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    try:
+        inferred = shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as exc:  # shape inference fails on graphs it does not understand
+        log.info("model keeps its fixed input size: shape inference failed (%s)", exc)
+        return None
+    shapes = {
+        info.name: [d.dim_value for d in info.type.tensor_type.shape.dim]
+        for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    }
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    for node in rewritten.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 4 or not node.input[3]:
+            continue
+        source, target = shapes.get(node.input[0]), shapes.get(node.output[0])
+        if not source or not target or len(source) != 4 or 0 in source or 0 in target:
+            log.info("model keeps its fixed input size: %s has an unknown shape", node.name)
+            return None
+        scales = np.asarray(target, np.float32) / np.asarray(source, np.float32)
+        scales_name = f"{node.name}__plinth_scales"
+        rewritten.graph.initializer.append(numpy_helper.from_array(scales, scales_name))
+        node.input[2] = scales_name
+        del node.input[3]
+    for value in [*rewritten.graph.input, *rewritten.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4:
+            dims[2].dim_param, dims[3].dim_param = "height", "width"
+    del rewritten.graph.value_info[:]
+    serialised: bytes = rewritten.SerializeToString()
+    return serialised
+
+
+def _parse(data: bytes, path: Path) -> Any:
+    import onnx
+
+    try:
+        return onnx.load_model_from_string(data)
+    except Exception as exc:  # DecodeError and friends: all mean "not an ONNX model"
+        raise SegmentationError(f"cannot load onnx model {path}: {exc}") from exc
+
+
+def _fixed_spatial_size(model: Any) -> tuple[int, int] | None:
+    inputs = [i for i in model.graph.input
+              if i.name not in {init.name for init in model.graph.initializer}]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        return None
+    h, w = dims[2].dim_value, dims[3].dim_value
+    return (w, h) if h > 0 and w > 0 else None
+
+
+def _session(data: bytes, path: Path, options: RuntimeOptions) -> Any:
+    import onnxruntime as ort  # imported here: only learned providers need it (~0.3 s to import)
+
+    available = ort.get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if options.use_openvino and "OpenVINOExecutionProvider" in available:
+        providers.insert(0, "OpenVINOExecutionProvider")
+    if options.use_cuda and "CUDAExecutionProvider" in available:
+        providers.insert(0, "CUDAExecutionProvider")
+    levels = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "off": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }
+    if options.graph_optimisation not in levels:
+        raise SegmentationError(
+            f"unknown graph optimisation {options.graph_optimisation!r}; "
+            f"choose one of {', '.join(levels)}")
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = max(0, options.threads)
+    session_options.graph_optimization_level = levels[options.graph_optimisation]
+    session_options.log_severity_level = 3  # its warnings about unused initialisers are noise
+    try:
+        return ort.InferenceSession(data, sess_options=session_options, providers=providers)
+    except Exception as exc:  # InvalidProtobuf, Fail...: all mean "unusable file"
+        raise SegmentationError(f"cannot load onnx model {path}: {exc}") from exc
+
+
+def _check_input(session: Any) -> tuple[str, type[np.floating[Any]]]:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = [i.name for i in inputs]
+        raise SegmentationError(f"onnx model must take exactly one image input, it takes {names}")
+    spec = inputs[0]
+    if spec.type not in _FLOATS:
+        raise SegmentationError(f"onnx model input {spec.name!r} is {spec.type}, not float")
+    shape = list(spec.shape)
+    if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+        raise SegmentationError(
+            f"onnx model input {spec.name!r} has shape {shape}; expected 1x3xHxW")
+    if isinstance(shape[0], int) and shape[0] != 1:
+        raise SegmentationError(f"onnx model input batch is {shape[0]}; expected 1 or dynamic")
+    return str(spec.name), _FLOATS[spec.type]
+
+
+def _check_output(session: Any) -> str:
+    outputs = session.get_outputs()
+    if not outputs:
+        raise SegmentationError("onnx model has no outputs")
+    first = outputs[0]
+    if first.type not in _FLOATS:
+        raise SegmentationError(f"onnx model output {first.name!r} is {first.type}, not float")
+    shape = list(first.shape)
+    fixed_leading = [d for d in shape[:-2] if isinstance(d, int)]
+    if len(shape) < 2 or len(shape) > 4 or any(d != 1 for d in fixed_leading):
+        raise SegmentationError(
+            f"onnx model output {first.name!r} has shape {shape}; expected one HxW map "
+            "(1x1xHxW, 1xHxW or HxW)")
+    return str(first.name)
