@@ -11,13 +11,17 @@ pixel sizes of the export (1024 for IS-Net), so the shipped file only runs at 10
 input's height and width. The weights are untouched: at the export size the outputs are the same
 (max difference 2e-5 on IS-Net), and 640-1024 become usable, which is the main speed lever on a
 CPU (IS-Net fp16 on 2 threads: 1.3 s at 1024, 0.73 s at 768, 0.5 s at 640). Sides must be
-multiples of 32 (the network halves the size five times).
+multiples of 32 (the network halves the size five times). The rewritten copy is made once and
+kept beside the original (:func:`any_size_copy`), so a worker's start-up only pays for it the
+first time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,22 +72,27 @@ class OnnxSaliencyModel:
         path = Path(path)
         if not path.is_file():
             raise SegmentationError(f"onnx model not found: {path}")
-        data = path.read_bytes()
         self.name = name or path.name
-        self.sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        self.sha256 = sha256 or _file_sha256(path)
         self.contract = contract
         self.path = str(path)
         options = options or RuntimeOptions()
-        graph = _parse(data, path)
-        fixed = _fixed_spatial_size(graph)
-        if fixed is not None and (fixed != (contract.input_side, contract.input_side)):
-            freed = free_input_size(graph)
-            if freed is not None:
-                data, fixed = freed, None
-        self._session = _session(data, path, options)
-        self.execution_provider = str(self._session.get_providers()[0])
-        self._input, self._dtype = _check_input(self._session)
-        self._output = _check_output(self._session)
+        wanted = (contract.input_side, contract.input_side)
+        # A copy freed of its fixed size was made on an earlier start: load only that one.
+        ready = _any_size_path(path, self.sha256)
+        session = _session(ready if ready.is_file() else path, options)
+        _check_input(session)
+        _check_output(session)
+        fixed = _fixed_size(session)
+        if fixed is not None and fixed != wanted:
+            any_size = any_size_copy(path, self.sha256)
+            if any_size is not None:
+                del session  # one model in memory at a time
+                session, fixed = _session(any_size, options), None
+        self._session = session
+        self.execution_provider = str(session.get_providers()[0])
+        self._input, self._dtype = _check_input(session)
+        self._output = _check_output(session)
         self.fixed_size = fixed
 
     def predict(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -99,66 +108,100 @@ class OnnxSaliencyModel:
         return result
 
 
-def free_input_size(model: Any) -> bytes | None:
-    """The serialised model with every ``Resize`` made relative and H/W left free, or ``None``
-    when the graph cannot be rewritten (an unknown size somewhere): it then stays fixed-size."""
-    import onnx
+def any_size_copy(path: Path, sha256: str) -> Path | None:
+    """A copy of the model at ``path`` that runs at any input size, made once and kept beside
+    it (named by the original's sha256, so a changed original is never matched with an old
+    copy). ``None`` when the graph cannot be rewritten; the model then keeps its fixed size.
+    Where the directory is read-only the copy goes to a temporary directory for this process."""
+    target = _any_size_path(path, sha256)
+    if target.is_file():
+        return target
+    model = _parse(path)
+    if not free_input_size(model):
+        return None
+    data = model.SerializeToString()
+    del model
+    for directory in (path.parent, Path(tempfile.gettempdir())):
+        candidate = directory / target.name
+        try:
+            with tempfile.NamedTemporaryFile(dir=directory, suffix=".part", delete=False) as tmp:
+                tmp.write(data)
+            os.chmod(tmp.name, 0o644)
+            os.replace(tmp.name, candidate)
+            return candidate
+        except OSError as exc:
+            log.info("cannot keep the any-size model in %s: %s", directory, exc)
+    return None
+
+
+def _any_size_path(path: Path, sha256: str) -> Path:
+    return path.with_name(f"{path.stem}.{sha256[:16]}.any-size.onnx")
+
+
+def free_input_size(model: Any) -> bool:
+    """Rewrite ``model`` in place: every ``Resize`` made relative, input and output H/W left
+    free. ``False`` (and ``model`` untouched) when a size in the graph is unknown."""
     from onnx import numpy_helper, shape_inference
 
     try:
         inferred = shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # shape inference fails on graphs it does not understand
         log.info("model keeps its fixed input size: shape inference failed (%s)", exc)
-        return None
+        return False
     shapes = {
         info.name: [d.dim_value for d in info.type.tensor_type.shape.dim]
         for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
     }
-    rewritten = onnx.ModelProto()
-    rewritten.CopyFrom(model)
-    for node in rewritten.graph.node:
+    del inferred
+    rewrites = []
+    for node in model.graph.node:
         if node.op_type != "Resize" or len(node.input) < 4 or not node.input[3]:
             continue
         source, target = shapes.get(node.input[0]), shapes.get(node.output[0])
         if not source or not target or len(source) != 4 or 0 in source or 0 in target:
             log.info("model keeps its fixed input size: %s has an unknown shape", node.name)
-            return None
-        scales = np.asarray(target, np.float32) / np.asarray(source, np.float32)
+            return False
+        rewrites.append((node, np.asarray(target, np.float32) / np.asarray(source, np.float32)))
+    for node, scales in rewrites:
         scales_name = f"{node.name}__plinth_scales"
-        rewritten.graph.initializer.append(numpy_helper.from_array(scales, scales_name))
+        model.graph.initializer.append(numpy_helper.from_array(scales, scales_name))
         node.input[2] = scales_name
         del node.input[3]
-    for value in [*rewritten.graph.input, *rewritten.graph.output]:
+    for value in [*model.graph.input, *model.graph.output]:
         dims = value.type.tensor_type.shape.dim
         if len(dims) == 4:
             dims[2].dim_param, dims[3].dim_param = "height", "width"
-    del rewritten.graph.value_info[:]
-    serialised: bytes = rewritten.SerializeToString()
-    return serialised
+    del model.graph.value_info[:]
+    return True
 
 
-def _parse(data: bytes, path: Path) -> Any:
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parse(path: Path) -> Any:
     import onnx
 
     try:
-        return onnx.load_model_from_string(data)
+        return onnx.load(str(path))
     except Exception as exc:  # DecodeError and friends: all mean "not an ONNX model"
         raise SegmentationError(f"cannot load onnx model {path}: {exc}") from exc
 
 
-def _fixed_spatial_size(model: Any) -> tuple[int, int] | None:
-    inputs = [i for i in model.graph.input
-              if i.name not in {init.name for init in model.graph.initializer}]
-    if len(inputs) != 1:
+def _fixed_size(session: Any) -> tuple[int, int] | None:
+    shape = list(session.get_inputs()[0].shape)
+    if len(shape) != 4:
         return None
-    dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4:
-        return None
-    h, w = dims[2].dim_value, dims[3].dim_value
-    return (w, h) if h > 0 and w > 0 else None
+    h, w = shape[2], shape[3]
+    fixed = isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0
+    return (int(w), int(h)) if fixed else None
 
 
-def _session(data: bytes, path: Path, options: RuntimeOptions) -> Any:
+def _session(path: Path, options: RuntimeOptions) -> Any:
     import onnxruntime as ort  # imported here: only learned providers need it (~0.3 s to import)
 
     available = ort.get_available_providers()
@@ -182,7 +225,7 @@ def _session(data: bytes, path: Path, options: RuntimeOptions) -> Any:
     session_options.graph_optimization_level = levels[options.graph_optimisation]
     session_options.log_severity_level = 3  # its warnings about unused initialisers are noise
     try:
-        return ort.InferenceSession(data, sess_options=session_options, providers=providers)
+        return ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail...: all mean "unusable file"
         raise SegmentationError(f"cannot load onnx model {path}: {exc}") from exc
 

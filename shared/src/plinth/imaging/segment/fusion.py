@@ -6,17 +6,17 @@ The backdrop model (the ``local`` provider's classification, :mod:`.coarse`) kno
 which pixels differ from a plain backdrop, but keeps whatever is not backdrop: a table, a sheet
 of paper, a reflection. So the fusion is small:
 
-1. **Gate: a plain backdrop.** Only when the fitted backdrop explains at least
-   ``min_backdrop_fit`` of the frame's border band; on a busy scene the learned map is used
+1. **Gate: a plain, light backdrop.** Only when the fitted backdrop explains at least
+   ``min_backdrop_fit`` of the frame's border band and is at least ``min_backdrop_lightness``
+   light (the backdrop model is built for white to light-grey studio backdrops; on a dark one
+   a glow or a rim light reads as product to it). On any other photo the learned map is used
    alone.
 2. **Fill what both call product.** Each connected region the backdrop model calls product is
    kept only where the learned model already covers at least ``min_overlap`` of it: a region the
    learned model does not recognise as part of the object (a table, a shadow, a prop) is never
    added. Inside a kept region, pixels at least ``edge_margin`` working pixels from its outline
-   and where the learned map is at least ``min_support`` are made opaque, so a faint, partly
-   transparent body becomes solid; the outline itself stays the learned model's, whose edges are
-   finer, and nothing the learned model sees as clear backdrop (a glow or a shadow joined to
-   the object in the backdrop model's view) is filled.
+   are made opaque, so a faint, partly transparent body (or a white sole the model dropped)
+   becomes solid; the outline itself stays the learned model's, whose edges are finer.
 
 Nothing is ever removed from the learned map, so the fused mask covers at least what the model
 alone covers, and the backdrop model only adds where the two agree on the object.
@@ -39,12 +39,12 @@ class FusionOptions:
     min_backdrop_fit: float = 0.9
     """Share of the border band the backdrop model must explain for the photo to count as a
     studio photo on a plain backdrop."""
+    min_backdrop_lightness: float = 0.5
+    """Least mean sRGB value (0..1) of the backdrop for the backdrop model to be trusted."""
     min_overlap: float = 0.5
     """A backdrop-model region is used only where the learned map already covers this share."""
-    edge_margin: int = 2
+    edge_margin: int = 3
     """Working pixels inside a region's outline that are left to the learned map's edge."""
-    min_support: float = 0.05
-    """Pixels the learned map puts below this are clear backdrop to it and never filled."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,10 @@ class Fused:
 
 
 def fuse(learned: F32, backdrop_product: BoolMap, backdrop_fit: float,
-         options: FusionOptions) -> Fused:
+         backdrop_lightness: float, options: FusionOptions) -> Fused:
     """Fuse ``learned`` (0..1) with ``backdrop_product`` (same size); see the module docstring."""
-    if backdrop_fit < options.min_backdrop_fit:
+    if (backdrop_fit < options.min_backdrop_fit
+            or backdrop_lightness < options.min_backdrop_lightness):
         return Fused(learned, False, None, 0.0)
     solid = learned >= 0.5
     union = np.logical_or(solid, backdrop_product).sum()
@@ -78,7 +79,6 @@ def fuse(learned: F32, backdrop_product: BoolMap, backdrop_fit: float,
         side = 2 * options.edge_margin + 1
         kernel = np.ones((side, side), np.uint8)
         kept = cv2.erode(kept.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0
-    kept &= learned >= options.min_support
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     filled = float((fused - learned > 0.1).mean())
     return Fused(fused, True, agreement, filled)

@@ -30,11 +30,7 @@ from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
 from plinth.imaging.segment.confidence import confidence
-from plinth.imaging.segment.decontaminate import (
-    clear_transparent,
-    decontaminate_edges,
-    neighbourhood_colours,
-)
+from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
 from plinth.imaging.segment.fusion import FusionOptions, fuse
 from plinth.imaging.segment.refine import RefineOptions, refined_alpha_strips
 from plinth.imaging.segment.saliency import SaliencyModel
@@ -45,8 +41,9 @@ _SIDE_MULTIPLE = 32  # the networks halve the size five times
 
 @dataclass(frozen=True)
 class LearnedOptions:
-    work_side: int = 1024
-    """Long side of the working image the probability is refined on."""
+    work_side: int = 768
+    """Long side of the working image the probability is fused and refined on (about the
+    model's input side: the full-resolution detail comes from the guide, not from here)."""
     backdrop_side: int = 512
     """Long side the backdrop model is fitted at (the ``local`` provider's working size)."""
     decontaminate_side: int = 512
@@ -85,14 +82,16 @@ class LearnedSegmenter:
         agreement = None
         if options.fusion is not None:
             backdrop_size = _scaled(width, height, options.backdrop_side)
-            coarse = coarse_mask(_resize(rgb, backdrop_size), options.coarse)
+            coarse = coarse_mask(_resize(small, backdrop_size), options.coarse)
             backdrop_product = cv2.resize(
                 coarse.product.astype(np.uint8), work, interpolation=cv2.INTER_NEAREST) > 0
-            fused = fuse(probability, backdrop_product, coarse.model.inlier_share,
+            lightness = sum(coarse.model.colour_srgb()) / (3 * 255)
+            fused = fuse(probability, backdrop_product, coarse.model.inlier_share, lightness,
                          options.fusion)
             probability, agreement = fused.probability, fused.agreement
             fusion_meta = {"plain_backdrop": fused.plain_backdrop,
                            "backdrop_fit": round(coarse.model.inlier_share, 4),
+                           "backdrop_rgb": list(coarse.model.colour_srgb()),
                            "filled_share": round(fused.filled_share, 4)}
         fused_at = time.perf_counter()
 
@@ -108,7 +107,7 @@ class LearnedSegmenter:
             rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
         refined = time.perf_counter()
 
-        self._decontaminate(rgba, rgb, probability)
+        self._decontaminate(rgba, small, probability)
         score, factors = confidence(probability, agreement)
         finished = time.perf_counter()
         return Segmentation(
@@ -145,14 +144,13 @@ class LearnedSegmenter:
         raw = self.model.predict(batch)
         return to_probability(raw, contract.output)
 
-    def _decontaminate(self, rgba: npt.NDArray[np.uint8], rgb: RGB, probability: F32) -> None:
-        height, width = rgb.shape[:2]
-        size = _scaled(width, height, self.options.decontaminate_side)
-        small = _resize(rgb, size).astype(np.float32) / 255.0
+    def _decontaminate(self, rgba: npt.NDArray[np.uint8], small: RGB, probability: F32) -> None:
+        """Unmix the edge pixels from the backdrop (transparent ones are already black)."""
+        size = _scaled(small.shape[1], small.shape[0], self.options.decontaminate_side)
+        colours = _resize(small, size).astype(np.float32) / 255.0
         small_probability = cv2.resize(probability, size, interpolation=cv2.INTER_AREA)
-        inside, outside = neighbourhood_colours(small, small_probability >= 0.5)
+        inside, outside = neighbourhood_colours(colours, small_probability >= 0.5)
         decontaminate_edges(rgba, inside, outside)
-        clear_transparent(rgba)
 
 
 def to_probability(raw: F32, output: str) -> F32:

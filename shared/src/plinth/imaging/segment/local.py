@@ -20,6 +20,7 @@ import numpy as np
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
+from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import (
     decontaminate_edges,
     edge_alpha,
@@ -116,11 +117,14 @@ class LocalSegmenter:
         finished = time.perf_counter()
 
         mask = np.ascontiguousarray(rgba[..., 3])
+        score, factors = confidence(working_alpha, None)
         meta = {
             "background_rgb": list(coarse.model.colour_srgb()),
             "working_size": [work_h, work_w],
             "product_share": round(product_share, 4),
             "shadow_share": round(coarse.shadow_share, 4),
+            "confidence": score,
+            "confidence_factors": factors,
             "timings_ms": {
                 "coarse": round((coarse_done - started) * 1000, 1),
                 "alpha": round((alpha_done - coarse_done) * 1000, 1),
