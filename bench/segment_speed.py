@@ -118,7 +118,9 @@ def measure_learned(config: dict[str, Any]) -> dict[str, Any]:
     else:
         segmenter_config = SegmenterConfig(
             provider="learned", model=config["model"], input_side=config["side"],
-            runtime=RuntimeOptions(threads=config["threads"], graph_optimisation=config["opt"],
+            runtime=RuntimeOptions(threads=config["threads"],
+                                   graph_optimisation=config["opt"].partition("+")[0],
+                                   memory_arena=config["opt"].endswith("+arena"),
                                    use_openvino=config["openvino"]))
     started = time.perf_counter()
     segmenter = build_segmenter(segmenter_config)
@@ -313,7 +315,8 @@ def main() -> None:
     learned.add_argument("--sides", type=_ints, help="comma-separated inference sides")
     learned.add_argument("--lever-threads", type=_ints, help="comma-separated thread counts")
     learned.add_argument("--opts", type=_names,
-                         help="comma-separated graph optimisations: all, extended, basic, off")
+                         help="comma-separated graph optimisations: all, extended, basic, off; "
+                         "+arena turns onnxruntime's memory arena on (all+arena)")
     learned.add_argument("--providers-openvino", action="store_true",
                          help="add OpenVINO rows when onnxruntime-openvino is importable")
     learned.add_argument("--markdown", action="store_true", help="the lever table as markdown")
@@ -331,8 +334,10 @@ def main() -> None:
         parser.error("--parts is local, learned or local,learned")
     if args.reps < 1:
         parser.error("--reps must be at least 1")
-    if args.opts and set(args.opts) - {"all", "extended", "basic", "off"}:
-        parser.error("--opts are all, extended, basic or off")
+    levels = {"all", "extended", "basic", "off"}
+    if args.opts and {o.partition("+")[0] for o in args.opts} - levels:
+        parser.error("--opts are all, extended, basic or off, each optionally +arena "
+                     "(onnxruntime's memory arena on)")
     if "local" in parts:
         run_local(args)
     if "learned" in parts:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         default=False, description="OpenVINO execution provider (needs onnxruntime-openvino)"
     )
     segment_graph_optimisation: Literal["all", "extended", "basic", "off"] = "all"
+    segment_memory_arena: bool = Field(
+        default=False, description="onnxruntime CPU memory arena (faster reuse, higher peak RSS)"
+    )
     model_dir: str | None = Field(
         default=None, description="where installed models live (default ~/.cache/plinth/models)"
     )

@@ -116,6 +116,7 @@ def config_from_settings(settings: Any, **overrides: Any) -> SegmenterConfig:
             use_cuda=settings.segment_use_cuda,
             use_openvino=settings.segment_use_openvino,
             graph_optimisation=settings.segment_graph_optimisation,
+            memory_arena=settings.segment_memory_arena,
         ),
         model_dir=Path(settings.model_dir) if settings.model_dir else None,
     )
