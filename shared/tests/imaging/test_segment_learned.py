@@ -1,0 +1,417 @@
+"""The ``learned`` segmenter, with a fake ``SaliencyModel`` whose answer the test chooses, and once
+with a tiny ONNX model built here and loaded through ``OnnxSaliencyModel``.
+
+The fake model returns a map made from the photo's known truth, so each test controls exactly
+what "the network" said and checks what the segmenter makes of it: the batch it was fed, the
+probability it reads, and the full-resolution alpha and colours of the cut-out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.learned import LearnedOptions, LearnedSegmenter, to_probability
+from plinth.imaging.segment.saliency import ModelContract
+from plinth.models.onnx_runtime import OnnxSaliencyModel, RuntimeOptions
+
+F32 = npt.NDArray[np.float32]
+
+
+class FakeModel:
+    """A ``SaliencyModel`` answering ``answer(batch)``; it keeps every batch it was given."""
+
+    name = "fake-net"
+    sha256 = "5a" * 32
+    execution_provider = "FakeExecutionProvider"
+
+    def __init__(self, answer: F32 | Callable[[F32], F32], contract: ModelContract,
+                 fixed_size: tuple[int, int] | None = None) -> None:
+        self.answer = answer
+        self.contract = contract
+        self.fixed_size = fixed_size
+        self.batches: list[F32] = []
+
+    def predict(self, batch: F32) -> F32:
+        self.batches.append(batch)
+        if callable(self.answer):
+            return self.answer(batch)
+        return self.answer
+
+
+def model_of(truth: npt.NDArray[np.floating], side: int, **contract: object) -> FakeModel:
+    """A fake model that answers ``truth`` (0..1 coverage at photo size) seen at ``side``."""
+    answer = cv2.resize(truth.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
+    return FakeModel(answer, ModelContract(input_side=side, **contract))  # type: ignore[arg-type]
+
+
+def disc_coverage(height: int, width: int, cx: float, cy: float, r: float,
+                  supersample: int = 4) -> F32:
+    """Anti-aliased coverage of a disc: the share of each pixel inside it."""
+    s = supersample
+    yy, xx = np.mgrid[0:height * s, 0:width * s].astype(np.float32)
+    inside = ((xx + 0.5) / s - cx) ** 2 + ((yy + 0.5) / s - cy) ** 2 < r * r
+    return np.asarray(cv2.resize(inside.astype(np.float32), (width, height),
+                                 interpolation=cv2.INTER_AREA), np.float32)
+
+
+def compose(coverage: F32, product: tuple[int, int, int] | npt.NDArray[np.uint8],
+            backdrop: tuple[int, int, int] | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``coverage * product + (1 - coverage) * backdrop``, as a camera mixes an edge."""
+    a = coverage[..., None]
+    mixed = a * np.asarray(product, np.float32) + (1 - a) * np.asarray(backdrop, np.float32)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def partial_band_width(alpha: npt.NDArray[np.uint8], perimeter: float) -> float:
+    """Mean width, in pixels, of the band of partly transparent pixels along an outline."""
+    return float(((alpha > 0) & (alpha < 255)).sum() / perimeter)
+
+
+def iou(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_]) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+# --- the model's input and output ------------------------------------------------------------
+
+
+def test_the_batch_follows_the_contract_in_0_255_units() -> None:
+    contract = ModelContract(input_side=64, mean=(10.0, 20.0, 30.0), std=(2.0, 4.0, 8.0))
+    model = FakeModel(np.zeros((64, 64), np.float32), contract)
+    rgb = np.empty((150, 200, 3), np.uint8)
+    rgb[...] = (110, 120, 130)
+    LearnedSegmenter(model).probability(rgb)
+
+    (batch,) = model.batches
+    assert batch.shape == (1, 3, 64, 64) and batch.dtype == np.float32
+    assert batch.flags.c_contiguous
+    # (value - mean) / std per channel, R then G then B: 100/2, 100/4, 100/8.
+    np.testing.assert_allclose(batch[0, :, 10, 10], [50.0, 25.0, 12.5])
+    np.testing.assert_allclose(batch[0].reshape(3, -1).std(axis=1), 0.0, atol=1e-6)
+
+
+def test_the_photo_is_resized_to_the_input_square_channels_first() -> None:
+    """Aspect ratio not kept; x runs along the last axis, y along the one before."""
+    contract = ModelContract(input_side=32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    model = FakeModel(np.zeros((32, 32), np.float32), contract)
+    height, width = 60, 240
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, width).astype(np.uint8)[None, :]  # red grows to the right
+    rgb[..., 2] = np.linspace(0, 255, height).astype(np.uint8)[:, None]  # blue grows downwards
+    LearnedSegmenter(model).probability(rgb)
+
+    batch = model.batches[0][0]
+    assert batch.shape == (3, 32, 32)
+    assert np.all(np.diff(batch[0, 16]) > 0) and np.ptp(batch[0, :, 16]) < 1e-3
+    assert np.all(np.diff(batch[2, :, 16]) > 0) and np.ptp(batch[2, 16]) < 1e-3
+    assert np.all(batch[1] == 0)
+    assert batch[0].max() > 240 and batch[2].max() > 240, "the whole frame, stretched"
+
+
+@pytest.mark.parametrize(
+    ("output", "raw", "expected"),
+    [
+        ("clamp", [-0.5, 0.0, 0.25, 1.0, 1.7], [0.0, 0.0, 0.25, 1.0, 1.0]),
+        ("sigmoid", [-50.0, -1.0, 0.0, 2.0, 50.0],
+         [0.0, 1 / (1 + np.e), 0.5, 1 / (1 + np.exp(-2)), 1.0]),
+        ("minmax", [2.0, 3.0, 4.0, 6.0, 10.0], [0.0, 0.125, 0.25, 0.5, 1.0]),
+        ("minmax", [0.4, 0.4, 0.4, 0.4, 0.4], [0.4] * 5),  # nothing to stretch: kept
+        ("minmax", [3.0, 3.0, 3.0, 3.0, 3.0], [1.0] * 5),  # ... then clamped
+    ],
+)
+def test_to_probability(output: str, raw: list[float], expected: list[float]) -> None:
+    result = to_probability(np.asarray(raw, np.float32).reshape(1, 5), output)
+    assert result.dtype == np.float32 and result.shape == (1, 5)
+    np.testing.assert_allclose(result[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("output", ["clamp", "sigmoid", "minmax"])
+def test_to_probability_refuses_nan_and_infinity(output: str, bad: float) -> None:
+    raw = np.zeros((4, 4), np.float32)
+    raw[2, 1] = bad
+    with pytest.raises(SegmentationError, match="NaN or infinite"):
+        to_probability(raw, output)
+
+
+def test_probability_reads_the_output_as_the_contract_says() -> None:
+    logits = np.linspace(-4, 4, 32 * 32, dtype=np.float32).reshape(32, 32)
+    model = FakeModel(logits, ModelContract(input_side=32, output="sigmoid"))
+    probability = LearnedSegmenter(model).probability(np.zeros((40, 40, 3), np.uint8))
+    np.testing.assert_allclose(probability, 1 / (1 + np.exp(-logits)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("side", "size"),
+    [(1024, 1024), (768, 768), (100, 96), (1000, 992), (785, 800), (40, 32), (8, 32)],
+)
+def test_the_input_size_is_the_contracts_side_rounded_to_a_multiple_of_32(
+    side: int, size: int
+) -> None:
+    model = FakeModel(lambda b: np.zeros(b.shape[2:], np.float32), ModelContract(input_side=side))
+    segmenter = LearnedSegmenter(model)
+    assert segmenter.input_size == (size, size)
+    segmenter.probability(np.zeros((50, 70, 3), np.uint8))
+    assert model.batches[0].shape == (1, 3, size, size)
+
+
+def test_a_fixed_size_model_gets_its_own_size() -> None:
+    model = FakeModel(lambda b: np.zeros(b.shape[2:], np.float32), ModelContract(input_side=1024),
+                      fixed_size=(48, 32))
+    segmenter = LearnedSegmenter(model)
+    assert segmenter.input_size == (48, 32)
+    segmenter.probability(np.zeros((50, 70, 3), np.uint8))
+    assert model.batches[0].shape == (1, 3, 32, 48), "(width, height) -> 1x3xHxW"
+
+
+# --- the cut-out ------------------------------------------------------------------------------
+
+
+def studio_disc(height: int = 1500, width: int = 2000) -> tuple[npt.NDArray[np.uint8], F32, float]:
+    """A dark disc with a sharp (anti-aliased) edge on a light, plain backdrop."""
+    radius = 0.3 * height
+    coverage = disc_coverage(height, width, width / 2, height / 2, radius, supersample=2)
+    return compose(coverage, (40, 45, 50), (235, 235, 232)), coverage, 2 * np.pi * radius
+
+
+def test_full_resolution_alpha_lands_on_the_photos_edge() -> None:
+    """A model answering at 768 for a 2000x1500 photo: the alpha's edge is the photo's, a
+    pixel or so wide, not the 2.6x-blurred edge a bilinear upscale of the map would give."""
+    rgb, coverage, perimeter = studio_disc()
+    model = model_of(coverage, 768)
+    result = LearnedSegmenter(model).segment(rgb)
+
+    alpha = result.mask
+    assert alpha.shape == (1500, 2000) and alpha.dtype == np.uint8
+    truth = coverage >= 0.5
+    assert iou(alpha >= 128, truth) > 0.99
+    band = partial_band_width(alpha, perimeter)
+    upscaled = cv2.resize(model.answer, (2000, 1500), interpolation=cv2.INTER_LINEAR)
+    plain = np.clip(upscaled * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert band <= 2.5, f"a {band:.1f} px band of partial alpha along a sharp edge"
+    assert partial_band_width(plain, perimeter) > 2 * band
+    # Away from the edge the alpha is exactly 0 or 255, and product pixels keep their colour.
+    inside = cv2.distanceTransform(truth.astype(np.uint8), cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 5)
+    far = np.maximum(inside, outside) >= 4
+    assert np.all((alpha[far] == 0) | (alpha[far] == 255))
+    opaque = alpha == 255
+    np.testing.assert_array_equal(result.cutout[..., :3][opaque], rgb[opaque])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug/limitation: refine.refined_alpha_strips (guided filter, radius 3 working "
+    "px) cannot sharpen a map much coarser than the working image; with a 64 px answer the "
+    "partial-alpha band is ~40 px wide (a plain bilinear upscale: ~63 px) and backdrop pixels "
+    "up to ~30 px outside the product keep alpha 1-90",
+)
+def test_full_resolution_alpha_is_sharp_even_from_a_64px_answer() -> None:
+    rgb, coverage, perimeter = studio_disc()
+    model = model_of(coverage, 64)
+    alpha = LearnedSegmenter(model).segment(rgb).mask
+
+    assert iou(alpha >= 128, coverage >= 0.5) > 0.99
+    upscaled = cv2.resize(model.answer, (2000, 1500), interpolation=cv2.INTER_LINEAR)
+    plain = np.clip(upscaled * 255 + 0.5, 0, 255).astype(np.uint8)
+    band = partial_band_width(alpha, perimeter)
+    assert band <= 4.0, f"a {band:.1f} px band of partial alpha along a sharp edge"
+    assert partial_band_width(plain, perimeter) > 5 * band
+
+
+def test_edges_carry_no_backdrop_colour_fringe() -> None:
+    """A red product on a blue backdrop: partly transparent edge pixels of the cut-out are red,
+    not the purple of the photo's mixed edge pixels; fully transparent pixels are black."""
+    height, width = 360, 480
+    red, blue = (200, 20, 25), (30, 60, 210)
+    coverage = disc_coverage(height, width, 230.3, 170.7, 110.0)
+    rgb = compose(coverage, red, blue)
+    result = LearnedSegmenter(model_of(coverage, 320)).segment(rgb)
+
+    alpha = result.mask
+    cutout = result.cutout
+    partial = (alpha > 0) & (alpha < 255)
+    assert partial.sum() > 300, "an anti-aliased outline has partly transparent pixels"
+    edge = cutout[partial][:, :3].astype(np.int32)
+    photo_edge = rgb[partial].astype(np.int32)
+    # The photo's own edge pixels are strongly blue-tinted...
+    assert np.median(photo_edge[:, 2]) > 80
+    # ...the cut-out's are the product's red.
+    assert np.abs(edge - np.asarray(red)).max(axis=1).mean() < 20
+    assert np.percentile(edge[:, 2], 95) < 70, "no blue fringe"
+    clear = alpha == 0
+    assert clear.sum() > 0.5 * height * width
+    assert cutout[clear][:, :3].max() == 0, "fully transparent pixels are black"
+    np.testing.assert_array_equal(cutout[..., 3], alpha)
+
+
+def busy_backdrop(height: int, width: int, seed: int = 3) -> npt.NDArray[np.uint8]:
+    """A colourful, textured scene: no plain studio backdrop for the backdrop model to fit."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (height // 8, width // 8, 3), np.uint8)
+    scene = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    speckle = rng.integers(-40, 40, (height, width, 3))
+    return np.clip(scene.astype(np.int32) + speckle, 0, 255).astype(np.uint8)
+
+
+def test_a_translucent_part_keeps_partial_alpha_on_a_busy_backdrop() -> None:
+    """The model says 0.5 over a glass part: the cut-out keeps alpha near 128 there, never 0."""
+    height, width = 400, 600
+    rgb = busy_backdrop(height, width)
+    answer = np.zeros((height, width), np.float32)
+    answer[100:300, 120:300] = 1.0   # a solid part...
+    answer[100:300, 300:480] = 0.5   # ...and a glass part beside it, over the busy scene
+    rgb[100:300, 120:300] = (90, 60, 40)
+    model = model_of(answer, 256)
+    result = LearnedSegmenter(model).segment(rgb)
+
+    alpha = result.mask.astype(np.int32)
+    glass = alpha[115:285, 315:465]
+    assert glass.min() > 0, "no holes in a translucent part"
+    assert 100 <= np.median(glass) <= 156
+    assert np.percentile(glass, 2) >= 80 and np.percentile(glass, 98) <= 176
+    assert alpha[120:280, 140:280].min() == 255
+    assert alpha[:60].max() == 0 and alpha[340:].max() == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: the fusion gate reads coarse.model.inlier_share, the share of the border "
+    "within 3x the fit's own robust noise, so it is ~1.0 on any scene (noise ~0.95 here); a busy "
+    "light backdrop counts as a plain studio backdrop and gets fused",
+)
+def test_a_busy_light_backdrop_is_not_a_studio_backdrop() -> None:
+    height, width = 300, 400
+    blotches = np.random.default_rng(0).integers(110, 256, (30, 40, 3), np.uint8)
+    rgb = cv2.resize(blotches, (width, height), interpolation=cv2.INTER_CUBIC)
+    answer = np.zeros((height, width), np.float32)
+    answer[90:210, 130:270] = 1.0
+    rgb[90:210, 130:270] = (60, 40, 30)
+    result = LearnedSegmenter(model_of(answer, 128)).segment(rgb)
+    assert result.meta["fusion"]["plain_backdrop"] is False
+    assert "agreement" not in result.meta["confidence_factors"]
+
+
+def test_no_product_found_is_an_error() -> None:
+    rgb, _, _ = studio_disc(300, 400)
+    for value in (0.0, 0.3):  # nothing, or only a faint haze, anywhere
+        model = FakeModel(np.full((64, 64), value, np.float32), ModelContract(input_side=64))
+        with pytest.raises(SegmentationError, match="no product found: the fake-net model"):
+            LearnedSegmenter(model).segment(rgb)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.float32),
+     np.zeros((32, 32, 4), np.uint8), np.zeros((3, 32, 3), np.uint8), "not an image"],
+)
+def test_bad_input_arrays_are_refused(bad: object) -> None:
+    model = FakeModel(np.ones((32, 32), np.float32), ModelContract(input_side=32))
+    with pytest.raises(SegmentationError, match="learned segmenter expects"):
+        LearnedSegmenter(model).segment(bad)  # type: ignore[arg-type]
+    assert model.batches == [], "refused before the model runs"
+
+
+def test_meta_records_model_confidence_fusion_and_timings() -> None:
+    rgb, coverage, _ = studio_disc(300, 400)
+    model = model_of(coverage, 96)
+    result = LearnedSegmenter(model).segment(rgb)
+
+    assert result.provider == "learned" and result.cost_usd == 0.0
+    np.testing.assert_array_equal(result.cutout[..., 3], result.mask)
+    meta = result.meta
+    assert meta["model"] == "fake-net"
+    assert meta["model_sha256"] == "5a" * 32
+    assert meta["execution_provider"] == "FakeExecutionProvider"
+    assert meta["input_size"] == [96, 96]
+    assert meta["product_share"] == pytest.approx(float((coverage >= 0.5).mean()), abs=0.01)
+    assert 0.0 <= meta["confidence"] <= 1.0
+    assert meta["confidence"] > 0.8, "one clean disc mid-frame"
+    factors = meta["confidence_factors"]
+    assert {"certainty", "frame_contact", "fragments", "area", "agreement"} <= set(factors)
+    assert all(0.0 <= value <= 1.0 for value in factors.values())
+    assert meta["confidence"] == pytest.approx(float(np.prod(list(factors.values()))), abs=2e-3)
+    fusion = meta["fusion"]
+    assert fusion["plain_backdrop"] is True
+    assert fusion["backdrop_fit"] > 0.9 and 0.0 <= fusion["filled_share"] <= 1.0
+    assert set(meta["timings_ms"]) == {"inference", "fusion", "refine", "decontaminate"}
+    assert all(value >= 0 for value in meta["timings_ms"].values())
+
+
+def test_without_fusion_there_is_no_agreement_factor() -> None:
+    rgb, coverage, _ = studio_disc(300, 400)
+    result = LearnedSegmenter(model_of(coverage, 96), LearnedOptions(fusion=None)).segment(rgb)
+    assert result.meta["fusion"] == {"plain_backdrop": False}
+    assert "agreement" not in result.meta["confidence_factors"]
+
+
+def test_fusion_makes_a_faint_near_white_body_solid() -> None:
+    """On a plain backdrop, the backdrop model sees the whole body; where the learned model left
+    part of it faint (0.3) the fused cut-out is opaque, and without fusion it is not."""
+    height, width = 300, 400
+    rgb = np.empty((height, width, 3), np.uint8)
+    rgb[...] = (250, 250, 250)
+    rgb[80:220, 120:280] = (120, 140, 200)   # a clearly visible body...
+    answer = np.zeros((height, width), np.float32)
+    answer[80:220, 120:280] = 1.0
+    answer[80:220, 220:280] = 0.3             # ...that the model only half believes in on the right
+    model = model_of(answer, 128)
+    fused = LearnedSegmenter(model).segment(rgb)
+    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+
+    assert fused.meta["fusion"]["plain_backdrop"] is True
+    assert fused.meta["fusion"]["filled_share"] > 0.05
+    assert fused.mask[95:205, 230:265].min() == 255
+    assert alone.mask[95:205, 230:265].max() < 128
+    assert fused.mask[:60].max() == 0, "nothing added outside the body"
+
+
+# --- with a real (tiny) ONNX model -------------------------------------------------------------
+
+
+def tiny_onnx(path: Path) -> Path:
+    """sigmoid(10 * (0.5 - mean_c(x))) with free H/W: with x = rgb / 255, dark is product."""
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["m"], axes=[1], keepdims=1),
+         helper.make_node("Sub", ["half", "m"], ["d"]),
+         helper.make_node("Mul", ["d", "gain"], ["z"]),
+         helper.make_node("Sigmoid", ["z"], ["saliency"])],
+        "tiny-saliency",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("saliency", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        initializer=[helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+                     helper.make_tensor("gain", TensorProto.FLOAT, [], [10.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_a_tiny_onnx_model_through_the_port(tmp_path: Path) -> None:
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    contract = ModelContract(input_side=96, mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
+    model = OnnxSaliencyModel(path, contract, options=RuntimeOptions(threads=1, use_cuda=False))
+    rgb = np.empty((240, 320, 3), np.uint8)
+    rgb[...] = (240, 238, 236)
+    rgb[60:180, 100:220] = (30, 25, 20)
+    result = LearnedSegmenter(model).segment(rgb)
+
+    assert result.meta["model"] == "tiny.onnx"
+    assert result.meta["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result.meta["input_size"] == [96, 96]
+    assert result.meta["execution_provider"] == "CPUExecutionProvider"
+    mask = result.mask
+    assert mask[70:170, 110:210].min() == 255
+    assert mask[:50].max() == 0 and mask[:, :80].max() == 0
+    assert iou(mask >= 128, np.pad(np.ones((120, 120), bool), ((60, 60), (100, 100)))) > 0.97
