@@ -92,7 +92,14 @@ class OnnxSaliencyModel:
             any_size = any_size_copy(path, self.sha256)
             if any_size is not None:
                 del session  # one model in memory at a time
-                session, fixed = _session(any_size, options), None
+                session = _session(any_size, options)
+                if _runs_at(session, wanted):
+                    fixed = None
+                else:  # a size pinned elsewhere in the graph (a Reshape): keep the original
+                    log.warning("model %s cannot run at %dx%d; it keeps its fixed size %dx%d",
+                                self.name, *wanted, *fixed)
+                    any_size.unlink(missing_ok=True)
+                    session = _session(path, options)
         self._session = session
         self.execution_provider = str(session.get_providers()[0])
         self._input, self._dtype = _check_input(session)
@@ -136,6 +143,17 @@ def any_size_copy(path: Path, sha256: str) -> Path | None:
         except OSError as exc:
             log.info("cannot keep the any-size model in %s: %s", directory, exc)
     return None
+
+
+def _runs_at(session: Any, size: tuple[int, int]) -> bool:
+    """One inference on a blank image of ``size``: does the rewritten graph hold together?"""
+    spec = session.get_inputs()[0]
+    batch = np.zeros((1, 3, size[1], size[0]), _FLOATS.get(spec.type, np.float32))
+    try:
+        session.run(None, {spec.name: batch})
+    except Exception:  # onnxruntime's own errors: a shape that does not fit somewhere
+        return False
+    return True
 
 
 def _any_size_path(path: Path, sha256: str) -> Path:

@@ -59,6 +59,9 @@ class SegmenterConfig:
 def build_segmenter(config: SegmenterConfig, **provider_config: Any) -> SegmentProvider:
     """The provider ``config`` names. ``provider_config`` goes to ``local``/``freepik``."""
     name = config.provider.strip().lower()
+    if name not in PROVIDERS:
+        raise SegmentationError(
+            f"unknown segment provider {config.provider!r}; choose one of {', '.join(PROVIDERS)}")
     if name == "auto":
         try:
             return learned_segmenter(config)
@@ -87,12 +90,15 @@ def learned_segmenter(config: SegmenterConfig) -> LearnedSegmenter:
             known = ", ".join(MODELS)
             raise ModelError(f"segment model {config.model!r} is neither an installed model "
                              f"({known}) nor an ONNX file")
-        contract = ModelContract(
-            input_side=config.input_side or ModelContract.input_side,
-            mean=config.mean or ModelContract.mean,
-            std=config.std or ModelContract.std,
-            output=config.output or ModelContract.output,
-        )
+        try:
+            contract = ModelContract(
+                input_side=config.input_side or ModelContract.input_side,
+                mean=config.mean or ModelContract.mean,
+                std=config.std or ModelContract.std,
+                output=config.output or ModelContract.output,
+            )
+        except ValueError as exc:
+            raise ModelError(f"segment model {config.model}: {exc}") from exc
         model = OnnxSaliencyModel(path, contract, options=config.runtime)
     options = LearnedOptions() if config.fusion else LearnedOptions(fusion=None)
     return LearnedSegmenter(model, options)

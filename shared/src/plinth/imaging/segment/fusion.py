@@ -7,10 +7,11 @@ which pixels differ from a plain backdrop, but keeps whatever is not backdrop: a
 of paper, a reflection. So the fusion is small:
 
 1. **Gate: a plain, light backdrop.** Only when the fitted backdrop explains at least
-   ``min_backdrop_fit`` of the frame's border band and is at least ``min_backdrop_lightness``
-   light (the backdrop model is built for white to light-grey studio backdrops; on a dark one
-   a glow or a rim light reads as product to it). On any other photo the learned map is used
-   alone.
+   ``min_backdrop_fit`` of the frame's border band, leaves a residual noise of at most
+   ``max_backdrop_noise`` there (a scene's border is explained only loosely, a studio sweep's
+   closely) and is at least ``min_backdrop_lightness`` light (the backdrop model is built for
+   white to light-grey studio backdrops; on a dark one a glow or a rim light reads as product
+   to it). On any other photo the learned map is used alone.
 2. **Fill what both call product.** Each connected region the backdrop model calls product is
    kept only where the learned model already covers at least ``min_overlap`` of it: a region the
    learned model does not recognise as part of the object (a table, a shadow, a prop) is never
@@ -18,13 +19,21 @@ of paper, a reflection. So the fusion is small:
    are made opaque, so a faint, partly transparent body (or a white sole the model dropped)
    becomes solid; the outline itself stays the learned model's, whose edges are finer.
 
-Nothing is ever removed from the learned map, so the fused mask covers at least what the model
-alone covers, and the backdrop model only adds where the two agree on the object.
+3. **Hand over to the backdrop model** when the learned model has missed the product: it found
+   nothing, or it covers less than ``min_coverage`` of what the backdrop model calls product
+   while the part it misses stands out clearly from the backdrop (median relative colour
+   difference at least ``distinct_contrast``). A clearly visible object on a plain studio
+   backdrop is the product; a faint region (a sheet of paper a shade off the backdrop, glare,
+   a soft shadow) is not a reason to overrule the model.
+
+Otherwise nothing is removed from the learned map, so the fused mask covers at least what the
+model alone covers, and the backdrop model only adds where the two agree on the object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -32,24 +41,51 @@ import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
+Decision = Literal["learned", "filled", "backdrop"]
 
 
 @dataclass(frozen=True)
 class FusionOptions:
-    min_backdrop_fit: float = 0.9
+    min_backdrop_fit: float = 0.8
     """Share of the border band the backdrop model must explain for the photo to count as a
     studio photo on a plain backdrop."""
+    max_backdrop_noise: float = 0.08
+    """Largest robust residual (relative to the backdrop's light) of a plain backdrop: studio
+    sweeps, papers and textures measure 0.00-0.07, scenes 0.1-1."""
     min_backdrop_lightness: float = 0.5
     """Least mean sRGB value (0..1) of the backdrop for the backdrop model to be trusted."""
     min_overlap: float = 0.5
-    """A backdrop-model region is used only where the learned map already covers this share."""
+    """A backdrop-model region is filled only where the learned map already covers this share."""
     edge_margin: int = 3
     """Working pixels inside a region's outline that are left to the learned map's edge."""
+    min_support: float = 0.0
+    """Pixels the learned map puts below this are not filled (0: any pixel of a kept region)."""
+    min_coverage: float = 0.6
+    """Below this share of the backdrop model's product covered by the learned mask, and ..."""
+    distinct_contrast: float = 0.4
+    """... with the missed part this distinct from the backdrop, the backdrop model takes over."""
+
+
+@dataclass(frozen=True)
+class BackdropView:
+    """What the backdrop model says about a photo, at the learned map's working size."""
+
+    product: BoolMap
+    """Pixels that differ from the backdrop and are not its shadow."""
+    contrast: F32
+    """Per-pixel colour difference from the modelled backdrop, relative to its luminance."""
+    fit: float
+    """Share of the frame's border band the backdrop explains."""
+    noise: float
+    """Robust residual of the backdrop fit on the border."""
+    lightness: float
+    """Mean sRGB value (0..1) of the backdrop at the frame's centre."""
 
 
 @dataclass(frozen=True)
 class Fused:
     probability: F32
+    decision: Decision
     plain_backdrop: bool
     agreement: float | None
     """IoU of the two masks when the backdrop is plain, else ``None``."""
@@ -57,19 +93,28 @@ class Fused:
     """Share of the frame the fill made more opaque (0 when nothing changed)."""
 
 
-def fuse(learned: F32, backdrop_product: BoolMap, backdrop_fit: float,
-         backdrop_lightness: float, options: FusionOptions) -> Fused:
-    """Fuse ``learned`` (0..1) with ``backdrop_product`` (same size); see the module docstring."""
-    if (backdrop_fit < options.min_backdrop_fit
-            or backdrop_lightness < options.min_backdrop_lightness):
-        return Fused(learned, False, None, 0.0)
-    solid = learned >= 0.5
-    union = np.logical_or(solid, backdrop_product).sum()
-    agreement = float(np.logical_and(solid, backdrop_product).sum() / union) if union else 1.0
+def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
+    """Whether the photo is a studio photo on a plain, light backdrop (rule 1)."""
+    return (backdrop.fit >= options.min_backdrop_fit
+            and backdrop.noise <= options.max_backdrop_noise
+            and backdrop.lightness >= options.min_backdrop_lightness)
 
-    count, labels = cv2.connectedComponents(backdrop_product.astype(np.uint8), connectivity=8)
+
+def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions) -> Fused:
+    """Fuse ``learned`` (0..1) with the backdrop model's view; see the module docstring."""
+    if not plain_backdrop(backdrop, options):
+        return Fused(learned, "learned", False, None, 0.0)
+    solid = learned >= 0.5
+    product = backdrop.product
+    both = np.logical_and(solid, product)
+    union = np.logical_or(solid, product).sum()
+    agreement = float(both.sum() / union) if union else 1.0
+    if _learned_missed_the_product(solid, product, both, backdrop.contrast, options):
+        return Fused(product.astype(np.float32), "backdrop", True, agreement, 0.0)
+
+    count, labels = cv2.connectedComponents(product.astype(np.uint8), connectivity=8)
     if count <= 1:
-        return Fused(learned, True, agreement, 0.0)
+        return Fused(learned, "learned", True, agreement, 0.0)
     sizes = np.bincount(labels.ravel(), minlength=count)
     covered = np.bincount(labels.ravel(), weights=solid.ravel(), minlength=count)
     keep = covered >= options.min_overlap * np.maximum(sizes, 1)
@@ -79,6 +124,22 @@ def fuse(learned: F32, backdrop_product: BoolMap, backdrop_fit: float,
         side = 2 * options.edge_margin + 1
         kernel = np.ones((side, side), np.uint8)
         kept = cv2.erode(kept.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    if options.min_support > 0:
+        kept &= learned >= options.min_support
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     filled = float((fused - learned > 0.1).mean())
-    return Fused(fused, True, agreement, filled)
+    return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled)
+
+
+def _learned_missed_the_product(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,
+                                options: FusionOptions) -> bool:
+    """Rule 3: nothing found, or a clearly visible part of the product left out."""
+    product_pixels = int(product.sum())
+    if product_pixels == 0:
+        return False
+    if not solid.any():
+        return True
+    if both.sum() >= options.min_coverage * product_pixels:
+        return False
+    missed = product & ~solid
+    return float(np.median(contrast[missed])) >= options.distinct_contrast

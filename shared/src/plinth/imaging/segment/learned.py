@@ -6,7 +6,8 @@ Pipeline (each step a small module with documented settings):
    (aspect ratio not kept, as the models were trained), normalise as its contract says, run,
    read the output as a 0..1 probability.
 2. **Fuse** (:mod:`.fusion`): on a plain studio backdrop, fill what the backdrop model and the
-   learned model both call product, so near-white bodies come out solid.
+   learned model both call product, so near-white bodies come out solid; where the learned
+   model missed a clearly visible product, the backdrop model's cut-out is used.
 3. **Refine** (:mod:`.refine`): a guided filter with the photo itself as guide lifts the
    working-resolution map to a full-resolution alpha with the photo's own edges.
 4. **Decontaminate** (:mod:`.decontaminate`): edge pixels are unmixed from the old backdrop's
@@ -28,15 +29,18 @@ import numpy.typing as npt
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
+from plinth.imaging.segment.bg_model import srgb_to_linear
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
 from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
-from plinth.imaging.segment.fusion import FusionOptions, fuse
+from plinth.imaging.segment.fusion import BackdropView, FusionOptions, fuse
+from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
 from plinth.imaging.segment.refine import RefineOptions, refined_alpha_strips
 from plinth.imaging.segment.saliency import SaliencyModel
 
 F32 = npt.NDArray[np.float32]
 _SIDE_MULTIPLE = 32  # the networks halve the size five times
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 @dataclass(frozen=True)
@@ -78,21 +82,19 @@ class LearnedSegmenter:
         small = _resize(rgb, work)
         probability = np.asarray(
             cv2.resize(probability_model, work, interpolation=cv2.INTER_LINEAR), np.float32)
-        fusion_meta: dict[str, Any] = {"plain_backdrop": False}
+        fusion_meta: dict[str, Any] = {"decision": "learned", "plain_backdrop": False}
         agreement = None
         if options.fusion is not None:
-            backdrop_size = _scaled(width, height, options.backdrop_side)
-            coarse = coarse_mask(_resize(small, backdrop_size), options.coarse)
-            backdrop_product = cv2.resize(
-                coarse.product.astype(np.uint8), work, interpolation=cv2.INTER_NEAREST) > 0
-            lightness = sum(coarse.model.colour_srgb()) / (3 * 255)
-            fused = fuse(probability, backdrop_product, coarse.model.inlier_share, lightness,
-                         options.fusion)
-            probability, agreement = fused.probability, fused.agreement
-            fusion_meta = {"plain_backdrop": fused.plain_backdrop,
-                           "backdrop_fit": round(coarse.model.inlier_share, 4),
-                           "backdrop_rgb": list(coarse.model.colour_srgb()),
+            backdrop, backdrop_rgb = self._backdrop_view(small, work)
+            fused = fuse(probability, backdrop, options.fusion)
+            fusion_meta = {"decision": fused.decision, "plain_backdrop": fused.plain_backdrop,
+                           "backdrop_fit": round(backdrop.fit, 4),
+                           "backdrop_noise": round(backdrop.noise, 4),
+                           "backdrop_rgb": backdrop_rgb,
                            "filled_share": round(fused.filled_share, 4)}
+            if fused.decision == "backdrop":
+                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
+            probability, agreement = fused.probability, fused.agreement
         fused_at = time.perf_counter()
 
         product_share = float((probability >= 0.5).mean())
@@ -143,6 +145,48 @@ class LearnedSegmenter:
         batch = np.ascontiguousarray(normalised.transpose(2, 0, 1)[None], np.float32)
         raw = self.model.predict(batch)
         return to_probability(raw, contract.output)
+
+    def _backdrop_view(self, small: RGB, work: tuple[int, int]) -> tuple[BackdropView, list[int]]:
+        """The backdrop model's reading of the photo, scaled to the working size."""
+        size = _scaled(work[0], work[1], self.options.backdrop_side)
+        view = _resize(small, size)
+        coarse = coarse_mask(view, self.options.coarse)
+        background = coarse.background
+        contrast = (np.abs(srgb_to_linear(view) - background).max(axis=-1)
+                    / np.maximum(background @ _LUMA, 1e-3)).astype(np.float32)
+        colour = coarse.model.colour_srgb()
+        backdrop = BackdropView(
+            product=cv2.resize(coarse.product.astype(np.uint8), work,
+                               interpolation=cv2.INTER_NEAREST) > 0,
+            contrast=np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
+                                np.float32),
+            fit=coarse.model.inlier_share,
+            noise=coarse.model.noise,
+            lightness=sum(colour) / (3 * 255),
+        )
+        return backdrop, list(colour)
+
+    def _backdrop_cutout(self, rgb: RGB, agreement: float | None, fusion_meta: dict[str, Any],
+                         started: float) -> Segmentation:
+        """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision."""
+        result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
+        factors = dict(result.meta.get("confidence_factors", {}))
+        if agreement is not None:
+            factors["agreement"] = round(float(np.sqrt(agreement)), 4)
+        meta = {
+            **result.meta,
+            "model": self.model.name,
+            "model_sha256": self.model.sha256,
+            "execution_provider": self.model.execution_provider,
+            "input_size": list(self.input_size),
+            "confidence": round(float(np.prod(list(factors.values()))), 4),
+            "confidence_factors": factors,
+            "fusion": fusion_meta,
+        }
+        meta["timings_ms"] = {**result.meta.get("timings_ms", {}),
+                              "total": _ms(started, time.perf_counter())}
+        return Segmentation(cutout=result.cutout, mask=result.mask, provider=self.name,
+                            cost_usd=0.0, meta=meta)
 
     def _decontaminate(self, rgba: npt.NDArray[np.uint8], small: RGB, probability: F32) -> None:
         """Unmix the edge pixels from the backdrop (transparent ones are already black)."""
