@@ -1,4 +1,5 @@
-"""The segment step against an in-memory blob store, with the real local provider."""
+"""The segment step against an in-memory blob store, with the real local provider (pinned:
+the default ``auto`` would use a learned model where one is installed). No stack needed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from plinth.domain.job import Job
 from plinth.imaging.errors import SegmentationError, TruncatedImageError
 from plinth.settings import Settings
 from plinth.worker import StageContext
-from plinth.worker.errors import classify
+from plinth.worker.errors import PermanentStageError, classify
 from plinth_segment.main import segment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -38,11 +39,14 @@ class Blobs:
         return f"memory://{key}"
 
 
-def job_with(original: bytes) -> tuple[Job, StageContext]:
+LOCAL = Settings(segment_provider="local")
+
+
+def job_with(original: bytes, settings: Settings = LOCAL) -> tuple[Job, StageContext]:
     key = f"originals/SKU-9/{SHA}.jpg"
     job = Job(sku="SKU-9", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               s3_original_key=key)
-    return job, StageContext(Settings(), Blobs({key: original}), INVALID_SPAN, "t")
+    return job, StageContext(settings, Blobs({key: original}), INVALID_SPAN, "t")
 
 
 def photo() -> bytes:
@@ -79,7 +83,13 @@ async def test_a_corrupt_original_is_a_permanent_error() -> None:
 
 
 async def test_an_unknown_provider_is_a_permanent_error() -> None:
-    job, ctx = job_with(photo())
-    ctx.settings = Settings(segment_provider="magic")
-    with pytest.raises(SegmentationError, match="unknown segment provider"):
+    job, ctx = job_with(photo(), Settings(segment_provider="magic"))
+    with pytest.raises(PermanentStageError) as caught:
         await segment(job, ctx)
+    assert caught.value.code == "provider_not_configured"
+    message = str(caught.value)
+    assert "unknown segment provider 'magic'" in message
+    assert "choose one of auto, learned, onnx, local, freepik" in message
+    assert isinstance(caught.value.__cause__, SegmentationError)
+    verdict = classify(caught.value)
+    assert verdict.permanent and verdict.code == "provider_not_configured"

@@ -202,22 +202,30 @@ def test_segment_with_learned_and_no_installed_model_exits_2(
     assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: an invalid model contract from the settings (PLINTH_SEGMENT_MODEL_STD "
-    "with a zero) raises ValueError in plinth.models.segmenters.learned_segmenter; the CLI only "
-    "catches ImagingError, so it crashes (exit 1, traceback) instead of a usage error (exit 2)",
-)
 def test_segment_with_an_invalid_model_contract_is_a_usage_error(
     runner: CliRunner, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PLINTH_SEGMENT_MODEL_STD", "[0, 1, 1]")
     get_settings.cache_clear()
     model = tiny_model(tmp_path / "tiny.onnx")
-    result = runner.invoke(app, ["segment", str(photo), str(tmp_path / "c.png"),
+    out = tmp_path / "c.png"
+    result = runner.invoke(app, ["segment", str(photo), str(out),
                                  "--provider", "onnx", "--model", str(model)])
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert "positive stds" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), "no traceback"
+    assert not out.exists()
+
+
+def test_segment_with_an_unknown_provider_lists_every_provider(
+    runner: CliRunner, photo: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "c.png"
+    result = runner.invoke(app, ["segment", str(photo), str(out), "--provider", "photoshop"])
+    assert result.exit_code == 2, result.output
+    assert "unknown segment provider 'photoshop'" in result.output
+    assert "auto, learned, onnx, local, freepik" in result.output
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

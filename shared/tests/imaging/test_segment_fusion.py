@@ -1,7 +1,9 @@
-"""``fuse`` (the learned map with the backdrop model's product) and ``confidence``, on hand-made
-arrays whose right answer can be written down pixel by pixel."""
+"""``fuse`` (the learned map with the backdrop model's view of the photo) and ``confidence``, on
+hand-made arrays whose right answer can be written down pixel by pixel."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import cv2
 import numpy as np
@@ -9,14 +11,20 @@ import numpy.typing as npt
 import pytest
 
 from plinth.imaging.segment.confidence import confidence
-from plinth.imaging.segment.fusion import FusionOptions, fuse
+from plinth.imaging.segment.fusion import BackdropView, Fused, FusionOptions, fuse, plain_backdrop
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
 
-OPTIONS = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5, min_overlap=0.5,
-                        edge_margin=2)
-PLAIN = {"backdrop_fit": 0.98, "backdrop_lightness": 0.95}
+OPTIONS = FusionOptions(min_backdrop_fit=0.9, max_backdrop_noise=0.08, min_backdrop_lightness=0.5,
+                        min_overlap=0.5, edge_margin=2)
+PLAIN = {"fit": 0.98, "noise": 0.02, "lightness": 0.95}
+FAINT = 0.2
+"""The contrast the backdrop model's product has unless a test says otherwise: below
+``distinct_contrast`` (0.4), so rule 3 (hand over to the backdrop model) only fires in the tests
+written for it, or when the learned map has nothing firm at all."""
+DISTINCT = 0.8
+"""A product that stands out clearly from the backdrop (a dark shoe on white)."""
 
 
 def box(shape: tuple[int, int], top: int, left: int, bottom: int, right: int) -> BoolMap:
@@ -34,31 +42,80 @@ def body_with_a_faint_part() -> tuple[F32, BoolMap]:
     return learned, box((100, 100), 20, 20, 80, 80)
 
 
+def view(product: BoolMap, contrast: float | F32 = FAINT, fit: float = PLAIN["fit"],
+         noise: float = PLAIN["noise"], lightness: float = PLAIN["lightness"]) -> BackdropView:
+    """The backdrop model's view: ``contrast`` on its product (a number, or a whole map), 0 on
+    the backdrop."""
+    if np.isscalar(contrast):
+        contrast_map = np.where(product, np.float32(contrast), np.float32(0.0))
+    else:
+        contrast_map = contrast
+    return BackdropView(product=product, contrast=np.asarray(contrast_map, np.float32),
+                        fit=fit, noise=noise, lightness=lightness)
+
+
 def run(learned: F32, product: BoolMap, options: FusionOptions = OPTIONS,
-        backdrop_fit: float = PLAIN["backdrop_fit"],
-        backdrop_lightness: float = PLAIN["backdrop_lightness"]):  # type: ignore[no-untyped-def]
-    return fuse(learned, product, backdrop_fit, backdrop_lightness, options)
+        **backdrop: Any) -> Fused:
+    """``fuse`` with the backdrop model's view made by :func:`view` from ``backdrop``."""
+    return fuse(learned, view(product, **backdrop), options)
 
 
-# --- fusion ----------------------------------------------------------------------------------
+# --- rule 1: the gate ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fit", "lightness"), [(0.85, 0.95), (0.2, 0.95), (0.98, 0.3)])
-def test_the_gate_is_shut_on_a_poor_fit_or_a_dark_backdrop(fit: float, lightness: float) -> None:
+@pytest.mark.parametrize(
+    ("fit", "noise", "lightness"),
+    [
+        (0.85, 0.02, 0.95),   # the border is not explained well enough
+        (0.2, 0.02, 0.95),
+        (0.98, 0.02, 0.3),    # a dark backdrop
+        (1.0, 0.1, 0.95),     # a noisy border: a scene, even if "explained" and light
+        (1.0, 0.95, 1.0),     # a busy scene: its fit is ~1 because its noise is huge
+    ],
+)
+def test_the_gate_is_shut_on_a_poor_fit_a_noisy_border_or_a_dark_backdrop(
+    fit: float, noise: float, lightness: float
+) -> None:
     learned, product = body_with_a_faint_part()
     before = learned.copy()
-    fused = run(learned, product, backdrop_fit=fit, backdrop_lightness=lightness)
+    fused = run(learned, product, fit=fit, noise=noise, lightness=lightness)
     assert fused.plain_backdrop is False
+    assert fused.decision == "learned"
     assert fused.agreement is None
     assert fused.filled_share == 0.0
     np.testing.assert_array_equal(fused.probability, before)
     np.testing.assert_array_equal(learned, before)  # the input is never modified
+    assert plain_backdrop(view(product, fit=fit, noise=noise, lightness=lightness),
+                          OPTIONS) is False
+
+
+def test_a_noisy_border_shuts_the_gate_even_for_a_product_the_model_missed() -> None:
+    """Rule 3 is behind the gate too: on a scene the backdrop model's "product" is noise."""
+    product = box((100, 100), 20, 20, 80, 80)
+    empty = np.zeros((100, 100), np.float32)
+    fused = run(empty, product, contrast=DISTINCT, fit=1.0, noise=0.3, lightness=1.0)
+    assert fused.decision == "learned" and fused.plain_backdrop is False
+    np.testing.assert_array_equal(fused.probability, empty)
 
 
 def test_the_gate_opens_at_its_thresholds() -> None:
     learned, product = body_with_a_faint_part()
-    fused = run(learned, product, backdrop_fit=0.9, backdrop_lightness=0.5)
+    fused = run(learned, product, fit=0.9, noise=0.08, lightness=0.5)
     assert fused.plain_backdrop is True and fused.filled_share > 0
+    assert fused.decision == "filled"
+    assert plain_backdrop(view(product, fit=0.9, noise=0.08, lightness=0.5), OPTIONS) is True
+    assert plain_backdrop(view(product, fit=0.9, noise=0.0801, lightness=0.5), OPTIONS) is False
+
+
+def test_the_default_options() -> None:
+    options = FusionOptions()
+    assert options.min_backdrop_fit == 0.8
+    assert options.max_backdrop_noise == 0.08
+    assert options.min_support == 0.0
+    assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.4)
+
+
+# --- rule 2: fill what both call product ------------------------------------------------------
 
 
 def test_a_faint_part_of_a_region_both_call_product_is_filled_inside_its_outline() -> None:
@@ -73,6 +130,7 @@ def test_a_faint_part_of_a_region_both_call_product_is_filled_inside_its_outline
     assert np.all(fused.probability[20:80, 78:80] == np.float32(0.3))
     assert np.all(fused.probability[20:22, 60:80] == np.float32(0.3))
     assert fused.plain_backdrop is True
+    assert fused.decision == "filled"
     assert fused.agreement == pytest.approx(2400 / 3600)
     assert fused.filled_share == pytest.approx(56 * 18 / 10_000)
     np.testing.assert_array_equal(learned, body_with_a_faint_part()[0])  # input unchanged
@@ -96,17 +154,21 @@ def test_a_region_the_learned_map_does_not_cover_is_never_added() -> None:
     table = box((100, 100), 85, 5, 97, 95)
     learned[85:97, 5:50] = 0.2
     fused = run(learned, body | table)
+    assert fused.decision == "filled"
     np.testing.assert_array_equal(fused.probability[83:], learned[83:])
     assert fused.probability[22:78, 22:78].min() == 1.0, "the body is still filled"
 
 
 def test_a_region_only_faintly_covered_everywhere_is_not_filled() -> None:
     """min_overlap counts firm (>= 0.5) learned pixels: 0.3 over a whole region is not enough
-    evidence that it is the product rather than, say, a sheet of paper."""
+    evidence that it is the product rather than, say, a sheet of paper. (The model is sure of
+    a small thing elsewhere, so its map is not empty: an empty map is rule 3's.)"""
     learned = np.zeros((100, 100), np.float32)
     learned[20:80, 20:80] = 0.3
+    learned[88:95, 88:95] = 1.0
     fused = run(learned, box((100, 100), 20, 20, 80, 80))
     np.testing.assert_array_equal(fused.probability, learned)
+    assert fused.decision == "learned"
     assert fused.filled_share == 0.0 and fused.agreement == 0.0
 
 
@@ -119,6 +181,7 @@ def test_min_overlap_is_the_share_of_the_region_the_learned_map_must_cover(
     learned[20:80, 20:20 + firm_columns] = 0.9  # 30 of 60 columns: exactly half
     fused = run(learned, box((100, 100), 20, 20, 80, 80))
     assert bool(fused.probability[50, 70] == 1.0) is kept
+    assert fused.decision == ("filled" if kept else "learned")
     assert fused.probability[50, 79] == np.float32(0.3), "the outline is left either way"
 
 
@@ -132,13 +195,40 @@ def test_a_part_the_model_dropped_inside_a_kept_region_is_filled() -> None:
     np.testing.assert_array_equal(fused.probability[78:80], learned[78:80])
 
 
+@pytest.mark.parametrize(("min_support", "filled_columns"), [(0.0, (60, 78)), (0.2, (60, 70)),
+                                                            (0.5, None)])
+def test_min_support_leaves_pixels_the_learned_map_puts_below_it_unfilled(
+    min_support: float, filled_columns: tuple[int, int] | None
+) -> None:
+    """A body the model is sure of on its left, faint (0.3) in the middle and nearly blind
+    (0.05) on its right: only pixels at least ``min_support`` are filled."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:60] = 1.0
+    learned[20:80, 60:70] = 0.3
+    learned[20:80, 70:80] = 0.05
+    options = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5, min_overlap=0.5,
+                            edge_margin=2, min_support=min_support)
+    fused = run(learned, box((100, 100), 20, 20, 80, 80), options)
+
+    expected = learned.copy()
+    if filled_columns is not None:
+        expected[22:78, filled_columns[0]:filled_columns[1]] = 1.0
+    np.testing.assert_array_equal(fused.probability, expected)
+    assert fused.decision == ("learned" if filled_columns is None else "filled")
+    if min_support > 0:
+        assert np.all(fused.probability[20:80, 70:80] == np.float32(0.05)), "below: unfilled"
+
+
 def test_no_backdrop_product_changes_nothing() -> None:
     learned, _ = body_with_a_faint_part()
     fused = run(learned, np.zeros((100, 100), bool))
     np.testing.assert_array_equal(fused.probability, learned)
     assert fused.plain_backdrop is True and fused.agreement == 0.0 and fused.filled_share == 0
+    assert fused.decision == "learned"
     empty = run(np.zeros((10, 10), np.float32), np.zeros((10, 10), bool))
     assert empty.agreement == 1.0, "nothing in either: they agree"
+    assert empty.decision == "learned", "nothing for the backdrop model to hand over either"
+    assert not empty.probability.any()
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -149,12 +239,109 @@ def test_nothing_is_ever_removed(seed: int) -> None:
     blobs = cv2.GaussianBlur(rng.random((120, 160), dtype=np.float32), (0, 0), 6)
     product = blobs > np.quantile(blobs, 0.6)
     options = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5,
-                            min_overlap=float(rng.uniform(0.2, 0.8)), edge_margin=seed % 3)
+                            min_overlap=float(rng.uniform(0.2, 0.8)), edge_margin=seed % 3,
+                            min_support=float(rng.uniform(0.0, 0.4)))
     fused = run(learned.astype(np.float32), product, options)
+    assert fused.decision in ("learned", "filled")
     assert np.all(fused.probability >= learned)
     changed = fused.probability != learned
     assert np.all(fused.probability[changed] == 1.0), "only ever raised, to opaque"
     assert not changed[~product].any(), "only inside the backdrop model's product"
+    assert not changed[learned < options.min_support].any(), "never below min_support"
+
+
+# --- rule 3: hand over to the backdrop model ----------------------------------------------------
+
+
+def assert_handed_over(fused: Fused, product: BoolMap, agreement: float) -> None:
+    assert fused.decision == "backdrop"
+    assert fused.plain_backdrop is True
+    assert fused.probability.dtype == np.float32
+    np.testing.assert_array_equal(fused.probability, product.astype(np.float32))
+    assert fused.agreement == pytest.approx(agreement)
+    assert fused.filled_share == 0.0
+
+
+@pytest.mark.parametrize("haze", [0.0, 0.3])
+@pytest.mark.parametrize("contrast", [DISTINCT, FAINT])
+def test_an_empty_learned_map_hands_over_to_the_backdrop_model(
+    haze: float, contrast: float
+) -> None:
+    """The model found nothing firm (all 0, or a 0.3 haze): whatever its contrast, what the
+    backdrop model sees on a plain backdrop is the product (rather than no cut-out at all)."""
+    learned = np.full((100, 100), haze, np.float32)
+    product = box((100, 100), 20, 30, 80, 70)
+    fused = run(learned, product, contrast=contrast)
+    assert_handed_over(fused, product, 0.0)
+    np.testing.assert_array_equal(learned, np.full((100, 100), haze, np.float32))
+
+
+def test_a_learned_map_covering_a_tenth_of_a_clearly_visible_product_hands_over() -> None:
+    """The model kept a strap (6 of 60 columns) of a dark bag it otherwise missed."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:26] = 1.0
+    product = box((100, 100), 20, 20, 80, 80)
+    fused = run(learned, product, contrast=DISTINCT)
+    assert_handed_over(fused, product, 0.1)
+
+
+def test_a_faint_missed_part_is_no_reason_to_overrule_the_model() -> None:
+    """A sheet of paper a shade off the backdrop (contrast 0.1) under a small object the model
+    is sure of: the learned map covers a tenth of the backdrop model's product, but what it
+    misses is faint, so the learned map is kept (the paper is not added)."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:26] = 1.0
+    product = box((100, 100), 20, 20, 80, 80)
+    fused = run(learned, product, contrast=0.1)
+    assert fused.decision == "learned", "a tenth is below min_overlap: the region is not filled"
+    np.testing.assert_array_equal(fused.probability, learned)
+    assert fused.agreement == pytest.approx(0.1)
+
+
+def test_only_the_missed_parts_contrast_counts() -> None:
+    """The part the model covers is dark (1.0), the part it misses is faint: no hand-over. The
+    other way round (a faint covered part, a dark missed one): hand-over."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:26] = 1.0
+    product = box((100, 100), 20, 20, 80, 80)
+    covered_dark = np.where(product, np.float32(0.1), np.float32(0.0))
+    covered_dark[20:80, 20:26] = 1.0
+    assert run(learned, product, contrast=covered_dark).decision == "learned"
+    missed_dark = np.where(product, np.float32(0.9), np.float32(0.0))
+    missed_dark[20:80, 20:26] = 0.05
+    assert_handed_over(run(learned, product, contrast=missed_dark), product, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("firm_columns", "contrast", "decision"),
+    [
+        (36, DISTINCT, "filled"),    # covers exactly min_coverage (0.6): the model is kept
+        (35, DISTINCT, "backdrop"),  # just below it
+        (35, 0.4, "backdrop"),       # the missed part exactly distinct_contrast
+        (35, 0.39, "filled"),        # just below it: kept (and filled: 35/60 >= min_overlap)
+    ],
+)
+def test_rule_3_thresholds(firm_columns: int, contrast: float, decision: str) -> None:
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:20 + firm_columns] = 1.0
+    product = box((100, 100), 20, 20, 80, 80)
+    fused = run(learned, product, contrast=contrast)
+    assert fused.decision == decision
+    if decision == "backdrop":
+        np.testing.assert_array_equal(fused.probability, product.astype(np.float32))
+    else:
+        assert np.all(fused.probability >= learned)
+
+
+def test_a_region_the_model_does_not_recognise_does_not_trigger_a_hand_over_when_faint() -> None:
+    """The body (2400 of its 3600 pixels firm) and a faint table beside it: coverage 0.51 of
+    the backdrop model's product, below min_coverage, but the missed part (the table and the
+    body's faint right side) is faint: the fill of rule 2 applies, the table is not added."""
+    learned, body = body_with_a_faint_part()
+    table = box((100, 100), 85, 5, 97, 95)
+    fused = run(learned, body | table, contrast=FAINT)
+    assert fused.decision == "filled"
+    assert not fused.probability[85:97].any()
 
 
 # --- confidence --------------------------------------------------------------------------------

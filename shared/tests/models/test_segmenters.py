@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -248,29 +249,45 @@ def test_an_unknown_provider_is_refused() -> None:
         build_segmenter(SegmenterConfig(provider="photoshop"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: build_segmenter hands unknown names to imaging.segment.get_provider, "
-    "whose message lists only its own providers ('choose one of local, freepik'), not auto, "
-    "learned and onnx",
-)
-def test_an_unknown_provider_error_lists_every_provider() -> None:
+@pytest.mark.parametrize("provider", ["photoshop", "", "local2"])
+def test_an_unknown_provider_error_lists_every_provider(provider: str) -> None:
     with pytest.raises(SegmentationError) as caught:
-        build_segmenter(SegmenterConfig(provider="photoshop"))
+        build_segmenter(SegmenterConfig(provider=provider))
+    message = str(caught.value)
+    assert f"unknown segment provider {provider!r}" in message
+    assert "choose one of auto, learned, onnx, local, freepik" in message
     for name in PROVIDERS:
-        assert name in str(caught.value)
+        assert name in message
+    assert PROVIDERS == ("auto", "learned", "onnx", "local", "freepik")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: a contract the settings make invalid (a zero std) raises ValueError from "
-    "ModelContract inside learned_segmenter, which build_segmenter does not turn into a "
-    "SegmentationError; the CLI and the segment service only catch ImagingError",
+@pytest.mark.parametrize("provider", ["onnx", "learned"])
+@pytest.mark.parametrize(
+    ("contract", "message"),
+    [({"std": (0.0, 1.0, 1.0)}, "positive stds"), ({"input_side": 4}, "input_side 4 is too small")],
 )
-def test_an_invalid_configured_contract_is_a_segmentation_error(model_file: Path) -> None:
-    with pytest.raises(SegmentationError, match="positive stds"):
-        build_segmenter(SegmenterConfig(provider="onnx", model=str(model_file),
-                                        std=(0.0, 1.0, 1.0)))
+def test_an_invalid_configured_contract_is_a_segmentation_error(
+    model_file: Path, provider: str, contract: dict[str, Any], message: str
+) -> None:
+    config = dataclasses.replace(SegmenterConfig(provider=provider, model=str(model_file),
+                                                 runtime=CPU), **contract)
+    with pytest.raises(SegmentationError, match=message) as caught:
+        build_segmenter(config)
+    assert str(model_file) in str(caught.value), "the message names the model"
+
+
+def test_auto_with_an_invalid_configured_contract_falls_back_to_local_with_a_warning(
+    model_file: Path, empty_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = SegmenterConfig(provider="auto", model=str(model_file), std=(0.0, 1.0, 1.0),
+                             model_dir=empty_dir, runtime=CPU)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        provider = build_segmenter(config)
+    assert isinstance(provider, LocalSegmenter)
+    warnings = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "positive stds" in warnings[0].getMessage()
+    assert "local provider" in warnings[0].getMessage()
 
 
 # --- settings ---------------------------------------------------------------------------------
