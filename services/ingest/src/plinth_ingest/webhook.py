@@ -3,7 +3,6 @@ status and JSON body out, and one ``webhook_events`` record for every delivery."
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
+from plinth import jsonlimits
 from plinth.telemetry import ATTR_SKU, current_trace_id
 from plinth.telemetry import tracer as get_tracer
 from plinth_ingest.auth import Authenticator, NotConfigured, SignatureError
@@ -35,7 +35,7 @@ def error_body(error: str, reason: str, **extra: Any) -> dict[str, Any]:
 def body_hint(body: bytes) -> dict[str, Any]:
     """Best-effort sku/image_url/themes of a rejected body, for the delivery history."""
     try:
-        data = json.loads(body) if len(body) <= 64 * 1024 else None
+        data = jsonlimits.loads(body) if len(body) <= 64 * 1024 else None
     except ValueError:
         return {}
     if not isinstance(data, dict):
@@ -85,7 +85,12 @@ class WebhookReceiver:
         except SignatureError as exc:
             return await self._reject(delivery_id, body, 401, "invalid_signature", str(exc))
         try:
-            data = json.loads(body)
+            data = jsonlimits.loads(body)
+        except jsonlimits.JsonTooDeep as exc:
+            return await self._reject(
+                delivery_id, body, 400, "json_too_deep", f"body is not acceptable JSON: {exc}",
+                signature_valid=auth.signature_valid,
+            )  # fmt: skip
         except ValueError as exc:
             return await self._reject(
                 delivery_id, body, 400, "malformed_json", f"body is not valid JSON: {exc}",
