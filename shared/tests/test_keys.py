@@ -63,3 +63,24 @@ def test_content_types() -> None:
     assert keys.content_type_for("a/b.avif") == "image/avif"
     assert keys.content_type_for("a/b.json") == "application/json"
     assert keys.content_type_for("a/b.bin") == "application/octet-stream"
+
+
+def test_a_sku_is_measured_in_bytes_of_utf8_not_characters() -> None:
+    """70 emoji are 70 characters (under the 128 limit) but 280 bytes: more than the 255 an S3
+    key segment holds, which the S3 server refused with a 400 after the webhook had said 202."""
+    with pytest.raises(keys.InvalidKeyPart, match="280 bytes of UTF-8"):
+        keys.validate_sku("😀" * 70)
+    assert keys.validate_sku("😀" * 63) == "😀" * 63  # 252 bytes
+    with pytest.raises(keys.InvalidKeyPart, match="256 bytes"):
+        keys.original_key("😀" * 64, SHA)
+    assert keys.original_key("ß" * 127, SHA) == f"originals/{'ß' * 127}/{SHA}.jpg"  # 254 bytes
+
+
+def test_every_key_fits_the_s3_limits_at_the_longest_parts() -> None:
+    sku = "😀" * 63
+    theme = "t" * 64
+    longest = keys.derivative_key(theme, sku, SHA, 10**6, "thumb", "avif")
+    assert len(longest.encode()) <= keys.KEY_MAX_BYTES
+    assert max(len(part.encode()) for part in longest.split("/")) <= keys.SEGMENT_MAX_BYTES
+    with pytest.raises(keys.InvalidKeyPart, match="segment"):
+        keys.background_key("default", "S1", SHA, 10**300)  # an index no segment can hold

@@ -117,3 +117,44 @@ async def test_kafka_failure_is_503_and_a_redelivery_publishes_again() -> None:
     assert again.status == 200 and again.body["outcome"] == "duplicate"
     assert again.body["job_ids"] == refused.body["job_ids"]
     assert len(broken.sent) == 1  # the heal: the lost request is published now
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":' * 2000 + b"1" + b"}" * 2000,  # 12 kB, 2,000 deep
+     b"[" * 200_000,  # 200 kB of "["
+     b'{"sku": "X", "themes": ' + b"[" * 3000 + b"]" * 3000 + b"}"],
+)  # fmt: skip
+async def test_deeply_nested_json_is_400_and_recorded(body: bytes) -> None:
+    """Within the size limit, but nested past the parser's recursion limit: was a RecursionError,
+    i.e. HTTP 500 with no log line and no webhook_events record."""
+    settings = IngestSettings(webhook_secret="s", webhook_dev_bypass=False)  # type: ignore[arg-type]
+    webhook, events, jobs, kafka = receiver(settings)
+    reply = await webhook.receive(signed_headers("s", body), body)
+    assert reply.status == 400
+    assert reply.body["error"] == "json_too_deep"
+    assert "nested deeper than 32 levels" in reply.body["reason"]
+    record = events.docs[reply.body["delivery_id"]]
+    assert (record["outcome"], record["status_code"], record["signature_valid"]) == (
+        "rejected", 400, True,
+    )  # fmt: skip
+    assert record["reason"].startswith("json_too_deep")
+    assert not jobs.jobs and not kafka.sent
+
+
+async def test_a_sku_too_long_in_bytes_is_422_before_anything_is_stored() -> None:
+    """70 emoji: 70 characters (allowed) but 280 bytes of UTF-8, more than an S3 key segment
+    holds; it was accepted (202) and then poisoned the downloader's partition."""
+    settings = IngestSettings(webhook_secret="s", webhook_dev_bypass=False)  # type: ignore[arg-type]
+    webhook, events, jobs, kafka = receiver(settings)
+    body = json.dumps(
+        {"sku": "😀" * 70, "image_url": "https://cdn.test/u.jpg", "img_sha256": SHA,
+         "theme": "default"}
+    ).encode()  # fmt: skip
+    reply = await webhook.receive(signed_headers("s", body), body)
+    assert reply.status == 422
+    assert reply.body["error"] == "invalid_payload"
+    (problem,) = reply.body["problems"]
+    assert problem["field"] == "sku" and "280 bytes of UTF-8" in problem["message"]
+    assert not jobs.jobs and not kafka.sent
+    assert events.docs[reply.body["delivery_id"]]["status_code"] == 422

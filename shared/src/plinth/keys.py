@@ -20,6 +20,12 @@ DERIVATIVE_FORMATS: Final[tuple[DerivativeFormat, ...]] = ("jpg", "webp", "avif"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _THEME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SKU_MAX = 128
+# Limits are in bytes of UTF-8, not characters: 70 emoji are 70 characters but 280 bytes. The S3
+# API caps a key at 1024 bytes, and S3 servers that store objects as files (versitygw's POSIX
+# backend) refuse a path segment over 255 bytes (NAME_MAX) with a 400. Checked here, a SKU that
+# cannot be stored is a 422 at the webhook instead of a job that can never be written.
+SEGMENT_MAX_BYTES: Final = 255
+KEY_MAX_BYTES: Final = 1024
 
 
 class InvalidKeyPart(ValueError):
@@ -39,6 +45,11 @@ def validate_sku(sku: str) -> str:
         raise InvalidKeyPart(f"SKU {sku!r} contains '..'")
     if any(unicodedata.category(ch).startswith("C") for ch in sku):
         raise InvalidKeyPart(f"SKU {sku!r} contains control or unassigned characters")
+    size = len(sku.encode("utf-8"))  # no surrogates left: they are category Cs, refused above
+    if size > SEGMENT_MAX_BYTES:
+        raise InvalidKeyPart(
+            f"SKU is {size} bytes of UTF-8; an S3 key segment holds at most {SEGMENT_MAX_BYTES}"
+        )
     return sku
 
 
@@ -56,6 +67,19 @@ def validate_sha256(sha256: str) -> str:
     return sha256
 
 
+def _checked(key: str) -> str:
+    """Every key is built here, so no layout change can produce one the store refuses."""
+    encoded = key.encode("utf-8")
+    if len(encoded) > KEY_MAX_BYTES:
+        raise InvalidKeyPart(f"key is {len(encoded)} bytes of UTF-8; S3 allows {KEY_MAX_BYTES}")
+    longest = max(len(segment) for segment in encoded.split(b"/"))
+    if longest > SEGMENT_MAX_BYTES:
+        raise InvalidKeyPart(
+            f"key has a {longest}-byte segment; S3 servers allow {SEGMENT_MAX_BYTES}"
+        )
+    return key
+
+
 def _index(idx: int) -> int:
     if idx < 0:
         raise InvalidKeyPart(f"index {idx} is negative")
@@ -63,26 +87,26 @@ def _index(idx: int) -> int:
 
 
 def original_key(sku: str, sha256: str) -> str:
-    return f"originals/{validate_sku(sku)}/{validate_sha256(sha256)}.jpg"
+    return _checked(f"originals/{validate_sku(sku)}/{validate_sha256(sha256)}.jpg")
 
 
 def cutout_key(sku: str, sha256: str) -> str:
-    return f"cutouts/{validate_sku(sku)}/{validate_sha256(sha256)}.png"
+    return _checked(f"cutouts/{validate_sku(sku)}/{validate_sha256(sha256)}.png")
 
 
 def mask_key(sku: str, sha256: str) -> str:
-    return f"masks/{validate_sku(sku)}/{validate_sha256(sha256)}.png"
+    return _checked(f"masks/{validate_sku(sku)}/{validate_sha256(sha256)}.png")
 
 
 def background_key(theme: str, sku: str, sha256: str, idx: int) -> str:
-    return (
+    return _checked(
         f"backgrounds/{validate_theme(theme)}/{validate_sku(sku)}/"
         f"{validate_sha256(sha256)}_{_index(idx)}.jpg"
     )
 
 
 def composite_key(theme: str, sku: str, sha256: str, idx: int) -> str:
-    return (
+    return _checked(
         f"composites/{validate_theme(theme)}/{validate_sku(sku)}/"
         f"{validate_sha256(sha256)}_{_index(idx)}.jpg"
     )
@@ -96,14 +120,16 @@ def derivative_key(
         raise InvalidKeyPart(f"derivative size {size!r} is not one of {DERIVATIVE_SIZES}")
     if ext not in DERIVATIVE_FORMATS:
         raise InvalidKeyPart(f"derivative format {ext!r} is not one of {DERIVATIVE_FORMATS}")
-    return (
+    return _checked(
         f"derivatives/{validate_theme(theme)}/{validate_sku(sku)}/{validate_sha256(sha256)}/"
         f"{_index(variant)}_{size}.{ext}"
     )
 
 
 def manifest_key(sku: str, sha256: str, theme: str) -> str:
-    return f"manifests/{validate_sku(sku)}/{validate_sha256(sha256)}-{validate_theme(theme)}.json"
+    return _checked(
+        f"manifests/{validate_sku(sku)}/{validate_sha256(sha256)}-{validate_theme(theme)}.json"
+    )
 
 
 CONTENT_TYPES: Final[dict[str, str]] = {

@@ -11,7 +11,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database, DuplicateJob
-from plinth.adapters.s3 import BlobNotFound, BlobStore
+from plinth.adapters.s3 import BlobNotFound, BlobRefused, BlobStore
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.domain.transitions import advance
@@ -117,3 +117,19 @@ async def test_object_put_listed_fetched_by_presigned_url_and_deleted(
     assert not await blobs.exists(prefix + "a.png")
     with pytest.raises(BlobNotFound):
         await blobs.get(prefix + "a.png")
+
+
+async def test_a_key_the_store_will_never_take_is_refused_for_good(
+    blobs: BlobStore, unique: str
+) -> None:
+    """versitygw answers a 280-byte path segment with 400 KeyTooLongError (or, depending on what
+    exists on its disk, 409 ExistingObjectIsDirectory): that is a BlobRefused (the job fails),
+    not an error to retry or rewind on."""
+    key = f"test/{unique}/{'😀' * 70}/a.jpg"
+    with pytest.raises(BlobRefused) as refused:
+        await blobs.put(key, b"x")
+    assert (refused.value.status, refused.value.s3_code) in {
+        (400, "KeyTooLongError"), (409, "ExistingObjectIsDirectory"),
+    }  # fmt: skip
+    assert refused.value.code == "s3_refused"
+    await blobs.ping()

@@ -15,9 +15,49 @@ from plinth.settings import Settings
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
+# A put refused with one of these statuses is refused for good: the same key and body will be
+# refused again (a key too long, a name the server cannot store, an object too large). Not
+# 403/404 (credentials, a missing bucket: an operator's to fix, after which the put works) and not
+# 408/409/429 (a timeout, a conflicting operation, throttling: they pass).
+_REFUSED_STATUSES = frozenset({400, 411, 413, 414})
+# Codes S3 sends with a 400 although trying again can help.
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "IncompleteBody", "BadDigest", "ExpiredToken", "TokenRefreshRequired",
+     "SlowDown", "InternalError", "AuthorizationHeaderMalformed", "InvalidBucketName"}
+)  # fmt: skip
+# Codes that are permanent whatever the status a server pairs them with (versitygw answers 409
+# ExistingObjectIsDirectory for a file name its filesystem cannot hold).
+_REFUSED_CODES = frozenset(
+    {"KeyTooLongError", "InvalidObjectName", "EntityTooLarge", "ExistingObjectIsDirectory",
+     "ObjectParentIsFile"}
+)  # fmt: skip
+
 
 class BlobNotFound(KeyError):
     """No object at that key."""
+
+
+class BlobRefused(Exception):
+    """The store refused to write this object for a reason no retry fixes (see
+    ``_REFUSED_STATUSES``): the job that wanted it must fail, not retry or rewind."""
+
+    code = "s3_refused"
+
+    def __init__(self, key: str, status: int, s3_code: str, message: str) -> None:
+        super().__init__(f"S3 refused {key!r}: HTTP {status} {s3_code}: {message}")
+        self.key = key
+        self.status = status
+        self.s3_code = s3_code
+        self.message = str(self)
+
+
+def refused(err: ClientError) -> bool:
+    """Whether ``err`` refuses the request for good rather than for now."""
+    code = _error_code(err)
+    if code in _REFUSED_CODES:
+        return True
+    status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return status in _REFUSED_STATUSES and code not in _TRANSIENT_CODES
 
 
 class BlobStore:
@@ -93,12 +133,24 @@ class BlobStore:
             await self.client.create_bucket(Bucket=self.bucket)
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        await self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type or content_type_for(key),
-        )
+        """Raises :class:`BlobRefused` when the store will never take this object."""
+        try:
+            await self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type or content_type_for(key),
+            )
+        except ClientError as err:
+            if refused(err):
+                status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                message = str(err.response.get("Error", {}).get("Message", err))
+                raise BlobRefused(key, int(status or 0), _error_code(err), message) from err
+            raise
+
+    async def ping(self) -> None:
+        """Raises unless the bucket answers (readiness)."""
+        await self.client.head_bucket(Bucket=self.bucket)
 
     async def get(self, key: str) -> bytes:
         try:

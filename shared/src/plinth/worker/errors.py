@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from plinth.adapters.s3 import BlobNotFound
+from plinth.adapters.s3 import BlobNotFound, BlobRefused
 from plinth.domain.transitions import TransitionError
 from plinth.imaging.errors import ImagingError
 from plinth.imaging.manifest import ManifestValidationError
@@ -61,6 +61,8 @@ def classify(exc: BaseException) -> Classified:
         return Classified(exc.code, exc.message, True)
     if isinstance(exc, RetryLater):
         return Classified(exc.code, exc.message, False, counts=False, retry_after_s=exc.after_s)
+    if isinstance(exc, BlobRefused):  # the store will never take this key or object
+        return Classified(exc.code, exc.message, True)
     if isinstance(exc, BlobNotFound):
         return Classified("missing_artefact", f"input artefact not found: {exc}", True)
     if isinstance(exc, InvalidKeyPart):
