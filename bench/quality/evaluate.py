@@ -63,15 +63,16 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
     return (m > 0) & (eroded == 0)
 
 
-def make_provider(name: str, model_path: str | None) -> SegmentProvider:
-    """A provider from the registry; ``onnx`` needs ``--model``, ``freepik`` is not run here."""
-    from plinth.imaging.segment import get_provider
+def make_provider(name: str, model: str | None) -> SegmentProvider:
+    """A provider as the services build it (``auto``, ``learned``, ``onnx`` with ``--model``,
+    ``local``); ``freepik`` is not run here."""
+    from plinth.models.segmenters import SegmenterConfig, build_segmenter
 
     if name == "freepik":
         raise SystemExit("freepik is a paid API: this benchmark does not call it")
-    config = {"model_path": model_path} if name == "onnx" else {}
+    config = SegmenterConfig(provider=name, **({"model": model} if model else {}))
     try:
-        return get_provider(name, **config)
+        return build_segmenter(config)
     except ImagingError as exc:
         raise SystemExit(exc.message) from exc
 
@@ -99,8 +100,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--start", type=int, default=0, help="first seed")
-    parser.add_argument("--provider", default="local", help="local or onnx")
-    parser.add_argument("--model", help="ONNX model file for --provider onnx")
+    parser.add_argument("--provider", default="local", help="auto, learned, onnx or local")
+    parser.add_argument("--model", help="installed model name, or an ONNX file for onnx")
     parser.add_argument("--tolerance", type=int, default=3, help="boundary match radius, px")
     parser.add_argument("--worst", type=Path, help="write the 10 worst cases here as PNGs")
     parser.add_argument("--hard", choices=HARD_CASES,
