@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -21,9 +20,10 @@ from typing import Any, Protocol
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from plinth import jsonlimits
 from plinth.adapters.mongo import Database
 from plinth.domain.job import STAGE_TIMING_FIELD, Job, utcnow
-from plinth.domain.states import JobStatus, Stage, canonical
+from plinth.domain.states import TERMINAL, JobStatus, Stage, canonical
 from plinth.domain.transitions import advance, count_attempt, fail
 from plinth.keys import content_type_for
 from plinth.messaging.events import DeadLetter, Event, JobEvent, JobFailed
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
 STORE_CONCURRENCY = 8
+REDELIVERY_LIMIT = "redelivery_limit"
+"""Error code of a job whose record was dead-lettered after too many failed deliveries."""
 
 
 class JobStore(Protocol):
@@ -168,6 +170,26 @@ class StageWorker:
         await self.publisher.publish(letter, DEAD_LETTER, record.key or b"")
         self.stats.dead_lettered += 1
         self.stats.last_error = reason
+
+    async def give_up(self, record: Record, reason: str) -> None:
+        """The record failed too often with every dependency up: dead-letter it, then fail its
+        job (if it names one still in flight) so that it shows, and can be retried, instead of
+        sitting in its state forever. Failing the job is best effort; the letter is not."""
+        await self.dead_letter(record, reason)
+        try:
+            event = JobEvent.model_validate_json(record.value)
+            job = await self.jobs.get(event.job_id)
+            if job is None or canonical(job.status) in TERMINAL:
+                return
+            failed = fail(job, stage=self.stage, code=REDELIVERY_LIMIT, message=reason)
+            if await self.jobs.replace_if_status(failed, job.status):
+                await self.publisher.publish(
+                    JobFailed(job_id=job.id, stage=self.stage, error_code=REDELIVERY_LIMIT,
+                              error_message=reason),
+                    JOB_FAILED, job.id.encode())
+                self.stats.failed += 1
+        except Exception:
+            log.exception("could not fail the job of a dead-lettered record")
 
     async def _wait_until(self, when: datetime | None) -> None:
         """Retry events carry ``not_before``: hold them until then (bounded, in case of skew)."""
@@ -326,8 +348,10 @@ def _event_for(job: Job, *, attempt: int = 1, not_before: datetime | None = None
 def _undecodable_reason(value: bytes) -> str | None:
     """Why ``value`` cannot be a JobEvent of a version we know, before validating its fields."""
     try:
-        raw = json.loads(value)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # Bounded depth: a deeply nested body is dead-lettered, not a RecursionError that the
+        # binding would take for an outage and rewind forever.
+        raw = jsonlimits.loads(value)
+    except ValueError as exc:
         return f"body is not JSON: {exc}"
     if not isinstance(raw, dict):
         return f"body is a JSON {type(raw).__name__}, not an object"

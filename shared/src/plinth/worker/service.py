@@ -24,6 +24,7 @@ from faststream.message import StreamMessage
 
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
+from plinth.adapters.readiness import Readiness, kafka_probe
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
@@ -33,6 +34,7 @@ from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import apply_command, command_for
 from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
+from plinth.worker.redelivery import RedeliveryGuard
 from plinth.worker.result import Step
 from plinth.worker.runtime import EventPublisher, Record, StageWorker
 from plinth.worker.settings import WorkerSettings
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 NACK_PAUSE_S = 2.0
 """After an infrastructure failure, wait before the record is redelivered (no hot loop)."""
+DEFAULT_MAX_DELIVERIES = 5
 
 
 class BrokerPublisher:
@@ -90,10 +93,13 @@ class KafkaStageBinding:
         self, broker: KafkaBroker, worker: StageWorker, settings: Settings,
         *, offset_reset: Literal["earliest", "latest"] = "earliest",
         control_scope: str | None = None,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        readiness: Readiness | None = None,
     ) -> None:
         self.broker = broker
         self.control_scope = control_scope
         self.worker = worker
+        self.guard = RedeliveryGuard(max_deliveries, readiness)
         group = consumer_group(settings, worker.stage)
         # The retry consumer may hold a record until its not_before (at most retry_max_delay_s),
         # so allow that much longer between polls before the group thinks it is dead.
@@ -120,16 +126,35 @@ class KafkaStageBinding:
         self.control_subscriber(self.on_control_message)
 
     async def on_job_message(self, body: bytes, message: KafkaMessage) -> None:
+        record = to_record(message)
+        where = (record.topic, record.partition, record.offset)
         try:
-            await self.worker.handle_record(to_record(message))
-        except Exception:
+            await self.worker.handle_record(record)
+        except Exception as exc:
             # MongoDB/S3/Kafka unreachable while recording the outcome: do not commit; rewind
-            # so this record comes again.
+            # so this record comes again. Unless it keeps failing while they all answer: then
+            # the record itself is the problem, and rewinding would block its partition forever.
+            if await self.guard.failed(where):
+                reason = (f"failed {self.guard.failures(where)} deliveries while Kafka, the "
+                          f"document store and S3 answered: {type(exc).__name__}: {exc}")
+                log.error("%s[%s]@%s %s; dead-lettering it", *where, reason)
+                try:
+                    await self.worker.give_up(record, reason)
+                except Exception:
+                    log.exception("could not dead-letter %s[%s]@%s; it will be redelivered",
+                                  *where)
+                    await asyncio.sleep(NACK_PAUSE_S)
+                    await message.nack()
+                    return
+                self.guard.forget(where)
+                await message.ack()
+                return
             log.exception("could not finish a record; it will be redelivered")
             self.worker.stats.last_error = "infrastructure error, record redelivered"
             await asyncio.sleep(NACK_PAUSE_S)
             await message.nack()
             return
+        self.guard.forget(where)
         await message.ack()
 
     async def on_control_message(self, body: bytes, message: KafkaMessage) -> None:
@@ -179,9 +204,14 @@ async def serve_stage(
             publisher: EventPublisher = BrokerPublisher(broker)
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
                                  blobs=blobs, publisher=publisher, instance=instance, db=db)
+            # Failures while a dependency is down are an outage, not the record's fault.
+            readiness = Readiness({"kafka": kafka_probe(settings.kafka_bootstrap),
+                                   "mongo": db.ping, "s3": blobs.ping})
             binding = KafkaStageBinding(broker, worker, settings,
                                         offset_reset=settings.worker_offset_reset,
-                                        control_scope=settings.worker_control_scope)
+                                        control_scope=settings.worker_control_scope,
+                                        max_deliveries=settings.max_deliveries,
+                                        readiness=readiness)
             started_at = utcnow()
             await broker.start()
             beat = asyncio.create_task(

@@ -16,6 +16,13 @@ class WorkerSettings(Settings):
         "the topic's start) for deployments; latest for throwaway groups of tests and demos, "
         "which must not replay what other runs left on shared topics",
     )
+    max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        description="failed deliveries of one Kafka record, each while Kafka, the document store "
+        "and S3 all answered, before the record is dead-lettered and its job FAILED: a poison "
+        "record must not block its partition forever (failures during an outage do not count)",
+    )
     worker_control_scope: str | None = Field(
         default=None,
         description="when set, obey only control commands whose Kafka header "
