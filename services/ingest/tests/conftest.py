@@ -60,6 +60,7 @@ def ingest_settings(stack_settings: Settings) -> IngestSettings:
         # A group of our own, starting at the end of the topic: other runs' requests aren't ours.
         "kafka_consumer_group_prefix": f"ingest-test-{run}",
         "ingest_offset_reset": "latest",
+        "max_deliveries": 3,
     }
     return IngestSettings(**{**stack_settings.model_dump(), **overrides})
 

@@ -202,6 +202,28 @@ async def test_malformed_json_is_400(post_webhook, db: Database) -> None:
     assert record["outcome"] == "rejected"
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"a":' * 700 + b"1" + b"}" * 700, b"[" * 200_000], ids=["4kB-700-deep", "200kB-of-["]
+)
+async def test_deeply_nested_json_is_400_not_500(post_webhook, db: Database, body: bytes) -> None:
+    response = await post_webhook(body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "json_too_deep"
+    assert "nested deeper than" in response.json()["reason"]
+    record = await db.webhook_events.find_one({"_id": response.json()["delivery_id"]})
+    assert record is not None and record["outcome"] == "rejected"
+    assert record["status_code"] == 400
+
+
+async def test_a_sku_too_long_in_bytes_is_422(post_webhook) -> None:
+    response = await post_webhook(
+        {"sku": "😀" * 70, "image_url": "https://x.test/a.jpg", "theme": "default"}
+    )
+    assert response.status_code == 422
+    (problem,) = response.json()["problems"]
+    assert problem["field"] == "sku" and "280 bytes of UTF-8" in problem["message"]
+
+
 async def test_invalid_fields_are_422_naming_each_field(post_webhook) -> None:
     response = await post_webhook(
         {"sku": "../etc", "image_url": "file:///etc/passwd", "img_sha256": "abc",
@@ -315,7 +337,45 @@ async def test_health(client) -> None:  # type: ignore[no-untyped-def]
     assert response.json() == {
         "status": "ok", "service": "plinth-ingest", "webhook_configured": True, "downloader": True,
     }  # fmt: skip
-    assert (await client.get("/ready")).status_code == 200
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert {name: c["status"] for name, c in ready.json()["components"].items()} == {
+        "kafka": "ok", "mongo": "ok", "s3": "ok",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("dependency", ["kafka", "s3"])
+async def test_ready_is_503_naming_a_dependency_that_is_unreachable(
+    client, runtime: IngestRuntime, dependency: str
+) -> None:  # type: ignore[no-untyped-def]
+    """/ready said 200 while Kafka was down, and every new delivery then waited 10 s for a 503.
+    Here the probe of one dependency is pointed at a closed port."""
+    import socket
+
+    from plinth.adapters.readiness import kafka_probe
+    from plinth.adapters.s3 import BlobStore
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    readiness = runtime.readiness
+    saved, saved_cache = readiness.probes[dependency], readiness.cache_s
+    settings = runtime.settings.model_copy(update={"s3_endpoint": f"http://127.0.0.1:{closed}"})
+    async with BlobStore.from_settings(settings) as unreachable_s3:
+        readiness.probes[dependency] = (
+            kafka_probe(f"127.0.0.1:{closed}") if dependency == "kafka" else unreachable_s3.ping
+        )
+        readiness.cache_s = 0
+        try:
+            response = await client.get("/ready")
+        finally:
+            readiness.probes[dependency], readiness.cache_s = saved, saved_cache
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "not_ready"
+    assert body["reason"].startswith(f"{dependency} unreachable (")
+    assert body["components"][dependency]["status"] == "down"
+    assert body["components"]["mongo"]["status"] == "ok"
 
 
 async def test_oversized_body_is_413_json(client) -> None:  # type: ignore[no-untyped-def]

@@ -107,14 +107,15 @@ def create_app(
 
     @get("/ready")
     async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        """Readiness: MongoDB answers a ping."""
-        try:
-            await _runtime(request).db.ping()
-        except Exception as exc:
+        """Readiness: Kafka and the document store (and S3 with the downloader) answer; checked
+        at most every 1.5 s however often this is polled."""
+        report = await _runtime(request).readiness.report()
+        if not report.ready:
             return Response(
-                error_body("not_ready", f"MongoDB: {type(exc).__name__}: {exc}"), status_code=503
+                error_body("not_ready", report.reason(), components=report.as_dict()),
+                status_code=503,
             )
-        return Response({"status": "ready"}, status_code=200)
+        return Response({"status": "ready", "components": report.as_dict()}, status_code=200)
 
     def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
         # Framework-level refusals (413 body too large, 404, 405) in the same JSON shape.

@@ -28,14 +28,14 @@ from typing import Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 
+from plinth.adapters.s3 import BlobRefused
 from plinth.domain.job import Job, StepTimings, utcnow
 from plinth.domain.states import JobStatus, Stage, canonical
 from plinth.domain.transitions import fail
-from plinth.keys import original_key
+from plinth.keys import InvalidKeyPart, original_key
 from plinth.messaging.events import IngestRequested, JobEvent, JobFailed
 from plinth.messaging.topics import JOB_FAILED, JOB_NEW
-from plinth.net import Downloaded, DownloadError, SafeDownloader
-from plinth.settings import Settings
+from plinth.net import Downloaded, DownloadError, DownloadTimeout, SafeDownloader
 from plinth.telemetry import (
     ATTR_BYTES,
     ATTR_SKU,
@@ -50,8 +50,11 @@ from plinth.worker.control import PauseGate
 from plinth.worker.runtime import WorkerStats
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.intake import Publisher, identity_job_id
+from plinth_ingest.settings import IngestSettings
 
 log = logging.getLogger("plinth.ingest.download")
+
+_ANY_SHA256 = "0" * 64
 
 
 class JobStore(Protocol):
@@ -94,7 +97,7 @@ class DownloadWorker:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: IngestSettings,
         jobs: JobStore,
         blobs: Blobs,
         publisher: Publisher,
@@ -130,12 +133,27 @@ class DownloadWorker:
             self.stats.processed += 1
         return outcome
 
+    async def give_up(self, request: IngestRequested, code: str, message: str) -> DownloadOutcome:
+        """Fail the request's jobs that are still NEW (and record it on the delivery) without
+        trying again: the runtime gave up on the record that carries it."""
+        known = [job for job in await self._load(request.job_ids) if _is_new(job)]
+        outcome = await self._fail(request, known, Failure(code, message))
+        self.stats.failed += 1
+        self.stats.last_error = code
+        return outcome
+
     async def _handle(self, request: IngestRequested) -> DownloadOutcome:
         url = str(request.image_url)
         known = [job for job in await self._load(request.job_ids) if _is_new(job)]
         if request.job_ids and not known:
             log.info("delivery %s: jobs are past NEW already; nothing to do", request.delivery_id)
             return DownloadOutcome("skipped", list(request.job_ids))
+        try:
+            # Every original of this SKU has this key's shape. A request from before the webhook
+            # measured SKUs in bytes can name one no key can hold: fail it, never rewind on it.
+            original_key(request.sku, _ANY_SHA256)
+        except InvalidKeyPart as exc:
+            return await self._fail(request, known, Failure("invalid_key", str(exc)))
         # The hash to verify: the delivery's, or the one on the jobs (a retry names only job ids).
         sha = request.img_sha256 or next((j.img_sha256 for j in known if j.img_sha256), None)
         failure: Failure | None = None
@@ -162,11 +180,14 @@ class DownloadWorker:
                         )
                     else:
                         sha = downloaded.sha256
-                        await self.blobs.put(
-                            original_key(request.sku, sha),
-                            downloaded.content,
-                            content_type=downloaded.content_type,
-                        )
+                        try:
+                            await self.blobs.put(
+                                original_key(request.sku, sha),
+                                downloaded.content,
+                                content_type=downloaded.content_type,
+                            )
+                        except BlobRefused as exc:  # permanent: FAILED, not a rewind
+                            failure = Failure(exc.code, exc.message)
                 if failure is not None:
                     span.set_status(Status(StatusCode.ERROR, failure.code))
         if failure is not None:
@@ -190,22 +211,38 @@ class DownloadWorker:
         return jobs
 
     async def _fetch_with_retries(self, url: str) -> Downloaded:
+        """Transient failures are retried with backoff, up to ``max_attempts`` and within one
+        deadline for all of them: a server that trickles bytes cannot hold a download slot for
+        attempts x timeout plus backoff."""
         attempts = self.settings.max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self.fetcher.fetch(url)
-            except DownloadError as exc:
-                if not exc.transient or attempt == attempts:
-                    if exc.transient:
-                        exc.message = f"gave up after {attempts} attempts: {exc.message}"
-                    raise
-                delay = retry_delay_s(self.settings, attempt)
-                log.warning(
-                    "download of %s failed (%s, attempt %d/%d); retrying in %.1fs",
-                    url, exc.code, attempt, attempts, delay,
-                )  # fmt: skip
-                self.stats.retried += 1
-                await asyncio.sleep(delay)
+        deadline_s = self.settings.download_deadline_s
+        attempt = 0
+        last: DownloadError | None = None
+        try:
+            async with asyncio.timeout(deadline_s):
+                for attempt in range(1, attempts + 1):
+                    try:
+                        return await self.fetcher.fetch(url)
+                    except DownloadError as exc:
+                        last = exc
+                        if not exc.transient or attempt == attempts:
+                            if exc.transient:
+                                exc.message = f"gave up after {attempts} attempts: {exc.message}"
+                            raise
+                        delay = retry_delay_s(self.settings, attempt)
+                        log.warning(
+                            "download of %s failed (%s, attempt %d/%d); retrying in %.1fs",
+                            url, exc.code, attempt, attempts, delay,
+                        )  # fmt: skip
+                        self.stats.retried += 1
+                        await asyncio.sleep(delay)
+        except TimeoutError:
+            detail = f": {last.message}" if last is not None else ""
+            raise DownloadTimeout(
+                f"gave up after the {deadline_s:g}s download deadline ({attempt} attempt(s))"
+                f"{detail}",
+                url=url,
+            ) from None
         raise AssertionError("unreachable")
 
     async def _announce(
@@ -332,7 +369,7 @@ def _is_new(job: Job) -> bool:
     return canonical(job.status) is JobStatus.NEW
 
 
-def make_fetcher(settings: Settings) -> SafeDownloader:
+def make_fetcher(settings: IngestSettings) -> SafeDownloader:
     from plinth.net import DownloadPolicy
 
     return SafeDownloader(DownloadPolicy.from_settings(settings))

@@ -15,6 +15,7 @@ from opentelemetry.trace import TracerProvider
 
 from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
+from plinth.adapters.readiness import Probe, Readiness, kafka_probe
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import utcnow
 from plinth.telemetry import tracer as get_tracer
@@ -43,6 +44,9 @@ class IngestRuntime:
     batch: BatchReceiver
     worker: DownloadWorker | None
     binding: DownloaderBinding | None
+    readiness: Readiness
+    """What ``/ready`` reports and the downloader asks before counting a failure against a
+    request: Kafka and the document store, and S3 when the downloader runs here."""
 
 
 @asynccontextmanager
@@ -91,8 +95,14 @@ async def open_runtime(
         )  # fmt: skip
         worker: DownloadWorker | None = None
         binding: DownloaderBinding | None = None
+        probes: dict[str, Probe] = {"kafka": kafka_probe(settings.kafka_bootstrap),
+                                    "mongo": db.ping}  # fmt: skip
+        blobs: BlobStore | None = None
         if downloader:
             blobs = await stack.enter_async_context(BlobStore.from_settings(settings))
+            probes["s3"] = blobs.ping
+        readiness = Readiness(probes)
+        if blobs is not None:
             if fetcher is None:
                 fetcher = await stack.enter_async_context(make_fetcher(settings))
             worker = DownloadWorker(
@@ -101,10 +111,14 @@ async def open_runtime(
             )  # fmt: skip
             binding = DownloaderBinding(
                 broker, worker, settings, offset_reset=settings.ingest_offset_reset,
-                control_scope=settings.worker_control_scope,
-            )
+                control_scope=settings.worker_control_scope, readiness=readiness,
+            )  # fmt: skip
         await broker.start()
         stack.push_async_callback(broker.stop)
+        if binding is not None:
+            # Before the broker stops (callbacks run last-in first-out): running requests are
+            # cancelled uncommitted, while the consumer is still there.
+            stack.push_async_callback(binding.close)
         if worker is not None and binding is not None:
             started_at = utcnow()
             beat = asyncio.create_task(
@@ -120,4 +134,4 @@ async def open_runtime(
 
             stack.push_async_callback(stop_beat)
             log.info("downloader %s consuming %s", instance, "plinth.ingest.requested.v1")
-        yield IngestRuntime(settings, db, broker, auth, webhook, batch, worker, binding)
+        yield IngestRuntime(settings, db, broker, auth, webhook, batch, worker, binding, readiness)

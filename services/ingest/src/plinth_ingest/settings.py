@@ -22,6 +22,18 @@ class IngestSettings(WorkerSettings):
     ingest_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="where a new downloader consumer group starts"
     )
+    download_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="downloads in flight at once in one downloader: a slow server holds one slot, "
+        "not the whole partition",
+    )
+    download_deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="the most one download may take, every attempt and backoff included "
+        "(PLINTH_DOWNLOAD_TIMEOUT_S bounds one attempt)",
+    )
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="how long a webhook waits for Kafka before answering 503"
     )

@@ -29,6 +29,8 @@ class Route:
     delay_s: float = 0.0
     send_length: bool = True
     """False: no Content-Length, the body ends when the connection closes."""
+    byte_interval_s: float = 0.0
+    """Above 0: send the body one byte at a time, this long apart (a server that trickles)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,7 +56,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         # The client may give up early (size limit, timeout): that is what some tests want.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(route.body)
+            if route.byte_interval_s <= 0:
+                self.wfile.write(route.body)
+                return
+            for index in range(len(route.body)):
+                self.wfile.write(route.body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(route.byte_interval_s)
 
     def log_message(self, format: str, *args: object) -> None:
         return  # keep test output quiet
