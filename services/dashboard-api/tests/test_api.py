@@ -137,6 +137,30 @@ async def test_bad_list_queries_are_400(client: Client, viewer: dict[str, str]) 
         assert response.json()["detail"]
 
 
+async def test_a_huge_page_is_400_not_500(client: Client, viewer: dict[str, str]) -> None:
+    """Found by schemathesis: page=10**20 overflowed the 64-bit skip, the only 5xx of 9,522."""
+    for path in ("/api/jobs", "/api/webhooks/events"):
+        for page in (10**20, 1_000_001, 0):
+            response = await client.get(path, headers=viewer, params={"page": page})
+            assert response.status_code == 400, (path, page, response.text)
+            assert response.json()["detail"], (path, page)
+        deepest = await client.get(path, headers=viewer, params={"page": 1_000_000})
+        assert deepest.status_code == 200 and deepest.json()["items"] == []
+
+
+async def test_a_deeply_nested_json_body_is_400_not_500(
+    client: Client, operator: dict[str, str], seeded: DemoJobs
+) -> None:
+    job = seeded.failed[0]
+    for path, body in ((f"/api/jobs/{job.id}/fail", b"[" * 5000),
+                       ("/api/processor/stop", b'{"stage":' * 3000 + b'"all"' + b"}" * 3000)):
+        response = await client.post(
+            path, headers={**operator, "content-type": "application/json"}, content=body
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert "nested deeper than" in response.json()["detail"]
+
+
 async def test_job_detail_and_404(client: Client, viewer: dict[str, str], seeded: DemoJobs) -> None:
     job = seeded.done[0]
     body = (await client.get(f"/api/jobs/{job.id}", headers=viewer)).json()
@@ -320,6 +344,40 @@ async def test_health_schema_and_spa(client: Client) -> None:
     assert page.status_code in (200, 503) and "<title>" in page.text
     unknown_api = await client.get("/api/nothing-here")
     assert unknown_api.status_code in (401, 404)
+
+
+async def test_ready(client: Client) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert {name: c["status"] for name, c in response.json()["components"].items()} == {
+        "kafka": "ok", "mongo": "ok", "s3": "ok",
+    }  # fmt: skip
+
+
+async def test_ready_is_503_naming_what_is_unreachable(dashboard_settings: Any) -> None:
+    """Kafka and S3 pointed at a closed port (the document store is needed to start)."""
+    import socket
+
+    from litestar.testing import AsyncTestClient
+
+    from plinth_dashboard_api.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = dashboard_settings.model_copy(update={
+        "kafka_bootstrap": f"127.0.0.1:{closed}", "s3_endpoint": f"http://127.0.0.1:{closed}",
+        "dashboard_list_mirror": False,
+    })  # fmt: skip
+    async with AsyncTestClient(app=create_app(settings)) as other:
+        response = await other.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "not_ready"
+    assert {name: c["status"] for name, c in body["components"].items()} == {
+        "kafka": "down", "mongo": "ok", "s3": "down",
+    }  # fmt: skip
+    assert "kafka unreachable (" in body["reason"] and "s3 unreachable (" in body["reason"]
 
 
 async def test_list_comes_from_the_mirror_and_matches_the_store(

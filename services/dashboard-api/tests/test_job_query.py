@@ -46,7 +46,7 @@ def test_ranges_and_theme() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"page": 0}, "page starts at 1"),
+        ({"page": 0}, "page must be between 1 and"),
         ({"page_size": 500}, "page_size"),
         ({"cost_min": 3, "cost_max": 1}, "cost_min"),
         (
@@ -86,3 +86,13 @@ def test_least_certain_first_lists_only_jobs_with_a_confidence() -> None:
     bounded = build_query(sort="confidence", max_confidence=0.5)
     assert mongo_filter(bounded) == {"segment_confidence": {"$lte": 0.5}}
     assert build_query(sort="-cost_usd").min_confidence is None
+
+
+def test_page_is_bounded() -> None:
+    """An unbounded page made (page - 1) * page_size overflow the store's 64-bit skip: a 500."""
+    from plinth_dashboard_api.job_query import MAX_PAGE
+
+    assert build_query(page=MAX_PAGE).skip == (MAX_PAGE - 1) * 25
+    for page in (0, MAX_PAGE + 1, 10**20):
+        with pytest.raises(InvalidQuery, match="page must be between 1 and"):
+            build_query(page=page)

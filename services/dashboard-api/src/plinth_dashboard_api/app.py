@@ -11,7 +11,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from plinth_dashboard_api.health import health
+from plinth_dashboard_api.bodies import BoundedJsonRequest
+from plinth_dashboard_api.health import health, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import open_resources
@@ -39,8 +40,10 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             ProcessorController,
             WebhooksController,
             health,
+            ready,
             spa_router(settings.dashboard_ui_dir),
         ],
+        request_class=BoundedJsonRequest,
         lifespan=[lifespan],
         dependencies={"res": Provide(provide_resources, sync_to_thread=False)},
         openapi_config=OpenAPIConfig(

@@ -63,6 +63,11 @@ def parse_statuses(raw: list[str] | None) -> tuple[JobStatus, ...]:
     return tuple(dict.fromkeys(statuses))
 
 
+MAX_PAGE = 1_000_000
+"""The deepest page a list serves. Unbounded, ``(page - 1) * page_size`` overflowed the 64-bit
+skip of SQLite and MongoDB (HTTP 500); a page this deep is no browsing anyway."""
+
+
 def build_query(
     *,
     status: list[str] | None = None,
@@ -79,8 +84,8 @@ def build_query(
     page_size: int = 25,
     max_page_size: int = 200,
 ) -> JobQuery:
-    if page < 1:
-        raise InvalidQuery("page starts at 1")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidQuery(f"page must be between 1 and {MAX_PAGE}")
     if not 1 <= page_size <= max_page_size:
         raise InvalidQuery(f"page_size must be between 1 and {max_page_size}")
     if created_from and created_to and created_from > created_to:

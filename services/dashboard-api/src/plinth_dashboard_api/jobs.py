@@ -24,6 +24,7 @@ from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
 from plinth_dashboard_api.job_query import (
+    MAX_PAGE,
     InvalidQuery,
     JobQuery,
     build_query,
@@ -122,7 +123,7 @@ class JobsController(Controller):
                 "'confidence' lists the least certain cut-outs first (jobs with one only)"
             ),
         ] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1)] = 25,
     ) -> JobPage:
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from plinth.adapters.mongo import Database
+from plinth.adapters.readiness import Readiness
 from plinth.adapters.s3 import BlobStore
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
@@ -23,6 +24,13 @@ class Resources:
     publisher: EventPublisher
     kafka: KafkaInspector
     mirror: JobMirror | None = None
+    readiness: Readiness = field(init=False)
+    """What ``/ready`` reports: every dependency the API reads or writes."""
+
+    def __post_init__(self) -> None:
+        self.readiness = Readiness(
+            {"kafka": self.kafka.ping, "mongo": self.db.ping, "s3": self.blobs.ping}
+        )
 
 
 @asynccontextmanager

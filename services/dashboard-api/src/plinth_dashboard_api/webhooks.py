@@ -11,6 +11,7 @@ from litestar.params import FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict
 
 from plinth_dashboard_api.auth import require_viewer
+from plinth_dashboard_api.job_query import MAX_PAGE
 from plinth_dashboard_api.resources import Resources
 
 
@@ -50,7 +51,7 @@ class WebhooksController(Controller):
             str | None, QueryParameter(description="accepted|duplicate|rejected")
         ] = None,
         sku: FromQuery[str | None] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> WebhookPage:
         flt: dict[str, Any] = {}
