@@ -43,19 +43,15 @@ def body_with_a_faint_part() -> tuple[F32, BoolMap]:
 
 
 def view(product: BoolMap, contrast: float | F32 = FAINT, fit: float = PLAIN["fit"],
-         noise: float = PLAIN["noise"], lightness: float = PLAIN["lightness"],
-         light_ratio: float | F32 = 0.5) -> BackdropView:
+         noise: float = PLAIN["noise"], lightness: float = PLAIN["lightness"]) -> BackdropView:
     """The backdrop model's view: ``contrast`` on its product (a number, or a whole map), 0 on
-    the backdrop; every pixel ``light_ratio`` times the backdrop's light (by default darker,
-    so a pixel under ``min_support`` is shade and never filled)."""
+    the backdrop."""
     if np.isscalar(contrast):
         contrast_map = np.where(product, np.float32(contrast), np.float32(0.0))
     else:
         contrast_map = contrast
-    ratio = np.broadcast_to(np.asarray(light_ratio, np.float32), product.shape)
     return BackdropView(product=product, contrast=np.asarray(contrast_map, np.float32),
-                        light_ratio=np.ascontiguousarray(ratio), fit=fit, noise=noise,
-                        lightness=lightness)
+                        fit=fit, noise=noise, lightness=lightness)
 
 
 def run(learned: F32, product: BoolMap, options: FusionOptions = OPTIONS,
@@ -115,7 +111,7 @@ def test_the_default_options() -> None:
     options = FusionOptions()
     assert options.min_backdrop_fit == 0.8
     assert options.max_backdrop_noise == 0.08
-    assert (options.min_support, options.shade_ratio) == (0.05, 0.9)
+    assert options.min_support == 0.05
     assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.4)
 
 
@@ -189,13 +185,13 @@ def test_min_overlap_is_the_share_of_the_region_the_learned_map_must_cover(
     assert fused.probability[50, 79] == np.float32(0.3), "the outline is left either way"
 
 
-def test_a_part_the_model_dropped_inside_a_kept_region_is_filled() -> None:
-    """A white sole on a white backdrop: the model says 0 there, the backdrop model sees it as
+def test_a_part_the_model_barely_sees_inside_a_kept_region_is_filled() -> None:
+    """A white sole on a white backdrop: the model gives it 0.1, the backdrop model sees it as
     part of the shoe it is sure of; inside the outline it becomes opaque."""
     learned = np.zeros((100, 100), np.float32)
     learned[20:70, 20:80] = 1.0          # the shoe's upper
-    # upper and sole, one region; the sole is as light as the backdrop
-    fused = run(learned, box((100, 100), 20, 20, 80, 80), light_ratio=1.0)
+    learned[70:80, 20:80] = 0.1          # the sole, barely seen by the model
+    fused = run(learned, box((100, 100), 20, 20, 80, 80))  # upper and sole, one region
     assert fused.probability[70:78, 22:78].min() == 1.0
     np.testing.assert_array_equal(fused.probability[78:80], learned[78:80])
 
@@ -222,23 +218,6 @@ def test_min_support_leaves_pixels_the_learned_map_puts_below_it_unfilled(
     assert fused.decision == ("learned" if filled_columns is None else "filled")
     if min_support > 0:
         assert np.all(fused.probability[20:80, 70:80] == np.float32(0.05)), "below: unfilled"
-
-
-@pytest.mark.parametrize(("light_ratio", "filled"), [(1.0, True), (0.95, True), (0.6, False)])
-def test_a_part_the_model_gives_no_support_is_filled_only_if_not_darker_than_the_backdrop(
-    light_ratio: float, filled: bool
-) -> None:
-    """A white sole the model dropped (as light as the backdrop) is filled; a shadow or a floor
-    reflection joined to the product (darker than the backdrop) is not."""
-    learned = np.zeros((100, 100), np.float32)
-    learned[20:80, 20:70] = 1.0  # the body; columns 70-80 are unseen by the model (0.0)
-    ratio = np.full((100, 100), np.float32(0.3))
-    ratio[20:80, 70:80] = light_ratio
-    fused = run(learned, box((100, 100), 20, 20, 80, 80), light_ratio=ratio)
-    unseen = fused.probability[25:75, 70:77]
-    assert bool(np.all(unseen == 1.0)) is filled
-    if not filled:
-        assert not unseen.any(), "shade stays out"
 
 
 def test_no_backdrop_product_changes_nothing() -> None:
@@ -347,8 +326,8 @@ def test_rule_3_thresholds(firm_columns: int, contrast: float, decision: str) ->
     learned = np.zeros((100, 100), np.float32)
     learned[20:80, 20:20 + firm_columns] = 1.0
     product = box((100, 100), 20, 20, 80, 80)
-    # the unseen part as light as the backdrop, so a kept region is filled there
-    fused = run(learned, product, contrast=contrast, light_ratio=1.0)
+    learned[20:80, 20 + firm_columns:80] = 0.1  # the rest, faintly seen: filled if kept
+    fused = run(learned, product, contrast=contrast)
     assert fused.decision == decision
     if decision == "backdrop":
         np.testing.assert_array_equal(fused.probability, product.astype(np.float32))

@@ -16,11 +16,10 @@ of paper, a reflection. So the fusion is small:
    kept only where the learned model already covers at least ``min_overlap`` of it: a region the
    learned model does not recognise as part of the object (a table, a shadow, a prop) is never
    added. Inside a kept region, pixels at least ``edge_margin`` working pixels from its outline
-   are made opaque, so a faint, partly transparent body (or a white sole the model dropped)
-   becomes solid; the outline itself stays the learned model's, whose edges are finer. Pixels
-   the learned model gives no support at all are filled only when they are not darker than the
-   backdrop: shadows and floor reflections only darken a light floor, so they are never
-   filled, even where the backdrop model joined them to the product.
+   and where the learned map gives at least ``min_support`` are made opaque, so a faint, partly
+   transparent body becomes solid; the outline itself stays the learned model's, whose edges
+   are finer, and what the model sees as clear floor (a shadow or a reflection the backdrop
+   model joined to the product) is never filled.
 
 3. **Hand over to the backdrop model** when the learned model has missed the product: it found
    nothing, or it covers less than ``min_coverage`` of what the backdrop model calls product
@@ -62,12 +61,10 @@ class FusionOptions:
     edge_margin: int = 3
     """Working pixels inside a region's outline that are left to the learned map's edge."""
     min_support: float = 0.05
-    """Pixels the learned map puts below this are filled only if they are not darker than the
-    backdrop (see ``shade_ratio``): a part the model dropped entirely (a white sole) may be
-    filled, a shadow or a floor reflection joined to the product may not."""
-    shade_ratio: float = 0.9
-    """A pixel under ``min_support`` whose light is below this share of the backdrop's is shade
-    (a shadow, a reflection on a glossy floor) and is never filled."""
+    """Pixels the learned map puts below this are never filled: a shadow or a floor reflection
+    the backdrop model joined to the product stays out (so does a part the model dropped
+    entirely, such as a white sole: measured, filling those added more reflections than it
+    mended soles)."""
     min_coverage: float = 0.6
     """Below this share of the backdrop model's product covered by the learned mask, and ..."""
     distinct_contrast: float = 0.4
@@ -82,8 +79,6 @@ class BackdropView:
     """Pixels that differ from the backdrop and are not its shadow."""
     contrast: F32
     """Per-pixel colour difference from the modelled backdrop, relative to its luminance."""
-    light_ratio: F32
-    """Per-pixel luminance over the modelled backdrop's (below 1: darker than the backdrop)."""
     fit: float
     """Share of the frame's border band the backdrop explains."""
     noise: float
@@ -134,7 +129,7 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions) -> Fused:
         side = 2 * options.edge_margin + 1
         kernel = np.ones((side, side), np.uint8)
         kept = cv2.erode(kept.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0
-    kept &= (learned >= options.min_support) | (backdrop.light_ratio >= options.shade_ratio)
+    kept &= learned >= options.min_support
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     filled = float((fused - learned > 0.1).mean())
     return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled)

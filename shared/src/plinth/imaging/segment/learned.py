@@ -152,18 +152,14 @@ class LearnedSegmenter:
         view = _resize(small, size)
         coarse = coarse_mask(view, self.options.coarse)
         background = coarse.background
-        linear = srgb_to_linear(view)
-        backdrop_light = np.maximum(background @ _LUMA, 1e-3)
-        contrast = (np.abs(linear - background).max(axis=-1) / backdrop_light).astype(np.float32)
-        light_ratio = ((linear @ _LUMA) / backdrop_light).astype(np.float32)
+        contrast = (np.abs(srgb_to_linear(view) - background).max(axis=-1)
+                    / np.maximum(background @ _LUMA, 1e-3)).astype(np.float32)
         colour = coarse.model.colour_srgb()
         backdrop = BackdropView(
             product=cv2.resize(coarse.product.astype(np.uint8), work,
                                interpolation=cv2.INTER_NEAREST) > 0,
             contrast=np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
                                 np.float32),
-            light_ratio=np.asarray(
-                cv2.resize(light_ratio, work, interpolation=cv2.INTER_NEAREST), np.float32),
             fit=coarse.model.inlier_share,
             noise=coarse.model.noise,
             lightness=sum(colour) / (3 * 255),
