@@ -75,6 +75,7 @@ class DownloaderBinding:
         self.offsets = CommitTracker()
         self.guard = RedeliveryGuard(settings.max_deliveries, readiness)
         self.tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._photos: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         group = consumer_group(settings)
         self.subscriber = broker.subscriber(
@@ -100,15 +101,21 @@ class DownloaderBinding:
         stop fetching) while every slot is taken."""
         raw: Any = message.raw_message
         partition, offset = (raw.topic, raw.partition), raw.offset
-        if not self.offsets.start(partition, offset):
-            return  # redelivered after a rebalance while it still runs here: it commits itself
+        if self._closing or not self.offsets.start(partition, offset):
+            # Shutting down: left uncommitted, it comes again. Or redelivered after a rebalance
+            # while it still runs here: that run commits it.
+            return
         await self.slots.acquire()
+        if self._closing:
+            self.slots.release()
+            return
         task = asyncio.create_task(self._run(body, raw, partition, offset))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def close(self) -> None:
         """Stop the running requests without committing them: they come again."""
+        self._closing = True
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

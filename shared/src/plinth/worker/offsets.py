@@ -29,7 +29,9 @@ class CommitTracker:
     def start(self, partition: Partition, offset: int) -> bool:
         """Note ``offset`` as running; False if it already is (a redelivery after a rebalance
         while the first copy still runs: the caller must not start it twice)."""
-        state = self._partitions.setdefault(partition, _State())
+        # The first record seen of a partition is where the group's committed offset stands
+        # (that is where fetching starts): nothing below it needs committing.
+        state = self._partitions.setdefault(partition, _State(committed=offset))
         if offset in state.running:
             return False
         state.running.add(offset)
