@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
 
 from bench.quality.evaluate import boundary_f_measure, score  # noqa: E402
 from bench.quality.synth import make_case  # noqa: E402
+from bench.segment_speed import cpu_name  # noqa: E402
 from plinth.imaging.errors import ImagingError  # noqa: E402
 from plinth.imaging.segment.base import SegmentProvider  # noqa: E402
 
@@ -388,7 +389,7 @@ def print_report(args: argparse.Namespace, loaded: list[Loaded], results: list[R
                  counts: dict[str, int], real_dir: Path | None) -> None:
     md = args.markdown
     bullet = "- " if md else ""
-    print(f"{bullet}machine: {_cpu_name()}, {os.cpu_count()} cores, "
+    print(f"{bullet}machine: {cpu_name()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, onnxruntime {_ort_version()}")
     for item in loaded:
         print(f"{bullet}`{item.spec.label}`: {item.description} (loaded in {item.load_s:.1f} s)"
@@ -427,16 +428,6 @@ def _ort_version() -> str:
         return f"{onnxruntime.__version__} {onnxruntime.get_available_providers()}"
     except ImportError:
         return "not installed"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -195,7 +195,7 @@ def run_learned_child(config: dict[str, Any]) -> dict[str, Any] | str:
 
 
 def run_local(args: argparse.Namespace) -> None:
-    print(f"local segmenter, {args.threads} thread(s), CPU: {_cpu_name()}")
+    print(f"local segmenter, {args.threads} thread(s), CPU: {cpu_name()}")
     print(f"{'MP':>6} {'size':>11} {'wall ms':>8} {'CPU ms':>7} {'ms/MP':>7} "
           f"{'RSS before':>11} {'peak RSS':>9}")
     for mp in args.sizes:
@@ -258,7 +258,7 @@ def run_learned(args: argparse.Namespace) -> None:
     photo = (f"{args.photo} resized to long side {args.photo_side}" if args.photo
              else f"synthetic case {args.seed} upscaled to {args.photo_side}x{args.photo_side}")
     print(f"learned segmenter on {photo}; {args.reps} timed calls after 1 warm-up, "
-          f"each configuration in a fresh process; CPU: {_cpu_name()}, {os.cpu_count()} cores")
+          f"each configuration in a fresh process; CPU: {cpu_name()}, {os.cpu_count()} cores")
     header = ("configuration", "provider / EP", "load s", "p50 s", "p95 s", "infer p50 s",
               "rest p50 s", "fusion ms", "refine ms", "decont ms", "RSS loaded MB",
               "peak RSS MB")
@@ -357,7 +357,8 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: comma-separated whole numbers") from exc
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model, for the reports of the segmentation benchmarks."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
