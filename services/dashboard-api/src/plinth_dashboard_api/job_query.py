@@ -130,28 +130,16 @@ def mongo_filter(query: JobQuery) -> dict[str, Any]:
         flt["sku"] = {"$regex": "^" + re.escape(query.sku_prefix)}
     if query.theme:
         flt["theme"] = query.theme
-    created: dict[str, datetime] = {}
-    if query.created_from:
-        created["$gte"] = query.created_from
-    if query.created_to:
-        created["$lte"] = query.created_to
-    if created:
-        flt["created_at"] = created
-    cost: dict[str, float] = {}
-    if query.cost_min is not None:
-        cost["$gte"] = query.cost_min
-    if query.cost_max is not None:
-        cost["$lte"] = query.cost_max
-    if cost:
-        flt["cost_usd"] = cost
-    # a range never matches a missing or null confidence: jobs without one are left out
-    confidence: dict[str, float] = {}
-    if query.min_confidence is not None:
-        confidence["$gte"] = query.min_confidence
-    if query.max_confidence is not None:
-        confidence["$lte"] = query.max_confidence
-    if confidence:
-        flt["segment_confidence"] = confidence
+    ranges: dict[str, tuple[Any, Any]] = {
+        "created_at": (query.created_from, query.created_to),
+        "cost_usd": (query.cost_min, query.cost_max),
+        # a range never matches a missing or null confidence: jobs without one are left out
+        "segment_confidence": (query.min_confidence, query.max_confidence),
+    }
+    for field, (low, high) in ranges.items():
+        bounds = {op: value for op, value in (("$gte", low), ("$lte", high)) if value is not None}
+        if bounds:
+            flt[field] = bounds
     return flt
 
 

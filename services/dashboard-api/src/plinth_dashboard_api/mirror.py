@@ -139,25 +139,16 @@ def where_clause(query: JobQuery) -> tuple[str, list[Any]]:
     if query.theme:
         parts.append("theme = ?")
         args.append(query.theme)
-    if query.created_from:
-        parts.append(f"{col('created_at')} >= ?")
-        args.append(_epoch(query.created_from))
-    if query.created_to:
-        parts.append(f"{col('created_at')} <= ?")
-        args.append(_epoch(query.created_to))
-    if query.cost_min is not None:
-        parts.append(f"{col('cost_usd')} >= ?")
-        args.append(query.cost_min)
-    if query.cost_max is not None:
-        parts.append(f"{col('cost_usd')} <= ?")
-        args.append(query.cost_max)
+    created = (_epoch(query.created_from) if query.created_from else None,
+               _epoch(query.created_to) if query.created_to else None)
     # like the store's range, a bound never matches NULL: jobs without a confidence drop out
-    if query.min_confidence is not None:
-        parts.append(f"{col('segment_confidence')} >= ?")
-        args.append(query.min_confidence)
-    if query.max_confidence is not None:
-        parts.append(f"{col('segment_confidence')} <= ?")
-        args.append(query.max_confidence)
+    ranges = {"created_at": created, "cost_usd": (query.cost_min, query.cost_max),
+              "segment_confidence": (query.min_confidence, query.max_confidence)}
+    for column, (low, high) in ranges.items():
+        for op, value in ((">=", low), ("<=", high)):
+            if value is not None:
+                parts.append(f"{col(column)} {op} ?")
+                args.append(value)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
