@@ -42,6 +42,14 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
+ProviderOption = Annotated[str | None, typer.Option(
+    help=f"Segmentation: {', '.join(PROVIDERS)} (default: PLINTH_SEGMENT_PROVIDER, auto)."
+)]
+ModelOption = Annotated[str | None, typer.Option(
+    help="Installed model name (plinth models list) or an ONNX file for --provider onnx."
+)]
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
@@ -96,12 +104,8 @@ def process(
     theme: Annotated[
         list[str], typer.Option("--theme", "-t", help="Theme; repeat for several.")
     ] = ["default"],  # noqa: B006 - typer needs a literal default
-    provider: Annotated[str | None, typer.Option(
-        help=f"Segmentation: {', '.join(PROVIDERS)} (default: PLINTH_SEGMENT_PROVIDER, auto)."
-    )] = None,
-    model: Annotated[str | None, typer.Option(
-        help="Installed model name (plinth models list) or an ONNX file for --provider onnx."
-    )] = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
     variants: Annotated[
         int | None, typer.Option(min=1, max=12, help="Backgrounds per theme (default: theme's).")
     ] = None,
@@ -186,12 +190,8 @@ def _summary(runs: list[tuple[Path, PhotoRun]]) -> Table:
 def segment(
     image: Annotated[Path, typer.Argument(help="Product photo.")],
     output: Annotated[Path, typer.Argument(help="Where to write the RGBA cutout (PNG).")],
-    provider: Annotated[str | None, typer.Option(
-        help=f"Segmentation: {', '.join(PROVIDERS)} (default: PLINTH_SEGMENT_PROVIDER, auto)."
-    )] = None,
-    model: Annotated[str | None, typer.Option(
-        help="Installed model name (plinth models list) or an ONNX file for --provider onnx."
-    )] = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
     mask: Annotated[Path | None, typer.Option(help="Also write the 8-bit mask here.")] = None,
 ) -> None:
     """Cut the product out of IMAGE and write the RGBA cutout to OUTPUT."""
