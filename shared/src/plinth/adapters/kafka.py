@@ -7,6 +7,7 @@ trace across every service.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -17,6 +18,8 @@ from opentelemetry.trace import TracerProvider
 
 from plinth.messaging.topics import all_topics
 from plinth.settings import Settings
+
+BROKER_LOGGER = logging.getLogger("plinth.kafka.broker")
 
 
 def make_broker(
@@ -29,6 +32,11 @@ def make_broker(
         settings.kafka_bootstrap,
         client_id=client_id,
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
+        # A logger of ours: FastStream's default one writes ANSI colours to stdout past the
+        # root handler (format, rate limit); its per-message "Received"/"Processed" lines are
+        # DEBUG here, its errors stay errors.
+        logger=BROKER_LOGGER,
+        log_level=logging.DEBUG,
     )
 
 

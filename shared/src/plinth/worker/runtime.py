@@ -44,6 +44,7 @@ from plinth.telemetry import (
 from plinth.worker.backoff import not_before
 from plinth.worker.control import PauseGate
 from plinth.worker.errors import Classified, classify
+from plinth.worker.logs import job_context
 from plinth.worker.result import StageContext, Step
 
 log = logging.getLogger(__name__)
@@ -137,13 +138,14 @@ class StageWorker:
         event = await self._decode_or_dead_letter(record)
         if event is None:
             return
-        await self._wait_until(event.not_before)
-        await self.gate.wait_open()
-        self.stats.in_flight += 1
-        try:
-            await self._handle_event(event, record)
-        finally:
-            self.stats.in_flight -= 1
+        with job_context(event.job_id):  # every log line made while handling it names the job
+            await self._wait_until(event.not_before)
+            await self.gate.wait_open()
+            self.stats.in_flight += 1
+            try:
+                await self._handle_event(event, record)
+            finally:
+                self.stats.in_flight -= 1
 
     # ---------------------------------------------------------------- decoding
     async def _decode_or_dead_letter(self, record: Record) -> JobEvent | None:
