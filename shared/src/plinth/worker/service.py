@@ -33,7 +33,9 @@ from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
 from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import apply_command, command_for
+from plinth.worker.dependencies import DependencyWatch, retry_until_done, unless_stopped
 from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
+from plinth.worker.logs import setup_logging
 from plinth.worker.redelivery import RedeliveryGuard
 from plinth.worker.result import Step
 from plinth.worker.runtime import EventPublisher, Record, StageWorker
@@ -195,25 +197,38 @@ async def serve_stage(
     instance = settings.instance_id or default_instance_id()
     stop = stop or asyncio.Event()
     provider = setup_tracing(settings, service_name)
-    await ensure_topics(settings)
     db = Database.from_settings(settings)
     try:
         async with BlobStore.from_settings(settings) as blobs:
+            # Failures while a dependency is down are an outage, not the record's fault; and a
+            # dependency that is down at start-up (or later) is waited for, never a reason to exit.
+            readiness = Readiness({"kafka": kafka_probe(settings.kafka_bootstrap),
+                                   "mongo": db.ping, "s3": blobs.ping})
+            watch = DependencyWatch(readiness)
+            started, _ = await unless_stopped(stop, retry_until_done(
+                "create the Kafka topics", lambda: ensure_topics(settings), readiness,
+                journal=watch.journal))
+            if not started:
+                return
             broker = make_broker(settings, client_id=f"{service_name}-{instance}",
                                  tracer_provider=provider)
             publisher: EventPublisher = BrokerPublisher(broker)
             worker = StageWorker(stage=stage, steps=steps, settings=settings, jobs=db.jobs,
                                  blobs=blobs, publisher=publisher, instance=instance, db=db)
-            # Failures while a dependency is down are an outage, not the record's fault.
-            readiness = Readiness({"kafka": kafka_probe(settings.kafka_bootstrap),
-                                   "mongo": db.ping, "s3": blobs.ping})
             binding = KafkaStageBinding(broker, worker, settings,
                                         offset_reset=settings.worker_offset_reset,
                                         control_scope=settings.worker_control_scope,
                                         max_deliveries=settings.max_deliveries,
                                         readiness=readiness)
             started_at = utcnow()
-            await broker.start()
+            started, _ = await unless_stopped(stop, retry_until_done(
+                "start the Kafka consumers", broker.start, readiness, journal=watch.journal,
+                undo=broker.stop))
+            if not started:
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+                return
+            watch.start()
             beat = asyncio.create_task(
                 heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra))
             log.info("%s worker %s running (group %s)", stage, instance,
@@ -221,6 +236,7 @@ async def serve_stage(
             try:
                 await stop.wait()
             finally:
+                await watch.stop()
                 beat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await beat
@@ -234,9 +250,7 @@ async def serve_stage(
 
 def run_stage_service(stage: Stage, steps: Sequence[Step], *, service_name: str) -> None:
     """Console-script entry point body: run until SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    setup_logging(service_name)
 
     async def main() -> None:
         stop = asyncio.Event()
