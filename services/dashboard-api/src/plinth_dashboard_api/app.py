@@ -11,11 +11,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from plinth.worker.dependencies import open_when_ready, probes_for
+from plinth.worker.logs import litestar_logging_config
 from plinth_dashboard_api.bodies import BoundedJsonRequest
-from plinth_dashboard_api.health import health, ready
+from plinth_dashboard_api.health import health, live, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
-from plinth_dashboard_api.resources import open_resources
+from plinth_dashboard_api.resources import Resources, open_resources
 from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_settings
 from plinth_dashboard_api.spa import spa_router
 from plinth_dashboard_api.webhooks import WebhooksController
@@ -30,8 +32,20 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        # The app serves at once; its resources open (in the background, retried with backoff)
+        # once the document store answers. Until then /live is 200, the rest 503; /ready is
+        # 503 while any of Kafka, the document store and S3 is unreachable.
+        def on_open(resources: Resources | None) -> None:
             app.state.resources = resources
+
+        async with (
+            probes_for(settings) as probes,
+            open_when_ready(
+                "the dashboard resources", lambda: open_resources(settings), probes,
+                on_open=on_open, needs={"mongo"},  # Kafka and S3 clients connect when used
+            ) as pending,
+        ):  # fmt: skip
+            app.state.resources_pending = pending
             yield
 
     return Litestar(
@@ -39,12 +53,14 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             JobsController,
             ProcessorController,
             WebhooksController,
+            live,
             health,
             ready,
             spa_router(settings.dashboard_ui_dir),
         ],
         request_class=BoundedJsonRequest,
         lifespan=[lifespan],
+        logging_config=litestar_logging_config(),
         dependencies={"res": Provide(provide_resources, sync_to_thread=False)},
         openapi_config=OpenAPIConfig(
             title="Plinth dashboard API",

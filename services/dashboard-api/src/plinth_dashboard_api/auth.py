@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from plinth_dashboard_api.resources import current_resources
 from plinth_dashboard_api.settings import DashboardSettings, Role
 
 log = logging.getLogger("plinth.dashboard.auth")
@@ -65,7 +66,7 @@ def authenticate(connection: ASGIConnection, settings: DashboardSettings) -> Pri
 
 def _require(role: Role):  # type: ignore[no-untyped-def]
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        settings: DashboardSettings = connection.app.state.resources.settings
+        settings: DashboardSettings = current_resources(connection.app).settings
         principal = authenticate(connection, settings)
         if _RANK[principal.role] < _RANK[role]:
             log.warning(

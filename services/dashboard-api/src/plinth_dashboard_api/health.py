@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Response
 
+from plinth.worker.dependencies import Pending
 from plinth_dashboard_api.resources import Resources
 
 CHECK_TIMEOUT_S = 3.0
@@ -34,9 +35,27 @@ async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     }
 
 
+@get("/live", tags=["health"], summary="Liveness: the process serves (also while it waits)")
+async def live() -> dict[str, Any]:
+    return {"status": "alive", "service": "plinth-dashboard-api"}
+
+
+async def _starting(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """503 while the resources wait for their dependencies (opened in the background)."""
+    pending: Pending[Resources] = request.app.state.resources_pending
+    report = await pending.readiness.report()
+    return Response(
+        {"status": "not_ready", "error": "not_ready", "reason": await pending.reason(),
+         "components": report.as_dict()},
+        status_code=503,
+    )  # fmt: skip
+
+
 @get("/health", tags=["health"], summary="Per-component health; 503 when any is down")
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    res: Resources = request.app.state.resources
+    res: Resources | None = request.app.state.get("resources")
+    if res is None:
+        return await _starting(request)
 
     async def s3() -> None:
         await res.blobs.client.head_bucket(Bucket=res.blobs.bucket)
@@ -58,7 +77,9 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 @get("/ready", tags=["health"], summary="Readiness; 503 naming what is unreachable")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    res: Resources = request.app.state.resources
+    res: Resources | None = request.app.state.get("resources")
+    if res is None:
+        return await _starting(request)
     report = await res.readiness.report()
     components = report.as_dict()
     if not report.ready:

@@ -32,7 +32,7 @@ from plinth_dashboard_api.job_query import (
     mongo_sort,
 )
 from plinth_dashboard_api.presign import AssetNotFound, BadAssetRequest, asset_key
-from plinth_dashboard_api.resources import Resources
+from plinth_dashboard_api.resources import Resources, current_resources
 from plinth_dashboard_api.stats import DashboardStats, dashboard_stats
 from plinth_dashboard_api.views import SUMMARY_FIELDS, JobPage, JobSummary, job_detail
 
@@ -42,8 +42,7 @@ MANUAL_FAIL_CODE = "MANUAL_FAIL"
 
 
 def provide_resources(request: Request[Any, Any, Any]) -> Resources:
-    resources: Resources = request.app.state.resources
-    return resources
+    return current_resources(request.app)
 
 
 class FailRequest(BaseModel):

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.exceptions import ServiceUnavailableException
 
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Readiness
@@ -31,6 +34,16 @@ class Resources:
         self.readiness = Readiness(
             {"kafka": self.kafka.ping, "mongo": self.db.ping, "s3": self.blobs.ping}
         )
+
+
+def current_resources(app: Any) -> Resources:
+    """The app's resources; 503 while they are still waiting for their dependencies."""
+    resources: Resources | None = app.state.get("resources")
+    if resources is None:
+        raise ServiceUnavailableException(
+            "starting: waiting for Kafka, the document store and S3 (see /ready)"
+        )
+    return resources
 
 
 @asynccontextmanager
