@@ -9,9 +9,12 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ServiceUnavailableException
 from opentelemetry.trace import TracerProvider
 
+from plinth.worker.dependencies import Pending, open_when_ready, probes_for
+from plinth.worker.logs import litestar_logging_config
+from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import new_batch_id
 from plinth_ingest.download import Fetcher
 from plinth_ingest.runtime import IngestRuntime, open_runtime
@@ -25,7 +28,10 @@ BATCH_PATH = "/api/ingest/batch"
 
 
 def _runtime(request: Request[Any, Any, Any]) -> IngestRuntime:
-    runtime: IngestRuntime = request.app.state.ingest
+    """The process's runtime; 503 while it is still waiting for Kafka or the document store."""
+    runtime: IngestRuntime | None = request.app.state.get("ingest")
+    if runtime is None:
+        raise ServiceUnavailableException("starting: waiting for Kafka and the document store")
     return runtime
 
 
@@ -58,13 +64,27 @@ def create_app(
 ) -> Litestar:
     """``downloader=True`` also runs the download consumer here (``plinth-ingest all``)."""
     settings = settings or get_ingest_settings()
+    webhook_configured = Authenticator(settings).configured
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_runtime(
-            settings, downloader=downloader, fetcher=fetcher, tracer_provider=tracer_provider
-        ) as runtime:
+        # The app serves at once; the runtime opens (in the background, retried with backoff)
+        # once Kafka, the document store (and S3) answer. Until then /live is 200, /ready 503.
+        def on_open(runtime: IngestRuntime | None) -> None:
             app.state.ingest = runtime
+
+        async with (
+            probes_for(settings, s3=downloader) as probes,
+            open_when_ready(
+                "the ingest runtime",
+                lambda: open_runtime(
+                    settings, downloader=downloader, fetcher=fetcher,
+                    tracer_provider=tracer_provider,
+                ),
+                probes, on_open=on_open, needs={"kafka", "mongo"},  # S3 connects when used
+            ) as pending,
+        ):  # fmt: skip
+            app.state.ingest_pending = pending
             yield
 
     @post(WEBHOOK_PATH, request_max_body_size=settings.webhook_max_body_bytes, status_code=202)
@@ -94,22 +114,34 @@ def create_app(
             await runtime.batch.receive(batch_id, text, signature_valid=auth.signature_valid)
         )
 
+    @get("/live", sync_to_thread=False)
+    def live() -> dict[str, Any]:
+        """Liveness only: the process serves HTTP (also while it waits for its dependencies)."""
+        return {"status": "alive", "service": "plinth-ingest"}
+
     @get("/health", sync_to_thread=False)
-    def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    def health() -> dict[str, Any]:
         """Liveness: the process is up and serving (dependencies are checked by /ready)."""
-        runtime = _runtime(request)
         return {
             "status": "ok",
             "service": "plinth-ingest",
-            "webhook_configured": runtime.auth.configured,
-            "downloader": runtime.worker is not None,
+            "webhook_configured": webhook_configured,
+            "downloader": downloader,
         }
 
     @get("/ready")
     async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Readiness: Kafka and the document store (and S3 with the downloader) answer; checked
-        at most every 1.5 s however often this is polled."""
-        report = await _runtime(request).readiness.report()
+        at most every 1.5 s however often this is polled. 503 while the process is starting."""
+        runtime: IngestRuntime | None = request.app.state.get("ingest")
+        if runtime is None:
+            pending: Pending[IngestRuntime] = request.app.state.ingest_pending
+            waiting = await pending.readiness.report()
+            return Response(
+                error_body("not_ready", await pending.reason(), components=waiting.as_dict()),
+                status_code=503,
+            )
+        report = await runtime.readiness.report()
         if not report.ready:
             return Response(
                 error_body("not_ready", report.reason(), components=report.as_dict()),
@@ -119,13 +151,15 @@ def create_app(
 
     def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
         # Framework-level refusals (413 body too large, 404, 405) in the same JSON shape.
-        slug = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+        slug = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed",
+                503: "not_ready"}.get(
             exc.status_code, "http_error"
         )
         return Response(error_body(slug, str(exc.detail)), status_code=exc.status_code)
 
     return Litestar(
-        route_handlers=[receive_webhook, receive_batch, health, ready],
+        route_handlers=[receive_webhook, receive_batch, live, health, ready],
         lifespan=[lifespan],
+        logging_config=litestar_logging_config(),
         exception_handlers={HTTPException: http_error},
     )

@@ -11,6 +11,8 @@ import signal
 import uvicorn
 
 from plinth.telemetry import setup_tracing
+from plinth.worker.dependencies import open_when_ready, probes_for
+from plinth.worker.logs import setup_logging
 from plinth_ingest.app import create_app
 from plinth_ingest.runtime import open_runtime
 from plinth_ingest.settings import get_ingest_settings
@@ -26,7 +28,17 @@ async def run_downloader_only() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_runtime(settings, http=False, downloader=True, tracer_provider=provider):
+        # Waits (and retries with backoff) while Kafka, the document store or S3 is down.
+        async with (
+            probes_for(settings) as probes,
+            open_when_ready(
+                "the downloader",
+                lambda: open_runtime(
+                    settings, http=False, downloader=True, tracer_provider=provider
+                ),
+                probes,
+            ),
+        ):
             await stop.wait()
     finally:
         provider.shutdown()
@@ -42,10 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=None, help="bind address (PLINTH_INGEST_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (PLINTH_INGEST_PORT)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    setup_logging("plinth-ingest")
     if args.mode == "downloader":
         asyncio.run(run_downloader_only())
         return
@@ -57,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             host=args.host or settings.ingest_host,
             port=args.port or settings.ingest_port,
             log_level="info",
+            log_config=None,  # uvicorn's loggers go to the root handler: plain, rate-limited
             proxy_headers=True,
         )
     finally:

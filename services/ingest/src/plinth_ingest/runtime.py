@@ -113,8 +113,10 @@ async def open_runtime(
                 broker, worker, settings, offset_reset=settings.ingest_offset_reset,
                 control_scope=settings.worker_control_scope, readiness=readiness,
             )  # fmt: skip
-        await broker.start()
+        # Registered before the start: one that fails half-way (Kafka lost meanwhile) stops the
+        # consumers it did start, so that a retry does not leave them running behind it.
         stack.push_async_callback(broker.stop)
+        await broker.start()
         if binding is not None:
             # Before the broker stops (callbacks run last-in first-out): running requests are
             # cancelled uncommitted, while the consumer is still there.
