@@ -17,6 +17,12 @@ from plinth.worker.logs import litestar_logging_config
 from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import new_batch_id
 from plinth_ingest.download import Fetcher
+from plinth_ingest.openapi import (
+    BatchOperation,
+    WebhookOperation,
+    batch_responses,
+    webhook_responses,
+)
 from plinth_ingest.runtime import IngestRuntime, open_runtime
 from plinth_ingest.settings import IngestSettings, get_ingest_settings
 from plinth_ingest.webhook import Reply, error_body
@@ -87,13 +93,19 @@ def create_app(
             app.state.ingest_pending = pending
             yield
 
-    @post(WEBHOOK_PATH, request_max_body_size=settings.webhook_max_body_bytes, status_code=202)
+    @post(
+        WEBHOOK_PATH, request_max_body_size=settings.webhook_max_body_bytes, status_code=202,
+        operation_class=WebhookOperation, responses=webhook_responses(),
+    )  # fmt: skip
     async def receive_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """A 3JMS image event: signed JSON {sku, image_url, img_sha256?, themes | theme}."""
         body = await request.body()
         return _json(await _runtime(request).webhook.receive(request.headers, body))
 
-    @post(BATCH_PATH, request_max_body_size=settings.batch_max_body_bytes, status_code=202)
+    @post(
+        BATCH_PATH, request_max_body_size=settings.batch_max_body_bytes, status_code=202,
+        operation_class=BatchOperation, responses=batch_responses(),
+    )  # fmt: skip
     async def receive_batch(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """CSV (sku,image_url,theme[,img_sha256]) as text/csv or multipart, signed like webhooks."""
         runtime = _runtime(request)

@@ -61,10 +61,15 @@ class _Group:
 
 def read_csv(text: str, *, max_rows: int) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs; the header is line 1. Raises :class:`CsvRefused`."""
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
+    # newline="": the csv module splits lines itself (a bare CR is a line end, not an error).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:  # found by schemathesis: a malformed header was a 500
+        raise CsvRefused(f"line {reader.line_num}: {exc}") from exc
+    if not fieldnames:
         raise CsvRefused("the CSV is empty: expected a header row sku,image_url,theme")
-    columns = [name.strip().lower() for name in reader.fieldnames]
+    columns = [name.strip().lower() for name in fieldnames]
     reader.fieldnames = columns
     missing = [c for c in ("sku", "image_url") if c not in columns]
     if "theme" not in columns and "themes" not in columns:
