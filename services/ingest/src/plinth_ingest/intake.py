@@ -134,14 +134,12 @@ class Intake:
     async def _job_for(
         self, request: ImageRequest, sha: str, theme: str, delivery_id: str, trace_id: str | None
     ) -> tuple[Job, bool]:
-        # Look first, by primary key: a redelivery is common, and a read by _id is far cheaper
-        # than a write refused by the unique index (or a query on the identity fields, which
-        # the MongoDB-wire server of the local stack answers by scanning). The unique index
-        # still decides when two deliveries race.
+        # Write first: a new job is created in one (group-committed) insert, with no read
+        # before it; the unique indexes (_id, derived from the identity, and the identity
+        # itself) refuse a redelivery's job, which is then read by _id. Reading first cost a
+        # read per theme on every delivery, and the local stack's MongoDB-wire server answers
+        # any read, even by _id, with a scan of the collection (bench/webhook_load.py).
         job_id = identity_job_id(request.sku, sha, theme)
-        existing = await self.jobs.get(job_id)
-        if existing is not None:
-            return existing, False
         return await self.jobs.create_or_get(
             Job(
                 id=job_id,

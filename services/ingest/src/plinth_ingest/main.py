@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
+import os
 import signal
+from typing import Any
 
 import uvicorn
+from litestar import Litestar
 
 from plinth.telemetry import setup_tracing
 from plinth.worker.dependencies import open_when_ready, probes_for
@@ -44,6 +48,26 @@ async def run_downloader_only() -> None:
         provider.shutdown()
 
 
+# How the parent tells uvicorn's worker processes (which build their app from the
+# environment) whether to run the downloader too.
+_DOWNLOADER_ENV = "PLINTH_INGEST_RUN_DOWNLOADER"
+PROFILE_ENV = "PLINTH_INGEST_PROFILE"
+
+
+def app_factory() -> Litestar:
+    """The app of one uvicorn worker process (``PLINTH_INGEST_WORKERS`` > 1)."""
+    setup_logging("plinth-ingest")
+    settings = get_ingest_settings()
+    provider = setup_tracing(settings, "plinth-ingest")
+    app = create_app(
+        settings,
+        downloader=os.environ.get(_DOWNLOADER_ENV, "1") == "1",
+        tracer_provider=provider,
+    )
+    app.on_shutdown.append(provider.shutdown)
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="plinth-ingest", description=__doc__)
     parser.add_argument(
@@ -53,23 +77,45 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--host", default=None, help="bind address (PLINTH_INGEST_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (PLINTH_INGEST_PORT)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="HTTP worker processes (PLINTH_INGEST_WORKERS)"
+    )
     args = parser.parse_args(argv)
     setup_logging("plinth-ingest")
     if args.mode == "downloader":
         asyncio.run(run_downloader_only())
         return
     settings = get_ingest_settings()
+    workers = args.workers or settings.ingest_workers
+    server: dict[str, Any] = {
+        "host": args.host or settings.ingest_host,
+        "port": args.port or settings.ingest_port,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's loggers go to the root handler: plain, rate-limited
+        "access_log": settings.ingest_access_log,
+        "proxy_headers": True,
+    }
+    if workers > 1:
+        # Each worker imports the factory and builds its own app, connections and tracer.
+        os.environ[_DOWNLOADER_ENV] = "1" if args.mode == "all" else "0"
+        uvicorn.run(
+            "plinth_ingest.main:app_factory", factory=True, workers=workers, **server
+        )
+        return
+    profile_path = os.environ.get(PROFILE_ENV)
+    profiler = cProfile.Profile() if profile_path else None
     provider = setup_tracing(settings, "plinth-ingest")
     try:
-        uvicorn.run(
-            create_app(settings, downloader=args.mode == "all", tracer_provider=provider),
-            host=args.host or settings.ingest_host,
-            port=args.port or settings.ingest_port,
-            log_level="info",
-            log_config=None,  # uvicorn's loggers go to the root handler: plain, rate-limited
-            proxy_headers=True,
-        )
+        app = create_app(settings, downloader=args.mode == "all", tracer_provider=provider)
+        if profiler is not None:
+            # Development only: the whole process under cProfile, dumped when it stops.
+            log.warning("profiling the process into %s (%s)", profile_path, PROFILE_ENV)
+            profiler.enable()
+        uvicorn.run(app, **server)
     finally:
+        if profiler is not None and profile_path:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
         provider.shutdown()
 
 

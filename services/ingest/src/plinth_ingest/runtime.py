@@ -23,6 +23,7 @@ from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_h
 from plinth.worker.service import BrokerPublisher
 from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import BatchReceiver
+from plinth_ingest.batching import BatchedJobs, InsertBatcher, ReadBatcher
 from plinth_ingest.consumer import DownloaderBinding
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker, Fetcher, make_fetcher
@@ -78,7 +79,16 @@ async def open_runtime(
         )
         publisher = BrokerPublisher(broker)
         deliveries = DeliveryLog(db.webhook_events)
-        intake = Intake(db.jobs, publisher, publish_timeout_s=settings.publish_timeout_s)
+        # The HTTP side's store traffic: with group commit, the documents and job reads of
+        # concurrent requests share round trips (without, one round trip each).
+        per_trip = 256 if settings.ingest_group_commit else 1
+        http_deliveries = DeliveryLog(InsertBatcher(db.webhook_events, max_batch=per_trip))
+        jobs = BatchedJobs(
+            db.jobs,
+            InsertBatcher(db.jobs_collection, max_batch=per_trip),
+            ReadBatcher(db.jobs_collection, max_batch=per_trip),
+        )
+        intake = Intake(jobs, publisher, publish_timeout_s=settings.publish_timeout_s)
         themes = known_themes()
         ingest_tracer = (
             tracer_provider.get_tracer("plinth.ingest")
@@ -86,11 +96,11 @@ async def open_runtime(
             else get_tracer("plinth.ingest")
         )
         webhook = WebhookReceiver(
-            auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
+            auth=auth, intake=intake, deliveries=http_deliveries, known_themes=themes,
             max_themes=settings.max_themes_per_delivery, tracer=ingest_tracer,
         )  # fmt: skip
         batch = BatchReceiver(
-            auth=auth, intake=intake, deliveries=deliveries, known_themes=themes,
+            auth=auth, intake=intake, deliveries=http_deliveries, known_themes=themes,
             max_themes=settings.max_themes_per_delivery, max_rows=settings.batch_max_rows,
         )  # fmt: skip
         worker: DownloadWorker | None = None

@@ -37,6 +37,21 @@ class IngestSettings(WorkerSettings):
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="how long a webhook waits for Kafka before answering 503"
     )
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="uvicorn worker processes of the HTTP app (each with its own connections; "
+        "with the downloader in the process, each runs one, sharing the consumer group)",
+    )
+    ingest_group_commit: bool = Field(
+        default=True,
+        description="write the delivery records and new jobs of concurrent requests with one "
+        "insert_many per round trip (each request still waits for its own documents)",
+    )
+    ingest_access_log: bool = Field(
+        default=True, description="uvicorn's access log line for every request"
+    )
 
 
 @lru_cache(maxsize=1)
