@@ -11,7 +11,6 @@ job routes get past 404. Bounded: ``MAX_EXAMPLES`` per operation.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -27,6 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from plinth.settings import Settings
+from plinth.testing.fuzz import send_case
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.resources import Resources
@@ -104,24 +104,8 @@ def send(fuzzed: Fuzzed, case: Any) -> Any:
     job_id = case.path_parameters.get("job_id")
     if isinstance(job_id, str) and len(job_id) % 2 == 0:
         case.path_parameters["job_id"] = fuzzed.job_ids[len(job_id) % len(fuzzed.job_ids)]
-    client = fuzzed.client
-    kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
-    headers = {str(k): str(v) for k, v in (kwargs.pop("headers", None) or {}).items()}
-    headers.setdefault("X-API-Key", OPERATOR_KEY)
-    content: bytes | None = None
-    if "json" in kwargs:
-        content = json.dumps(kwargs.pop("json")).encode()
-    elif "data" in kwargs:
-        data = kwargs.pop("data")
-        content = data if isinstance(data, bytes) else str(data).encode()
-    return client.request(
-        kwargs.pop("method"),
-        kwargs.pop("url"),
-        params=kwargs.pop("params", None),
-        headers=headers,
-        cookies=kwargs.pop("cookies", None) or None,
-        content=content,
-    )
+    return send_case(fuzzed.client, case,
+                     lambda headers, _content: headers.setdefault("X-API-Key", OPERATOR_KEY))
 
 
 @schema.parametrize()

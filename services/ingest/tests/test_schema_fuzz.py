@@ -11,7 +11,6 @@ which exercises the refusals). Bounded: ``MAX_EXAMPLES`` per operation.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -27,6 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from plinth.messaging.events import Event
 from plinth.settings import Settings
+from plinth.testing.fuzz import send_case
 from plinth_ingest.app import create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
@@ -86,24 +86,13 @@ def fuzz_client(stack_settings: Settings) -> Iterator[TestClient[Any]]:
 def send(client: TestClient[Any], case: Any) -> Any:
     """The case as an httpx request; webhook and batch bodies signed unless the case brings its
     own signature header."""
-    kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
-    headers = {str(k): str(v) for k, v in (kwargs.pop("headers", None) or {}).items()}
-    content: bytes | None = None
-    if "json" in kwargs:
-        content = json.dumps(kwargs.pop("json")).encode()
-    elif "data" in kwargs:
-        data = kwargs.pop("data")
-        content = data if isinstance(data, bytes) else str(data).encode()
-    if case.path in SIGNED_PATHS and SIGNATURE_HEADER.lower() not in {k.lower() for k in headers}:
-        headers.update(signed_headers(SECRET, content or b""))
-    return client.request(
-        kwargs.pop("method"),
-        kwargs.pop("url"),
-        params=kwargs.pop("params", None),
-        headers=headers,
-        cookies=kwargs.pop("cookies", None) or None,
-        content=content,
-    )
+
+    def sign(headers: dict[str, str], content: bytes | None) -> None:
+        if case.path in SIGNED_PATHS and SIGNATURE_HEADER.lower() not in {
+                k.lower() for k in headers}:
+            headers.update(signed_headers(SECRET, content or b""))
+
+    return send_case(client, case, sign)
 
 
 @schema.parametrize()
