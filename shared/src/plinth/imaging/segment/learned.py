@@ -35,7 +35,7 @@ from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
 from plinth.imaging.segment.fusion import BackdropView, FusionOptions, fuse
 from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
-from plinth.imaging.segment.refine import RefineOptions, refined_alpha_strips
+from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 from plinth.imaging.segment.saliency import SaliencyModel
 
 F32 = npt.NDArray[np.float32]
@@ -102,11 +102,7 @@ class LearnedSegmenter:
             raise SegmentationError(
                 f"no product found: the {self.model.name} model saw no salient object")
         guide = small.astype(np.float32) / 255.0
-        rgba = np.empty((height, width, 4), np.uint8)
-        for row0, row1, alpha in refined_alpha_strips(rgb, guide, probability, options.refine):
-            rgba[row0:row1, :, 3] = alpha
-            rows = rgb[row0:row1]
-            rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
+        rgba = refined_cutout(rgb, guide, probability, options.refine)
         refined = time.perf_counter()
 
         self._decontaminate(rgba, small, probability)

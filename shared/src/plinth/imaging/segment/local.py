@@ -4,9 +4,9 @@ Pipeline: downscale to a working size (512 px long side); fit the backdrop's col
 classify pixels as backdrop, shadow or product (:mod:`.coarse`); re-estimate alpha in a band
 around the hard outline by unmixing the product and backdrop colours found either side of it
 (:func:`.decontaminate.edge_alpha`); lift that working alpha to a soft full-size alpha with a
-colour guided filter whose coefficients are upsampled strip by strip (:mod:`.guided`); undo the
-backdrop's colour on partly transparent pixels (:mod:`.decontaminate`). Fully transparent pixels
-are black in the cutout.
+colour guided filter whose coefficients are upsampled strip by strip (:mod:`.refine`, shared
+with the learned provider); undo the backdrop's colour on partly transparent pixels
+(:mod:`.decontaminate`). Fully transparent pixels are black in the cutout.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from plinth.imaging.segment.decontaminate import (
     edge_alpha,
     neighbourhood_colours,
 )
-from plinth.imaging.segment.guided import guided_coefficients, upsampled_strips
 from plinth.imaging.segment.jpeg_seams import looks_jpeg_compressed
+from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 
 _JPEG_CHROMA_BLOCK = 16
 """Full-resolution pixels a JPEG chroma block spans (8x8 on chroma halved each way, 4:2:0)."""
@@ -92,25 +92,10 @@ class LocalSegmenter:
         guide = small.astype(np.float32) / 255.0
         inside, outside = neighbourhood_colours(guide, coarse.product)
         working_alpha = edge_alpha(guide, coarse.product, inside, outside, options.edge_band)
-        coefficients = guided_coefficients(
-            guide, working_alpha, options.guided_radius, options.guided_eps)
-        # Fold the 8-bit scaling and the tail clean-up into the coefficients once, at working
-        # size, so each full-size pixel costs three multiply-adds.
-        span = options.alpha_high - options.alpha_low
-        coefficients[..., :3] *= 1.0 / span
-        coefficients[..., 3] = (coefficients[..., 3] - options.alpha_low) * (255.0 / span) + 0.5
-        rgba = np.empty((height, width, 4), np.uint8)
-        for row0, row1, coeff in upsampled_strips(coefficients, height, width, options.strip_rows):
-            q = coeff[..., 3].copy()
-            for channel in range(3):
-                q += rgb[row0:row1, :, channel] * coeff[..., channel]
-            np.clip(q, 0, 255, out=q)
-            alpha = q.astype(np.uint8)
-            rgba[row0:row1, :, 3] = alpha
-            # Fully transparent pixels get black, not the old backdrop, so nothing can bleed
-            # back in when the cutout is resized.
-            rows = rgb[row0:row1]
-            rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
+        refine = RefineOptions(radius=options.guided_radius, eps=options.guided_eps,
+                               alpha_low=options.alpha_low, alpha_high=options.alpha_high,
+                               strip_rows=options.strip_rows)
+        rgba = refined_cutout(rgb, guide, working_alpha, refine)
         alpha_done = time.perf_counter()
 
         decontaminate_edges(rgba, inside, outside)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -59,3 +60,17 @@ def refined_alpha_strips(
             q += rgb[row0:row1, :, channel] * coeff[..., channel]
         np.clip(q, 0, 255, out=q)
         yield row0, row1, q.astype(np.uint8)
+
+
+def refined_cutout(rgb: RGB, guide: F32, probability: F32,
+                   options: RefineOptions) -> npt.NDArray[np.uint8]:
+    """The full-resolution RGBA cut-out: the refined alpha, the photo's colours under it, and
+    black where it is fully transparent, so nothing of the old backdrop can bleed back in when
+    the cut-out is resized."""
+    height, width = rgb.shape[:2]
+    rgba = np.empty((height, width, 4), np.uint8)
+    for row0, row1, alpha in refined_alpha_strips(rgb, guide, probability, options):
+        rgba[row0:row1, :, 3] = alpha
+        rows = rgb[row0:row1]
+        rgba[row0:row1, :, :3] = cv2.bitwise_and(rows, rows, mask=alpha)
+    return rgba
