@@ -24,6 +24,7 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.manifest import validate_manifest
 from plinth.messaging.events import ControlCommand, JobEvent
 from plinth.messaging.topics import CONTROL, JOB_NEW, JOB_SHOPIFY_PUSH
+from plinth.testing.waiting import until
 from plinth.worker.control import CONTROL_SCOPE_HEADER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -195,14 +196,6 @@ async def test_a_corrupt_photo_fails_its_job_and_the_workers_keep_going(
 async def worker_counts(pipeline: Any, stage: str, field: str) -> int:
     docs = await pipeline.db.workers.find({"stage": stage, "stopped": False}).to_list()
     return sum(int(d.get(field, 0)) for d in docs)
-
-
-async def until(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.3)
 
 
 async def test_a_redelivered_message_has_no_duplicate_effect(

@@ -19,6 +19,7 @@ from plinth.imaging.errors import ProviderError
 from plinth.messaging.events import DeadLetter, JobEvent
 from plinth.messaging.topics import DEAD_LETTER, JOB_NEW
 from plinth.settings import Settings
+from plinth.testing.waiting import until
 from plinth.worker import StageContext, StageResult, Step
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
 from plinth.worker.service import serve_stage
@@ -26,15 +27,6 @@ from plinth.worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(120)]
-
-
-async def until(predicate, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not (result := await predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.2)
-    return result
 
 
 async def test_retry_topic_backoff_and_dead_letter_through_kafka(

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from plinth.domain.states import JobStatus
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_NEW
 from plinth.settings import Settings
+from plinth.testing.waiting import until
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -61,15 +61,6 @@ async def forwarder(port: int, target: str) -> asyncio.Server:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     return await asyncio.start_server(handle, "127.0.0.1", port)
-
-
-async def until(predicate, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not (result := await predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.3)
-    return result
 
 
 async def test_a_worker_started_without_kafka_waits_and_then_consumes(
