@@ -54,6 +54,7 @@ def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
         PLINTH_STACK_DIR=str(tmp_path / "stack"),
         PLINTH_STACK_KAFKA_PORT=str(free_port()),
         PLINTH_STACK_KAFKA_CONTROLLER_PORT=str(free_port()),
+        PLINTH_STACK_POSTGRES_PORT=str(free_port()),
         PLINTH_STACK_MONGO_PORT=str(free_port()),
         PLINTH_STACK_S3_PORT=str(free_port()),
     )

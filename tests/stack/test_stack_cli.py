@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
+from pymongo import MongoClient
 
 from .conftest import STACK, PrivateStack, free_port, group_members
 
@@ -53,7 +57,7 @@ def _port_is_free(port: int) -> bool:
 def test_up_is_idempotent_and_down_leaves_no_process(private_stack: PrivateStack) -> None:
     first = private_stack.run("up", "s3")
     assert first.returncode == 0, first.stderr
-    assert "s3     started" in first.stdout
+    assert "s3       started" in first.stdout
     pid = _pid(private_stack, "s3")
 
     again = private_stack.run("up", "s3")
@@ -84,7 +88,7 @@ def test_up_is_idempotent_and_down_leaves_no_process(private_stack: PrivateStack
 
     down = private_stack.run("down")
     assert down.returncode == 0, down.stderr
-    assert f"s3     stopped (pid {pid})" in down.stdout
+    assert f"s3       stopped (pid {pid})" in down.stdout
     assert group_members(pid) == []
     assert _port_is_free(private_stack.port("s3"))
     assert not (private_stack.state_dir / "run" / "s3.pid").exists()
@@ -134,7 +138,7 @@ def test_status_lists_every_component_and_notices_a_stale_pid_file(
     result = private_stack.run("status")
     assert result.returncode == 3
     rows = _status_rows(result.stdout)
-    assert set(rows) == {"kafka", "mongo", "s3"}
+    assert set(rows) == {"kafka", "postgres", "mongo", "s3"}
     assert rows["kafka"][2] == (
         f"{private_stack.port('kafka')},{private_stack.env['PLINTH_STACK_KAFKA_CONTROLLER_PORT']}"
     )
@@ -178,7 +182,7 @@ def test_with_stack_keeps_the_exit_code_and_stops_what_it_started(
     assert result.returncode == 7, result.stderr
     port = private_stack.port("s3")
     assert f"endpoint=http://127.0.0.1:{port} require=1" in result.stdout
-    assert "s3     stopped" in result.stdout
+    assert "s3       stopped" in result.stdout
     assert not (private_stack.state_dir / "run" / "s3.pid").exists()
     assert _port_is_free(port)
 
@@ -207,7 +211,7 @@ def test_reset_stops_and_deletes_data_but_keeps_the_install(private_stack: Priva
 
     reset = private_stack.run("reset", "s3")
     assert reset.returncode == 0, reset.stderr
-    assert f"s3     stopped (pid {pid}); data deleted" in reset.stdout
+    assert f"s3       stopped (pid {pid}); data deleted" in reset.stdout
     assert group_members(pid) == []
     assert not leftover.exists()
 
@@ -230,3 +234,34 @@ def test_kafka_starts_in_a_fresh_state_dir_and_its_jvm_is_gone_after_down(
     assert down.returncode == 0, down.stderr
     assert group_members(pid) == []
     assert _port_is_free(private_stack.port("kafka"))
+
+
+def test_mongo_brings_its_postgres_and_down_stops_both() -> None:
+    # Not under pytest's 0700 tmp base: PostgreSQL runs as the 'postgres' user when we are root.
+    root = Path(tempfile.mkdtemp(prefix="plinth-stack-", dir="/tmp"))
+    root.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLINTH_STACK_")}
+    env.update(
+        PLINTH_STACK_DIR=str(root / "stack"),
+        PLINTH_STACK_POSTGRES_PORT=str(free_port()),
+        PLINTH_STACK_MONGO_PORT=str(free_port()),
+    )
+    stack = PrivateStack(state_dir=root / "stack", env=env)
+    try:
+        up = stack.run("up", "mongo")
+        assert up.returncode == 0, up.stderr
+        assert "postgres started" in up.stdout and "mongo    started" in up.stdout
+        client: MongoClient[dict[str, object]] = MongoClient(
+            f"mongodb://127.0.0.1:{stack.port('mongo')}", serverSelectionTimeoutMS=10_000
+        )
+        client["t"]["c"].insert_one({"_id": "a", "status": "DONE"})
+        assert client["t"]["c"].find_one({"_id": "a"}) == {"_id": "a", "status": "DONE"}
+        client.close()
+        pids = {name: _pid(stack, name) for name in ("postgres", "mongo")}
+    finally:
+        down = stack.run("down")
+        shutil.rmtree(root, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
+    for name, pid in pids.items():
+        assert f"{name:8} stopped (pid {pid})" in down.stdout
+        assert group_members(pid) == []

@@ -143,7 +143,7 @@ def cmd_up(cfg: StackConfig, names: list[str]) -> None:
                 _wait_ready(cfg, comp, launched.get(comp.name))
                 comp.after_ready(cfg)
                 state = "started" if comp.name in launched else "already running"
-                print(f"{comp.name:6} {state:16} {comp.description}", flush=True)
+                print(f"{comp.name:8} {state:16} {comp.description}", flush=True)
         except (StackError, StartupError, OSError):
             # Leave nothing half-started behind: stop what this run launched.
             for name in launched:
@@ -162,7 +162,7 @@ def _write_env(cfg: StackConfig) -> None:
 def cmd_down(cfg: StackConfig, names: list[str]) -> None:
     with _locked(cfg.state_dir / ".lock"):
         for name in reversed(names):
-            print(f"{name:6} {_stop(cfg, COMPONENTS[name])}", flush=True)
+            print(f"{name:8} {_stop(cfg, COMPONENTS[name])}", flush=True)
 
 
 def cmd_reset(cfg: StackConfig, names: list[str]) -> None:
@@ -173,7 +173,7 @@ def cmd_reset(cfg: StackConfig, names: list[str]) -> None:
             stopped = _stop(cfg, comp)
             for path in comp.state_paths(cfg):
                 shutil.rmtree(path, ignore_errors=True)
-            print(f"{name:6} {stopped}; data deleted", flush=True)
+            print(f"{name:8} {stopped}; data deleted", flush=True)
 
 
 def cmd_status(cfg: StackConfig, names: list[str]) -> int:
@@ -209,15 +209,20 @@ def cmd_logs(cfg: StackConfig, names: list[str], lines: int, follow: bool) -> No
 
 
 def _component_names(given: list[str]) -> list[str]:
-    """Components named on the command line, else in PLINTH_STACK_COMPONENTS, else all;
-    always in start order (kafka, mongo, s3)."""
+    """Components named on the command line, else in PLINTH_STACK_COMPONENTS, else all, with
+    the components they require (mongo needs postgres); always in start order."""
     names = given or os.environ.get("PLINTH_STACK_COMPONENTS", "").replace(",", " ").split()
     unknown = sorted(set(names) - set(COMPONENTS))
     if unknown:
         raise StackError(
             f"unknown component(s) {', '.join(unknown)}; known: {', '.join(COMPONENTS)}"
         )
-    return [name for name in COMPONENTS if name in names] if names else list(COMPONENTS)
+    if not names:
+        return list(COMPONENTS)
+    wanted = set(names)
+    for name in names:
+        wanted.update(COMPONENTS[name].requires)
+    return [name for name in COMPONENTS if name in wanted]
 
 
 def main(argv: list[str] | None = None) -> int:

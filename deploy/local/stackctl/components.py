@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import installs, probes, sigv4
+from . import installs, postgres, probes, sigv4
 from .config import S3_ACCESS_KEY, S3_BUCKET, S3_REGION, S3_SECRET_KEY, StackConfig
 
 
@@ -21,6 +21,8 @@ class Component:
     name: str
     description: str
     stop_grace_s: float
+    requires: tuple[str, ...] = ()
+    """Components that must run for this one to work; `up` starts them too."""
 
     def ports(self, cfg: StackConfig) -> list[int]:
         raise NotImplementedError
@@ -179,6 +181,38 @@ def _kafka_cluster_id() -> str:
             return text
 
 
+class PostgreSQL(Component):
+    def ports(self, cfg: StackConfig) -> list[int]:
+        return [cfg.postgres_port]
+
+    def install(self, cfg: StackConfig) -> None:
+        try:
+            postgres.bin_dir()
+        except postgres.PostgresMissing as exc:
+            raise installs.InstallError(str(exc)) from exc
+
+    def prepare(self, cfg: StackConfig) -> None:
+        try:
+            postgres.init_cluster(cfg, self.data_dir(cfg), cfg.log_file(self.name))
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def argv(self, cfg: StackConfig) -> list[str]:
+        return postgres.server_argv(cfg, self.data_dir(cfg))
+
+    def marker(self, cfg: StackConfig) -> str:
+        return postgres.server_binary()  # argv[0] may be setpriv, which execs the server
+
+    def is_ready(self, cfg: StackConfig) -> bool:
+        return postgres.accepts_connections(cfg)
+
+    def after_ready(self, cfg: StackConfig) -> None:
+        try:
+            postgres.ensure_database(cfg)
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from exc
+
+
 class FerretDB(Component):
     def ports(self, cfg: StackConfig) -> list[int]:
         return [cfg.mongo_port]
@@ -187,17 +221,16 @@ class FerretDB(Component):
         installs.install_ferretdb(cfg)
 
     def prepare(self, cfg: StackConfig) -> None:
-        self.data_dir(cfg).mkdir(parents=True, exist_ok=True)
         (cfg.state_dir / "ferretdb-state").mkdir(parents=True, exist_ok=True)
 
     def state_paths(self, cfg: StackConfig) -> list[Path]:
-        return [self.data_dir(cfg), cfg.state_dir / "ferretdb-state"]
+        return [cfg.state_dir / "ferretdb-state"]
 
     def argv(self, cfg: StackConfig) -> list[str]:
         return [
             str(installs.ferretdb_binary(cfg)),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{self.data_dir(cfg)}/",
+            "--handler=postgresql",
+            f"--postgresql-url={postgres.url(cfg)}",
             f"--listen-addr={cfg.host}:{cfg.mongo_port}",
             f"--state-dir={cfg.state_dir / 'ferretdb-state'}",
             "--debug-addr=-",  # its debug HTTP port (8088) would be one more port to clash
@@ -264,7 +297,13 @@ COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
         Kafka("kafka", "Apache Kafka 4.1 (KRaft, single node)", stop_grace_s=30),
-        FerretDB("mongo", "FerretDB 1.24 (MongoDB wire, SQLite)", stop_grace_s=10),
+        PostgreSQL("postgres", "PostgreSQL (FerretDB's storage, private cluster)", stop_grace_s=20),
+        FerretDB(
+            "mongo",
+            "FerretDB 1.24 (MongoDB wire, on PostgreSQL)",
+            stop_grace_s=10,
+            requires=("postgres",),
+        ),
         VersityGW("s3", "versitygw 1.8 (S3, POSIX backend)", stop_grace_s=10),
     )
 }

@@ -42,6 +42,7 @@ class StackConfig:
     install_dir: Path
     kafka_port: int
     kafka_controller_port: int
+    postgres_port: int
     mongo_port: int
     s3_port: int
     ready_timeout_s: float
@@ -100,6 +101,7 @@ def load_config() -> StackConfig:
         install_dir=install_dir,
         kafka_port=_port("PLINTH_STACK_KAFKA_PORT", 9092),
         kafka_controller_port=_port("PLINTH_STACK_KAFKA_CONTROLLER_PORT", 9093),
+        postgres_port=_port("PLINTH_STACK_POSTGRES_PORT", 54329),
         mongo_port=_port("PLINTH_STACK_MONGO_PORT", 27017),
         s3_port=_port("PLINTH_STACK_S3_PORT", 9000),
         ready_timeout_s=timeout,

@@ -1,0 +1,154 @@
+"""PostgreSQL, the storage under FerretDB: a private cluster under .stack/, Debian's binaries.
+
+The cluster is the stack's own (its own data dir, port and superuser ``plinth`` with trust auth
+on 127.0.0.1 only), never the machine's ``main`` cluster. PostgreSQL refuses to run as root, so
+when the stack is started by root the server runs as the ``postgres`` user that Debian's package
+creates, through ``setpriv`` (which execs, so the pid we record is the server's own).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .config import StackConfig
+
+SUPERUSER = "plinth"
+DATABASE = "plinth"
+RUN_AS = "postgres"  # Debian's package creates this system user
+MIN_MAJOR = 13  # incremental sort (ORDER BY a, b served by an index on a) arrived in 13
+
+# A development store: crash-safe (fsync stays on) but a commit does not wait for its WAL flush;
+# an OS crash may lose the last few hundred milliseconds, a killed process loses nothing.
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",  # TCP only: no socket file to own or clean up
+    "shared_buffers": "256MB",
+    "synchronous_commit": "off",
+    "max_connections": "200",
+    "log_min_messages": "warning",
+    "log_line_prefix": "%m [%p] ",
+}
+
+
+class PostgresMissing(Exception):
+    """No PostgreSQL server binaries of a usable version on this machine."""
+
+
+def bin_dir() -> Path:
+    """The newest Debian PostgreSQL (``/usr/lib/postgresql/<major>/bin``), else the PATH's."""
+    candidates: list[tuple[int, Path]] = []
+    for path in Path("/usr/lib/postgresql").glob("*/bin/postgres"):
+        if re.fullmatch(r"\d+", path.parent.parent.name):
+            candidates.append((int(path.parent.parent.name), path.parent))
+    found = shutil.which("postgres")
+    if found:
+        resolved = Path(found).resolve()
+        major = re.search(r"/(\d+)/bin/postgres$", str(resolved))
+        candidates.append((int(major.group(1)) if major else MIN_MAJOR, resolved.parent))
+    usable = [c for c in candidates if c[0] >= MIN_MAJOR and (c[1] / "initdb").exists()]
+    if not usable:
+        raise PostgresMissing(
+            f"the PostgreSQL server (>= {MIN_MAJOR}) is not installed; on Debian: "
+            "apt-get install postgresql-15 (`make setup` does it)"
+        )
+    return max(usable)[1]
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", f"--reuid={RUN_AS}", f"--regid={RUN_AS}", "--clear-groups", *argv]
+
+
+def _chown_to_server_user(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, RUN_AS, RUN_AS)
+
+
+def init_cluster(cfg: StackConfig, data: Path, log: Path) -> None:
+    """``initdb`` once; C collation so that string order is byte order, as in MongoDB."""
+    if (data / "PG_VERSION").exists():
+        return
+    data.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        reachable = subprocess.run(
+            _as_server_user(["test", "-x", str(data.parent)]), capture_output=True, check=False
+        )
+        if reachable.returncode != 0:
+            raise RuntimeError(
+                f"postgres: the server runs as user '{RUN_AS}' (PostgreSQL refuses root), which "
+                f"cannot reach {data.parent}; keep the stack's state where every user may "
+                "traverse, e.g. PLINTH_STACK_DIR=/var/tmp/plinth-stack"
+            )
+    data.mkdir(exist_ok=True)
+    data.chmod(0o700)
+    _chown_to_server_user(data)
+    argv = [
+        str(bin_dir() / "initdb"),
+        f"--pgdata={data}",
+        f"--username={SUPERUSER}",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]
+    with log.open("a") as out:
+        result = subprocess.run(
+            _as_server_user(argv), stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"postgres: initdb failed (exit {result.returncode}); see {log}")
+
+
+def server_argv(cfg: StackConfig, data: Path) -> list[str]:
+    settings = {**SERVER_SETTINGS, "port": str(cfg.postgres_port)}
+    argv = [str(bin_dir() / "postgres"), "-D", str(data)]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    return _as_server_user(argv)
+
+
+def server_binary() -> str:
+    return str(bin_dir() / "postgres")
+
+
+def accepts_connections(cfg: StackConfig) -> bool:
+    result = subprocess.run(
+        [
+            str(bin_dir() / "pg_isready"),
+            f"--host={cfg.host}",
+            f"--port={cfg.postgres_port}",
+            f"--username={SUPERUSER}",
+            "--dbname=postgres",
+            "--timeout=2",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def ensure_database(cfg: StackConfig) -> None:
+    """The database FerretDB keeps its schemas in (one schema per MongoDB database)."""
+    result = subprocess.run(
+        [
+            str(bin_dir() / "createdb"),
+            f"--host={cfg.host}",
+            f"--port={cfg.postgres_port}",
+            f"--username={SUPERUSER}",
+            DATABASE,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 and "already exists" not in result.stderr:
+        raise RuntimeError(f"postgres: createdb {DATABASE} failed: {result.stderr.strip()}")
+
+
+def url(cfg: StackConfig) -> str:
+    return f"postgres://{SUPERUSER}@{cfg.host}:{cfg.postgres_port}/{DATABASE}"
