@@ -62,15 +62,7 @@ async def seeded(
 async def client(
     dashboard_settings: DashboardSettings, seeded: DemoJobs
 ) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    import asyncio
-
     async with AsyncTestClient(app=create_app(dashboard_settings)) as test_client:
-        mirror = test_client.app.state.resources.mirror
-        for _ in range(300):  # the list is answered by the mirror once its first sync is done
-            if mirror.ready:
-                break
-            await asyncio.sleep(0.1)
-        assert mirror.ready, "the job mirror did not sync within 30 s"
         yield test_client
 
 

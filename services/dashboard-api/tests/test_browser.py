@@ -49,7 +49,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(dashboard_settings: DashboardSettings, browser_jobs: DemoJobs) -> Iterator[str]:
-    """Started after the jobs are seeded, so its job mirror's first sync has them all."""
+    """A dashboard-api process serving the built UI, started after the jobs are seeded."""
     if not (UI_DIST / "index.html").is_file():
         pytest.fail("the web dashboard is not built: run services/dashboard-api/ui/setup.sh")
     if not CHROMIUM.exists():

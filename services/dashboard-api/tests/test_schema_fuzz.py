@@ -2,7 +2,7 @@
 operation, valid and invalid, answered without a server error and, where a status is declared,
 in the declared shape.
 
-The app runs in-process (lifespan and job mirror included) on the local stack with a private
+The app runs in-process (lifespan included) on the local stack with a private
 database holding the demo jobs; requests carry an operator key. Its Kafka publisher is replaced
 by one that keeps the events: a generated pause command must not reach the workers of anyone
 else sharing the broker. Half of the generated job ids are swapped for real ones, so that the
@@ -11,7 +11,6 @@ job routes get past 404. Bounded: ``MAX_EXAMPLES`` per operation.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -92,10 +91,6 @@ def fuzzed(stack_settings: Settings) -> Iterator[Fuzzed]:
             return [job.id for job in demo.all]
 
         job_ids = client.blocking_portal.call(seed)
-        deadline = time.monotonic() + 30
-        while resources.mirror is not None and not resources.mirror.ready:
-            assert time.monotonic() < deadline, "the job mirror did not sync within 30 s"
-            time.sleep(0.1)
         yield Fuzzed(client, job_ids)
         client.blocking_portal.call(resources.db.client.drop_database, settings.mongo_db)
 

@@ -23,7 +23,7 @@ async def test_the_api_serves_while_the_document_store_is_unreachable() -> None:
     port = closed_port()
     settings = DashboardSettings(
         mongo_uri=f"mongodb://127.0.0.1:{port}", kafka_bootstrap=f"127.0.0.1:{port}",
-        s3_endpoint=f"http://127.0.0.1:{port}", dashboard_list_mirror=False,
+        s3_endpoint=f"http://127.0.0.1:{port}",
         dashboard_api_keys={"key": "viewer"},  # type: ignore[dict-item]
     )  # fmt: skip
     async with AsyncTestClient(app=create_app(settings), timeout=20) as client:

@@ -66,9 +66,6 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     components = {"kafka": kafka, "mongo": mongo, "s3": blobs}
     healthy = all(c["status"] == "ok" for c in components.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "components": components}
-    if res.mirror is not None:
-        # informational: while it syncs the list is answered by the store, so not a failure
-        body["job_mirror"] = res.mirror.status()
     return Response(
         body,
         status_code=200 if healthy else 503,

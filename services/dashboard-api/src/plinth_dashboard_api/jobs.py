@@ -16,6 +16,7 @@ from litestar.exceptions import (
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, Field
 
+from plinth.adapters.mongo import count_matching
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
@@ -56,8 +57,17 @@ class PresignedUrl(BaseModel):
     type: str
 
 
+def reject_nul(**params: str | None) -> None:
+    """400 for a filter string holding a NUL character: no stored value has one, and PostgreSQL
+    (under the local stack's FerretDB, which pushes filters down to SQL) cannot take one in a
+    query at all (SQLSTATE 22P05, a 500 here)."""
+    for name, value in params.items():
+        if value is not None and "\x00" in value:
+            raise ClientException(f"{name} must not contain a NUL character")
+
+
 async def _load(res: NamedDependency[Resources], job_id: FromPath[str]) -> Job:
-    job = await res.db.jobs.get(job_id)
+    job = None if "\x00" in job_id else await res.db.jobs.get(job_id)  # see reject_nul
     if job is None:
         raise NotFoundException(f"no job {job_id!r}")
     return job
@@ -75,12 +85,7 @@ async def _page_from_store(res: Resources, query: JobQuery) -> tuple[list[dict[s
     docs = [doc async for doc in cursor]
     if len(docs) < query.page_size and (docs or query.skip == 0):
         return docs, query.skip + len(docs)  # a short page is the last one: no count needed
-    return docs, await jobs.count_documents(flt)
-
-
-async def _mirror(res: Resources, job: Job) -> None:
-    if res.mirror is not None:
-        await res.mirror.upsert(job.to_document())
+    return docs, await count_matching(jobs, flt)
 
 
 class JobsController(Controller):
@@ -125,6 +130,7 @@ class JobsController(Controller):
         page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1)] = 25,
     ) -> JobPage:
+        reject_nul(sku=sku, theme=theme)
         try:
             query = build_query(
                 status=status,
@@ -143,24 +149,18 @@ class JobsController(Controller):
             )
         except InvalidQuery as err:
             raise ClientException(str(err)) from err
-        if res.mirror is not None and res.mirror.ready:
-            docs, total = await res.mirror.page(query)
-            source = "mirror"
-        else:
-            docs, total = await _page_from_store(res, query)
-            source = "store"
+        docs, total = await _page_from_store(res, query)
         return JobPage(
             items=[JobSummary.from_document(doc) for doc in docs],
             total=total,
             page=query.page,
             page_size=query.page_size,
             pages=max(1, -(-total // query.page_size)),
-            source=source,
         )
 
     @get("/stats", summary="Dashboard statistics over today and the last 24 hours")
     async def stats(self, res: NamedDependency[Resources]) -> DashboardStats:
-        return await dashboard_stats(res.db, utcnow(), res.mirror)
+        return await dashboard_stats(res.db, utcnow())
 
     @get("/{job_id:str}", summary="One job with everything on it")
     async def get_job(
@@ -222,7 +222,6 @@ class JobsController(Controller):
             raise ConflictException(f"job {job_id} cannot be retried: {err}") from err
         if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
             raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
-        await _mirror(res, resumed)
         topic, event = resume_message(job, resumed)
         stage = job.failed_stage or STAGE_FROM[resumed.status]
         try:
@@ -230,8 +229,7 @@ class JobsController(Controller):
         except Exception as err:
             # Without its event the job would sit in a live state forever: put it back.
             log.exception("retry of %s: cannot publish to %s", job_id, topic)
-            if await res.db.jobs.replace_if_status(job, resumed.status):
-                await _mirror(res, job)
+            await res.db.jobs.replace_if_status(job, resumed.status)
             raise ServiceUnavailableException(
                 f"job {job_id} was not retried: cannot publish to Kafka ({type(err).__name__})"
             ) from err
@@ -279,7 +277,6 @@ class JobsController(Controller):
         )
         if not await res.db.jobs.replace_if_status(failed, job.status):
             raise ConflictException(f"job {job_id} changed while failing it; reload and try again")
-        await _mirror(res, failed)
         await audit.record(
             res.db,
             principal,

@@ -14,7 +14,6 @@ from plinth.adapters.readiness import Readiness
 from plinth.adapters.s3 import BlobStore
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
-from plinth_dashboard_api.mirror import JobMirror
 from plinth_dashboard_api.publisher import EventPublisher
 from plinth_dashboard_api.settings import DashboardSettings
 
@@ -26,7 +25,6 @@ class Resources:
     blobs: BlobStore
     publisher: EventPublisher
     kafka: KafkaInspector
-    mirror: JobMirror | None = None
     readiness: Readiness = field(init=False)
     """What ``/ready`` reports: every dependency the API reads or writes."""
 
@@ -51,17 +49,11 @@ async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources
     db = Database.from_settings(settings)
     publisher = EventPublisher(settings)
     kafka = KafkaInspector(settings)
-    mirror: JobMirror | None = None
     try:
         async with BlobStore.from_settings(settings) as blobs:
             await ensure_dashboard_indexes(db)
-            if settings.dashboard_list_mirror:
-                mirror = JobMirror(settings, db, resync_s=settings.dashboard_mirror_resync_s)
-                mirror.start()
-            yield Resources(settings, db, blobs, publisher, kafka, mirror)
+            yield Resources(settings, db, blobs, publisher, kafka)
     finally:
-        if mirror is not None:
-            await mirror.stop()
         await publisher.close()
         await kafka.close()
         await db.close()

@@ -45,16 +45,6 @@ class DashboardSettings(Settings):
         description="link from a job's trace id to a trace viewer; {trace_id} is substituted",
     )
     dashboard_list_max_limit: int = Field(default=200, ge=1, le=1000)
-    dashboard_list_mirror: bool = Field(
-        default=True,
-        description=(
-            "answer the jobs list from an indexed in-memory mirror (see mirror.py); needed on "
-            "FerretDB/SQLite, optional on MongoDB whose indexes serve the list"
-        ),
-    )
-    dashboard_mirror_resync_s: float = Field(
-        default=300, ge=5, description="full re-sync of the mirror from the store"
-    )
 
     @field_validator("dashboard_api_keys")
     @classmethod

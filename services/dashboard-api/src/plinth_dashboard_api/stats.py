@@ -1,9 +1,9 @@
 """Dashboard statistics.
 
-Counts use ``count_documents`` on indexed fields. Percentiles and hourly buckets are computed here
-over a bounded projection of the last 24 hours, not with an aggregation pipeline: FerretDB 1.24
-(the local document store) has no ``$percentile``, ``$dateTrunc`` or date-part operators, and the
-same code must run on MongoDB and FerretDB alike.
+Counts are one ``count`` command each (``count_matching``) on indexed fields. Percentiles and
+hourly buckets are computed here over a bounded projection of the last 24 hours, not with an
+aggregation pipeline: FerretDB 1.24 (the local document store) has no ``$percentile``,
+``$dateTrunc`` or date-part operators, and the same code must run on MongoDB and FerretDB alike.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from plinth.adapters.mongo import Database
+from plinth.adapters.mongo import Database, count_matching
 from plinth.domain.job import StepTimings
 from plinth.domain.states import JobStatus
-from plinth_dashboard_api.mirror import JobMirror
 
 WINDOW = timedelta(hours=24)
 SAMPLE_CAP = 50_000
@@ -116,9 +115,9 @@ async def _stats_inputs_from_store(
 ) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
     jobs = db.jobs_collection
     today = {"created_at": {"$gte": day_start}}
-    total = await jobs.count_documents(today)
-    done = await jobs.count_documents({**today, "status": JobStatus.DONE.value})
-    failed = await jobs.count_documents({**today, "status": JobStatus.FAILED.value})
+    total = await count_matching(jobs, today)
+    done = await count_matching(jobs, {**today, "status": JobStatus.DONE.value})
+    failed = await count_matching(jobs, {**today, "status": JobStatus.FAILED.value})
     cursor = (
         jobs.find(
             {"created_at": {"$gte": now - WINDOW}},
@@ -140,15 +139,9 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-async def dashboard_stats(
-    db: Database, now: datetime, mirror: JobMirror | None = None
-) -> DashboardStats:
-    """From the job mirror when it is synced (see mirror.py), else from the store."""
+async def dashboard_stats(db: Database, now: datetime) -> DashboardStats:
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if mirror is not None and mirror.ready:
-        (total, done, failed), docs = await mirror.stats_inputs(day_start, now - WINDOW, SAMPLE_CAP)
-    else:
-        (total, done, failed), docs = await _stats_inputs_from_store(db, day_start, now)
+    (total, done, failed), docs = await _stats_inputs_from_store(db, day_start, now)
     window = summarise_window(docs, now)
     steps = []
     for name in STEP_FIELDS:

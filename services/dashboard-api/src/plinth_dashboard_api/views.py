@@ -52,7 +52,6 @@ class JobPage(BaseModel):
     page: int
     page_size: int
     pages: int
-    source: str = "store"
 
 
 def job_detail(job: Job, trace_url_template: str) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict
 
+from plinth.adapters.mongo import count_matching
 from plinth_dashboard_api.auth import require_viewer
 from plinth_dashboard_api.job_query import MAX_PAGE
+from plinth_dashboard_api.jobs import reject_nul
 from plinth_dashboard_api.resources import Resources
 
 
@@ -54,6 +56,7 @@ class WebhooksController(Controller):
         page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> WebhookPage:
+        reject_nul(outcome=outcome, sku=sku)
         flt: dict[str, Any] = {}
         if outcome:
             flt["outcome"] = outcome
@@ -69,5 +72,5 @@ class WebhooksController(Controller):
         items = [
             WebhookEvent.model_validate({**doc, "id": str(doc.pop("_id"))}) async for doc in cursor
         ]
-        total = await collection.count_documents(flt)
+        total = await count_matching(collection, flt)
         return WebhookPage(items=items, total=total, page=page, page_size=page_size)
