@@ -11,8 +11,8 @@ export UV_PYTHON_DOWNLOADS := never
 STACK := deploy/local/stack
 WITH_STACK := deploy/local/with-stack
 PYTEST_ARGS ?=
-# Debian packages some tests need; issues that need one add it here.
-APT_PACKAGES ?=
+# Debian packages: PostgreSQL is the local stack's storage under FerretDB.
+APT_PACKAGES ?= postgresql-15
 
 .PHONY: help setup setup-apt stack-up stack-down stack-status test demo lint
 

@@ -215,3 +215,76 @@ def test_datetimes_round_trip_as_utc(coll: Collection[dict]) -> None:  # type: i
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
     coll.insert_one({"_id": "t", "at": when})
     assert coll.find_one({"at": {"$lte": when}})["at"] == when  # type: ignore[index]
+
+
+def _indexed(coll: Collection[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """Documents and indexes shaped like the dashboard's: some lack the sorted field, one has an
+    ObjectId-looking string, times are dates. The local stack pushes filters, sorts, limits and
+    counts on indexed fields down to PostgreSQL; every answer must still be MongoDB's."""
+    coll.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+    coll.create_index([("created_at", DESCENDING)])
+    coll.create_index([("sku", ASCENDING)])
+    coll.create_index([("score", ASCENDING)])
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    docs = [
+        {
+            "_id": f"j{i:02d}",
+            "status": ["DONE", "FAILED", "NEW"][i % 3],
+            "sku": f"SKU-{i % 4}.{i}",
+            "created_at": t0 + dt.timedelta(minutes=i),
+            "score": i / 10,
+        }
+        for i in range(30)
+    ]
+    for i in (3, 7):
+        del docs[i]["created_at"]  # missing: first ascending, last descending
+    docs[5]["score"] = 2  # an int among doubles
+    docs.append({"_id": "hex", "status": "0123456789abcdef01234567", "sku": "X"})
+    coll.insert_many(docs)
+    return docs
+
+
+def test_indexed_queries_answer_as_mongodb(coll: Collection[dict]) -> None:  # type: ignore[type-arg]
+    docs = _indexed(coll)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def ids(cursor: object) -> list[str]:
+        return [d["_id"] for d in cursor]  # type: ignore[attr-defined]
+
+    by_created = sorted(
+        (d for d in docs if d.get("status") == "DONE"),
+        key=lambda d: (d.get("created_at", t0 - dt.timedelta(days=1)), d["_id"]),
+    )
+    newest_done = [d["_id"] for d in reversed(by_created)][:4]
+    sort = [("created_at", DESCENDING), ("_id", DESCENDING)]
+    assert ids(coll.find({"status": "DONE"}).sort(sort).limit(4)) == newest_done
+    assert ids(coll.find({"status": "DONE"}).sort(sort).skip(2).limit(2)) == newest_done[2:4]
+    # missing created_at sorts first ascending and last descending
+    assert set(ids(coll.find({}).sort("created_at", ASCENDING).limit(3))) == {"j03", "j07", "hex"}
+    assert "j03" not in ids(coll.find({}).sort(sort).limit(20))
+    assert ids(coll.find({"status": {"$in": ["FAILED", "NEW"]}}).sort("_id", 1).limit(3)) == [
+        "j01", "j02", "j04"
+    ]
+    since = t0 + dt.timedelta(minutes=25)
+    assert ids(coll.find({"created_at": {"$gte": since}}).sort("created_at", 1)) == [
+        "j25", "j26", "j27", "j28", "j29"
+    ]
+    assert ids(coll.find({"score": {"$gte": 2, "$lt": 2.2}}).sort("_id", 1)) == ["j05", "j20",
+                                                                                "j21"]
+    assert ids(coll.find({"sku": {"$regex": "^SKU\\-1\\."}}).sort("_id", 1).limit(3)) == [
+        "j01", "j05", "j09"
+    ]
+    assert ids(coll.find({"sku": {"$regex": "^SKU-1."}}).sort("_id", 1).limit(2)) == ["j01", "j05"]
+    # a string that looks like an ObjectId is still a string
+    assert ids(coll.find({"status": "0123456789abcdef01234567"})) == ["hex"]
+
+
+def test_count_command_counts_like_the_documents(coll: Collection[dict]) -> None:  # type: ignore[type-arg]
+    docs = _indexed(coll)
+    db = coll.database
+    for flt in ({}, {"status": "DONE"}, {"status": {"$in": ["DONE", "NEW"]}},
+                {"created_at": {"$lt": dt.datetime(2026, 1, 1, 0, 10, tzinfo=dt.UTC)}},
+                {"status": "FAILED", "score": {"$gt": 1}}, {"sku": {"$regex": "^SKU-2"}}):
+        expected = coll.count_documents(flt)
+        assert db.command("count", coll.name, query=flt)["n"] == expected, flt
+    assert db.command("count", coll.name, query={})["n"] == len(docs)

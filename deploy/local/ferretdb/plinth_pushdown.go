@@ -158,6 +158,28 @@ func plinthCondition(p *metadata.Placeholder, key string, value any) (conds []st
 			if _, isBool := v.(bool); isBool || !scalar(sqlOp, v) {
 				return nil, nil, false
 			}
+		case "$regex":
+			pattern, isString := v.(string)
+			if options, _ := ops.Get("$options"); !isString || (options != nil && options != "") {
+				return nil, nil, false
+			}
+
+			prefix, isPrefix := plinthRegexPrefix(pattern)
+			if !isPrefix {
+				return nil, nil, false
+			}
+
+			// Strings that start with prefix sort from prefix up to prefix + the last code point.
+			low, _ := sjson.MarshalSingleValue(prefix)
+			high, _ := sjson.MarshalSingleValue(prefix + "\U0010FFFF")
+			conds = append(conds,
+				fmt.Sprintf("%s >= %s", field, p.Next()),
+				fmt.Sprintf("%s < %s", field, p.Next()),
+				fmt.Sprintf(`%s IN ('"string"')`, typ),
+			)
+			args = append(args, string(low), string(high))
+		case "$options":
+			// checked with $regex
 		case "$in":
 			values, isArray := v.(*types.Array)
 			if !isArray || values.Len() == 0 {
@@ -199,6 +221,42 @@ func plinthCondition(p *metadata.Placeholder, key string, value any) (conds []st
 	}
 
 	return conds, args, true
+}
+
+// plinthRegexPrefix returns the literal prefix of an anchored pattern that is nothing else,
+// such as "^SKU\\-12" (Python's re.escape): any other pattern gives ok=false.
+func plinthRegexPrefix(pattern string) (prefix string, ok bool) {
+	rest, anchored := strings.CutPrefix(pattern, "^")
+	if !anchored {
+		return "", false
+	}
+
+	var b strings.Builder
+
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+
+		switch {
+		case c == '\\':
+			if i+1 == len(rest) {
+				return "", false
+			}
+
+			next := rest[i+1]
+			if (next >= '0' && next <= '9') || (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') {
+				return "", false // \d, \w, \1...: a class or a reference, not a character
+			}
+
+			b.WriteByte(next)
+			i++
+		case strings.IndexByte(".+*?()|[]{}^$", c) >= 0:
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+
+	return b.String(), true
 }
 
 // plinthWhere is prepareWhereClause for a collection with indexes: conditions on indexed

@@ -6,12 +6,14 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
 from plinth.adapters.mongo import Database
 from plinth.domain.job import Job
 from plinth.domain.states import STAGE_FROM, JobStatus, Stage
 from plinth.domain.transitions import fail
 from plinth.messaging.topics import CONTROL, STAGE_INPUT
+from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import DemoJobs
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
@@ -96,6 +98,28 @@ async def test_list_filters_sort_and_paginate(
     ).json()
     assert (page2["total"], page2["pages"], len(page2["items"])) == (12, 3, 5)
     assert not {j["id"] for j in page1["items"]} & {j["id"] for j in page2["items"]}
+
+
+async def test_a_full_page_counts_matches_only_up_to_the_cap(
+    dashboard_settings: Any, viewer: dict[str, str], seeded: DemoJobs, run_id: str
+) -> None:
+    """Counting visits every match, so a full page counts up to the cap (or just past itself)
+    and says so; a short page is the last one and its total is exact."""
+    capped = dashboard_settings.model_copy(update={"dashboard_count_cap": 3})
+    async with AsyncTestClient(app=create_app(capped)) as capped_client:
+
+        async def page(number: int, size: int) -> dict[str, Any]:
+            params = {"sku": f"T{run_id}", "page": number, "page_size": size}
+            response = await capped_client.get("/api/jobs", headers=viewer, params=params)
+            assert response.status_code == 200, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        first = await page(1, 2)
+        assert (first["total"], first["total_exact"], len(first["items"])) == (3, False, 2)
+        second = await page(2, 5)  # counted up to 11, just past this page: 12 match
+        assert (second["total"], second["total_exact"], second["pages"]) == (11, False, 3)
+        last = await page(3, 5)
+        assert (last["total"], last["total_exact"], len(last["items"])) == (12, True, 2)
 
 
 async def test_list_by_confidence_least_certain_first(
@@ -357,10 +381,6 @@ async def test_ready(client: Client) -> None:
 async def test_ready_is_503_naming_what_is_unreachable(dashboard_settings: Any) -> None:
     """Kafka and S3 pointed at a closed port (the document store is needed to start)."""
     import socket
-
-    from litestar.testing import AsyncTestClient
-
-    from plinth_dashboard_api.app import create_app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -73,7 +73,12 @@ async def _load(res: NamedDependency[Resources], job_id: FromPath[str]) -> Job:
     return job
 
 
-async def _page_from_store(res: Resources, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
+async def _page_from_store(
+    res: Resources, query: JobQuery
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """The page's jobs, the total and whether it is exact: the count stops at the cap (or just
+    past this page), because counting visits every matching job and a full page must not cost
+    more with every million jobs in the store."""
     flt = mongo_filter(query)
     jobs = res.db.jobs_collection
     cursor = (
@@ -84,8 +89,10 @@ async def _page_from_store(res: Resources, query: JobQuery) -> tuple[list[dict[s
     )
     docs = [doc async for doc in cursor]
     if len(docs) < query.page_size and (docs or query.skip == 0):
-        return docs, query.skip + len(docs)  # a short page is the last one: no count needed
-    return docs, await count_matching(jobs, flt)
+        return docs, query.skip + len(docs), True  # a short page is the last one: no count
+    cap = max(res.settings.dashboard_count_cap, query.skip + query.page_size + 1)
+    total = await count_matching(jobs, flt, limit=cap)
+    return docs, total, total < cap
 
 
 class JobsController(Controller):
@@ -149,10 +156,11 @@ class JobsController(Controller):
             )
         except InvalidQuery as err:
             raise ClientException(str(err)) from err
-        docs, total = await _page_from_store(res, query)
+        docs, total, exact = await _page_from_store(res, query)
         return JobPage(
             items=[JobSummary.from_document(doc) for doc in docs],
             total=total,
+            total_exact=exact,
             page=query.page,
             page_size=query.page_size,
             pages=max(1, -(-total // query.page_size)),

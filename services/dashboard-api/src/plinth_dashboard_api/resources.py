@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from plinth.adapters.s3 import BlobStore
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
 from plinth_dashboard_api.publisher import EventPublisher
+from plinth_dashboard_api.retention import policy_from_settings, run_periodically
 from plinth_dashboard_api.settings import DashboardSettings
 
 
@@ -49,11 +52,23 @@ async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources
     db = Database.from_settings(settings)
     publisher = EventPublisher(settings)
     kafka = KafkaInspector(settings)
+    retention: asyncio.Task[None] | None = None
     try:
         async with BlobStore.from_settings(settings) as blobs:
             await ensure_dashboard_indexes(db)
+            if settings.retention_interval_s > 0:
+                retention = asyncio.create_task(
+                    run_periodically(
+                        db, policy_from_settings(settings), settings.retention_interval_s
+                    ),
+                    name="retention",
+                )
             yield Resources(settings, db, blobs, publisher, kafka)
     finally:
+        if retention is not None:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
         await publisher.close()
         await kafka.close()
         await db.close()

@@ -45,6 +45,28 @@ class DashboardSettings(Settings):
         description="link from a job's trace id to a trace viewer; {trace_id} is substituted",
     )
     dashboard_list_max_limit: int = Field(default=200, ge=1, le=1000)
+    dashboard_count_cap: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "the jobs list counts matches up to this many (then shows 'N+'): an exact count "
+            "visits every matching job"
+        ),
+    )
+    retention_webhook_events_days: float = Field(
+        default=30, ge=0, description="webhook deliveries kept this long; 0: forever"
+    )
+    retention_audit_days: float = Field(
+        default=365, ge=0, description="audit entries kept this long; 0: forever"
+    )
+    retention_job_detail_days: float = Field(
+        default=90,
+        ge=0,
+        description="finished jobs keep their history this long, then only the summary; 0: forever",
+    )
+    retention_interval_s: float = Field(
+        default=3600, ge=0, description="a retention pass this often (see retention.py); 0: never"
+    )
 
     @field_validator("dashboard_api_keys")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
@@ -49,6 +49,9 @@ class JobSummary(BaseModel):
 class JobPage(BaseModel):
     items: list[JobSummary]
     total: int
+    total_exact: bool = Field(
+        default=True, description="false: at least ``total`` jobs match (the count was capped)"
+    )
     page: int
     page_size: int
     pages: int

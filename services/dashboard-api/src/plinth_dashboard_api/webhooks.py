@@ -36,6 +36,8 @@ class WebhookEvent(BaseModel):
 class WebhookPage(BaseModel):
     items: list[WebhookEvent]
     total: int
+    total_exact: bool = True
+    """false: at least ``total`` deliveries match (the count was capped, as for jobs)"""
     page: int
     page_size: int
 
@@ -72,5 +74,8 @@ class WebhooksController(Controller):
         items = [
             WebhookEvent.model_validate({**doc, "id": str(doc.pop("_id"))}) async for doc in cursor
         ]
-        total = await count_matching(collection, flt)
-        return WebhookPage(items=items, total=total, page=page, page_size=page_size)
+        cap = max(res.settings.dashboard_count_cap, page * page_size + 1)
+        total = await count_matching(collection, flt, limit=cap)
+        return WebhookPage(
+            items=items, total=total, total_exact=total < cap, page=page, page_size=page_size
+        )

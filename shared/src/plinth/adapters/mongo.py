@@ -21,14 +21,18 @@ from plinth.settings import Settings
 Document = dict[str, Any]
 
 
-async def count_matching(collection: AsyncCollection[Document], flt: Document) -> int:
-    """How many documents match ``flt``, in one ``count`` command.
+async def count_matching(
+    collection: AsyncCollection[Document], flt: Document, *, limit: int | None = None
+) -> int:
+    """How many documents match ``flt`` (at most ``limit``), in one ``count`` command.
 
     Not ``count_documents``: that runs an aggregation, which FerretDB 1.24 evaluates document by
     document, while the local stack's FerretDB answers ``count`` with one SQL ``count(*)`` on
     its indexes when the filter is on indexed fields (deploy/local/ferretdb/plinth_pushdown.go);
-    MongoDB answers both from its indexes."""
-    reply = await collection.database.command("count", collection.name, query=flt)
+    MongoDB answers both from its indexes. Either way an exact count visits every match, so a
+    count shown on every page view should be capped with ``limit``."""
+    options: Document = {"limit": limit} if limit else {}
+    reply = await collection.database.command("count", collection.name, query=flt, **options)
     return int(reply["n"])
 
 

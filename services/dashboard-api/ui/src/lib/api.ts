@@ -28,6 +28,8 @@ export interface JobSummary {
 export interface JobPage {
   items: JobSummary[];
   total: number;
+  /** false: at least `total` jobs match (the server caps its count) */
+  total_exact?: boolean;
   page: number;
   page_size: number;
   pages: number;

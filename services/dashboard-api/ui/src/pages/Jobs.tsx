@@ -170,11 +170,11 @@ export function JobsPage() {
             </div>
             <div className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
               <span data-testid="jobs-total">
-                {jobs.data.total} job{jobs.data.total === 1 ? "" : "s"} · page {jobs.data.page} of {jobs.data.pages}
+                {jobs.data.total.toLocaleString()}{jobs.data.total_exact === false ? "+" : ""} job{jobs.data.total === 1 ? "" : "s"} · page {jobs.data.page} of {jobs.data.pages}{jobs.data.total_exact === false ? "+" : ""}
               </span>
               <span className="flex gap-2">
                 <Button variant="outline" size="sm" disabled={jobs.data.page <= 1} onClick={() => goTo(jobs.data.page - 1)}>Previous</Button>
-                <Button variant="outline" size="sm" disabled={jobs.data.page >= jobs.data.pages} onClick={() => goTo(jobs.data.page + 1)}>Next</Button>
+                <Button variant="outline" size="sm" disabled={jobs.data.page >= jobs.data.pages && jobs.data.total_exact !== false} onClick={() => goTo(jobs.data.page + 1)}>Next</Button>
               </span>
             </div>
           </>
