@@ -61,6 +61,8 @@ def live_server(dashboard_settings: DashboardSettings, browser_jobs: DemoJobs) -
         "PLINTH_DASHBOARD_PORT": str(port),
         "PLINTH_DASHBOARD_API_KEYS": json.dumps({OPERATOR_KEY: "browser:operator"}),
         "PLINTH_DASHBOARD_UI_DIR": str(UI_DIST),
+        # the job page links a trace only where a trace viewer is configured
+        "PLINTH_DASHBOARD_TRACE_URL_TEMPLATE": str(dashboard_settings.dashboard_trace_url_template),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "plinth_dashboard_api.main"],

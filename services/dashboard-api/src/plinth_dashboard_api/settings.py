@@ -40,9 +40,13 @@ class DashboardSettings(Settings):
     dashboard_presign_ttl_s: int = Field(
         default=300, ge=10, le=3600, description="presigned GET URLs for the dashboard are short"
     )
-    dashboard_trace_url_template: str = Field(
-        default="http://127.0.0.1:16686/trace/{trace_id}",
-        description="link from a job's trace id to a trace viewer; {trace_id} is substituted",
+    dashboard_trace_url_template: str | None = Field(
+        default=None,
+        description=(
+            "link from a job's trace id to a trace viewer, e.g. "
+            "http://127.0.0.1:16686/trace/{trace_id} for a local Jaeger; {trace_id} is "
+            "substituted. Unset (or empty): no trace viewer, the UI shows no link"
+        ),
     )
     dashboard_list_max_limit: int = Field(default=200, ge=1, le=1000)
     dashboard_count_cap: int = Field(

@@ -57,12 +57,16 @@ class JobPage(BaseModel):
     pages: int
 
 
-def job_detail(job: Job, trace_url_template: str) -> dict[str, Any]:
-    """Every field of the job (``id`` rather than ``_id``) plus what the UI derives from it."""
+def job_detail(job: Job, trace_url_template: str | None) -> dict[str, Any]:
+    """Every field of the job (``id`` rather than ``_id``) plus what the UI derives from it.
+
+    Without a trace viewer configured, ``trace_url`` and ``trace_url_template`` are null and the
+    UI shows no link."""
     body = job.model_dump(mode="json")
     body["processing_ms"] = job.processing_ms
-    body["trace_url_template"] = trace_url_template
+    template = (trace_url_template or "").strip() or None
+    body["trace_url_template"] = template
     body["trace_url"] = (
-        trace_url_template.replace("{trace_id}", job.trace_id) if job.trace_id else None
+        template.replace("{trace_id}", job.trace_id) if template and job.trace_id else None
     )
     return body

@@ -7,6 +7,7 @@ import type { Job } from "../lib/api";
 import { filtersFromParams } from "../pages/Jobs";
 import { MemoryRouter } from "react-router-dom";
 import { SegmentationCard, jobAssets, segmentInfo } from "../pages/JobDetail";
+import { setTraceTemplate, traceTemplate } from "../lib/settings";
 
 afterEach(cleanup);
 
@@ -91,5 +92,20 @@ describe("segmentation", () => {
     render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
     expect(screen.getByTestId("segment-confidence").textContent).toBe("—");
     expect(screen.queryByTestId("segment-reused")).toBeNull();
+  });
+});
+
+describe("traceTemplate", () => {
+  afterEach(() => localStorage.clear());
+  it("is null (no 'Open in trace viewer' link) when neither the server nor this browser has one", () => {
+    expect(traceTemplate(null)).toBeNull();
+    expect(traceTemplate("")).toBeFalsy();
+  });
+  it("prefers this browser's template over the server's", () => {
+    expect(traceTemplate("https://server/{trace_id}")).toBe("https://server/{trace_id}");
+    setTraceTemplate("https://mine/{trace_id}");
+    expect(traceTemplate(null)).toBe("https://mine/{trace_id}");
+    setTraceTemplate("");
+    expect(traceTemplate(null)).toBeNull();
   });
 });
