@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,6 +227,25 @@ def report(size: int, timings: dict[str, list[float]]) -> float:
     return p95
 
 
+def settle_statistics() -> float | None:
+    """On the local stack, ANALYZE the store's tables: what autovacuum does within seconds after a
+    bulk load (deploy/local/stackctl/postgres.py), done now so that every size is measured with
+    the plans a running system has. None where the store is not the local stack's PostgreSQL."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy" / "local"))
+    from stackctl import postgres
+    from stackctl.config import load_config
+
+    cfg = load_config()
+    if not os.environ.get("PLINTH_MONGO_URI", "").endswith(f":{cfg.mongo_port}"):
+        return None
+    started = time.perf_counter()
+    analysed = subprocess.run(
+        [str(postgres.bin_dir() / "psql"), "-h", cfg.host, "-p", str(cfg.postgres_port),
+         "-U", postgres.SUPERUSER, "-d", postgres.DATABASE, "-qc", "ANALYZE"],
+        capture_output=True, check=False)
+    return time.perf_counter() - started if analysed.returncode == 0 else None
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="jobs to reach (default 1M)")
@@ -279,6 +299,9 @@ async def main() -> int:
                     f"{time.perf_counter() - t_start:.1f} s from process start"
                 )
                 largest = seeded
+                settled = settle_statistics()
+                if settled is not None:
+                    print(f"table statistics refreshed (ANALYZE) in {settled:.1f} s")
                 timings = await measure(server.url, args.requests, args.size_budget_s, now)
             finally:
                 server.stop()
