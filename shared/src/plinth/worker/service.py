@@ -34,6 +34,7 @@ from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import apply_command, command_for
 from plinth.worker.dependencies import DependencyWatch, retry_until_done, unless_stopped
+from plinth.worker.health import HealthServer
 from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
 from plinth.worker.logs import setup_logging
 from plinth.worker.redelivery import RedeliveryGuard
@@ -198,12 +199,19 @@ async def serve_stage(
     stop = stop or asyncio.Event()
     provider = setup_tracing(settings, service_name)
     db = Database.from_settings(settings)
+    state = WorkerHealth()
+    health: HealthServer | None = None
     try:
         async with BlobStore.from_settings(settings) as blobs:
             # Failures while a dependency is down are an outage, not the record's fault; and a
             # dependency that is down at start-up (or later) is waited for, never a reason to exit.
             readiness = Readiness({"kafka": kafka_probe(settings.kafka_bootstrap),
                                    "mongo": db.ping, "s3": blobs.ping})
+            state.readiness = readiness
+            if settings.health_port:
+                health = HealthServer(settings.health_host, settings.health_port,
+                                      live=state.live, ready=state.ready)
+                await health.start()
             watch = DependencyWatch(readiness)
             started, _ = await unless_stopped(stop, retry_until_done(
                 "create the Kafka topics", lambda: ensure_topics(settings), readiness,
@@ -229,6 +237,7 @@ async def serve_stage(
                     await broker.stop()
                 return
             watch.start()
+            state.subscribers = binding.job_subscribers
             beat = asyncio.create_task(
                 heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra))
             log.info("%s worker %s running (group %s)", stage, instance,
@@ -244,8 +253,40 @@ async def serve_stage(
                 with contextlib.suppress(Exception):
                     await write_heartbeat(db.workers, worker, started_at, {"stopped": True})
     finally:
+        state.stopping = True
+        if health is not None:
+            await health.stop()
         await db.close()
         provider.shutdown()
+
+
+class WorkerHealth:
+    """What ``/live`` and ``/ready`` answer (plinth.worker.health) for one stage worker."""
+
+    def __init__(self) -> None:
+        self.readiness: Readiness | None = None
+        self.subscribers: list[Any] | None = None  # set once the consumers run
+        self.stopping = False
+
+    def _stopped_consumers(self) -> int:
+        return sum(not getattr(sub, "running", True) for sub in self.subscribers or [])
+
+    async def live(self) -> tuple[bool, dict[str, Any]]:
+        if self.subscribers is None:
+            return True, {"status": "waiting for dependencies"}
+        stopped = self._stopped_consumers()
+        if stopped and not self.stopping:
+            return False, {"status": f"{stopped} consumer(s) stopped"}
+        return True, {"status": "consuming"}
+
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        if self.readiness is None or self.subscribers is None or self.stopping:
+            return False, {"status": "starting" if not self.stopping else "stopping"}
+        report = await self.readiness.report()
+        consuming = self._stopped_consumers() == 0
+        body = {"status": "ready" if report.ready and consuming else "not ready",
+                "dependencies": report.as_dict()}
+        return report.ready and consuming, body
 
 
 def run_stage_service(stage: Stage, steps: Sequence[Step], *, service_name: str) -> None:

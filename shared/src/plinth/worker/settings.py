@@ -29,3 +29,13 @@ class WorkerSettings(Settings):
         "'plinth-control-scope' carries this value (isolates a test or demo run's workers "
         "from commands meant for others on a shared Kafka); unset: obey every command",
     )
+    health_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="port of the worker's /live and /ready endpoints (plinth.worker.health); "
+        "0: none",
+    )
+    health_host: str = Field(
+        default="127.0.0.1", description="address the health endpoints listen on (0.0.0.0 in pods)"
+    )
