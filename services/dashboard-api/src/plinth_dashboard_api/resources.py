@@ -14,10 +14,10 @@ from litestar.exceptions import ServiceUnavailableException
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Readiness
 from plinth.adapters.s3 import BlobStore
+from plinth_dashboard_api import retention, sweeper
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
 from plinth_dashboard_api.publisher import EventPublisher
-from plinth_dashboard_api.retention import policy_from_settings, run_periodically
 from plinth_dashboard_api.settings import DashboardSettings
 
 
@@ -52,23 +52,33 @@ async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources
     db = Database.from_settings(settings)
     publisher = EventPublisher(settings)
     kafka = KafkaInspector(settings)
-    retention: asyncio.Task[None] | None = None
+    housekeeping: list[asyncio.Task[None]] = []
     try:
         async with BlobStore.from_settings(settings) as blobs:
             await ensure_dashboard_indexes(db)
             if settings.retention_interval_s > 0:
-                retention = asyncio.create_task(
-                    run_periodically(
-                        db, policy_from_settings(settings), settings.retention_interval_s
+                housekeeping.append(asyncio.create_task(
+                    retention.run_periodically(
+                        db, retention.policy_from_settings(settings),
+                        settings.retention_interval_s,
                     ),
                     name="retention",
-                )
+                ))
+            if settings.sweeper_interval_s > 0:
+                housekeeping.append(asyncio.create_task(
+                    sweeper.run_periodically(
+                        db, publisher, kafka.lag_by_stage,
+                        stuck_after_s=settings.sweeper_stuck_after_s,
+                        interval_s=settings.sweeper_interval_s,
+                    ),
+                    name="stuck-job sweeper",
+                ))
             yield Resources(settings, db, blobs, publisher, kafka)
     finally:
-        if retention is not None:
-            retention.cancel()
+        for task in housekeeping:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await retention
+                await task
         await publisher.close()
         await kafka.close()
         await db.close()

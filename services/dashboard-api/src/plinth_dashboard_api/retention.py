@@ -14,8 +14,9 @@ time indexes (``received``, ``at``, ``created``), so a pass never holds the stor
 filter scans a collection. Slimmed jobs are found from a watermark (the ``created_at`` the last
 pass reached, kept in the ``retention`` collection), not by looking for jobs that still carry a
 history (a query no index serves); so a job that finishes only after the watermark has passed
-its creation (a retry months later) keeps its history. Every replica may run it: each step is idempotent. MongoDB's TTL indexes would do the
-first two; FerretDB 1.24 has none, and the third is an update, not a delete.
+its creation (a retry months later) keeps its history. Every replica may run it: each step is
+idempotent. MongoDB's TTL indexes would do the first two; FerretDB 1.24 has none, and the third
+is an update, not a delete.
 
     uv run python -m plinth_dashboard_api.retention            # one pass with the settings
     uv run python -m plinth_dashboard_api.retention --dry-run  # counts only

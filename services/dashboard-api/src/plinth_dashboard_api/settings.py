@@ -68,6 +68,13 @@ class DashboardSettings(Settings):
         ge=0,
         description="finished jobs keep their history this long, then only the summary; 0: forever",
     )
+    sweeper_stuck_after_s: float = Field(
+        default=900, gt=0,
+        description="a live job unchanged this long, whose stage has no backlog, is re-driven",
+    )
+    sweeper_interval_s: float = Field(
+        default=300, ge=0, description="a stuck-job sweep this often (see sweeper.py); 0: never"
+    )
     retention_interval_s: float = Field(
         default=3600, ge=0, description="a retention pass this often (see retention.py); 0: never"
     )
