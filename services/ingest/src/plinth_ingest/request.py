@@ -16,6 +16,8 @@ from pydantic import HttpUrl, TypeAdapter, ValidationError
 from plinth.keys import InvalidKeyPart, validate_sha256, validate_sku, validate_theme
 
 MAX_URL_LENGTH = 2048
+MAX_REPORTED_THEMES = 5
+"""Invalid or unknown themes named in a reply; the rest are counted."""
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
@@ -139,25 +141,40 @@ def _themes(
         )
         return ()
     themes: list[str] = []
+    invalid: list[FieldProblem] = []
+    unknown: dict[str, None] = {}  # an ordered set: a body can hold 40,000 names
     for item in raw:
         if not isinstance(item, str):
-            problems.append(FieldProblem("themes", f"{item!r} is not a string"))
+            invalid.append(FieldProblem("themes", f"{item!r} is not a string"))
             continue
         try:
             theme = validate_theme(item.strip())
         except InvalidKeyPart as exc:
-            problems.append(FieldProblem("themes", str(exc)))
+            invalid.append(FieldProblem("themes", str(exc)))
             continue
         if known_themes and theme not in known_themes:
-            problems.append(
-                FieldProblem(
-                    "themes",
-                    f"unknown theme {theme!r}; available: {', '.join(sorted(known_themes))}",
-                )
-            )
+            unknown[theme] = None
             continue
         if theme not in themes:
             themes.append(theme)
+    # A few problems say what to fix; thousands (one per item, each listing every theme) made a
+    # 256 kB body answer megabytes and write them into the delivery history.
+    problems.extend(invalid[:MAX_REPORTED_THEMES])
+    if len(invalid) > MAX_REPORTED_THEMES:
+        problems.append(
+            FieldProblem("themes", f"and {len(invalid) - MAX_REPORTED_THEMES} more invalid themes")
+        )
+    if unknown:
+        names = ", ".join(repr(name) for name in list(unknown)[:MAX_REPORTED_THEMES])
+        more = len(unknown) - MAX_REPORTED_THEMES
+        problems.append(
+            FieldProblem(
+                "themes",
+                f"unknown theme{'s' if len(unknown) > 1 else ''} {names}"
+                f"{f' and {more} more' if more > 0 else ''}; "
+                f"available: {', '.join(sorted(known_themes))}",
+            )
+        )
     if len(themes) > max_themes:
         problems.append(FieldProblem("themes", f"at most {max_themes} themes per delivery"))
     return tuple(themes)
