@@ -730,10 +730,12 @@ class Service:
 
 @pytest.fixture(scope="module")
 async def service() -> AsyncIterator[Service]:
+    # 2 s per attempt leaves room to read the 50 MB before the 60 MB case's limit on a busy
+    # machine; a stuck server costs the 2.5 s deadline (both attempts and the backoff).
     settings = IngestSettings(
         webhook_secret=SECRET, webhook_dev_bypass=False,
         download_allow_hosts=[ALLOWED_HOST], download_max_bytes=50 * MB,
-        download_timeout_s=1.0, download_deadline_s=1.5, max_attempts=2,
+        download_timeout_s=2.0, download_deadline_s=2.5, max_attempts=2,
         retry_base_delay_s=0.05, retry_max_delay_s=0.1,
     )  # fmt: skip
     async with SafeDownloader(DownloadPolicy.from_settings(settings), resolver=RESOLVER) as fetcher:
