@@ -64,5 +64,5 @@ demo: setup stack-up
 
 lint:
 	$(UV) run ruff check .
-	$(UV) run mypy shared/src
+	$(UV) run mypy shared/src testkit/src
 	$(UV) run mypy $(wildcard services/*/src)

@@ -47,10 +47,10 @@ from plinth.adapters.kafka import ensure_topics  # noqa: E402
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
-from plinth.fakes.shopify import FakeShopify  # noqa: E402
-from plinth.net.testserver import LocalHttpServer  # noqa: E402
 from plinth.settings import Settings  # noqa: E402
 from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
+from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
+from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
 
 # Wide enough for the job table when the output is a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)

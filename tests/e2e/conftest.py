@@ -28,10 +28,10 @@ from harness import (
 
 from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
-from plinth.fakes.shopify import FakeShopify
-from plinth.net.testserver import LocalHttpServer
 from plinth.settings import Settings
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth_testkit.fakes.shopify import FakeShopify
+from plinth_testkit.http_server import LocalHttpServer
 
 PHOTOS = 8
 SECRET = "e2e-webhook-secret"

@@ -4,7 +4,8 @@
 - :class:`ServiceProcesses` starts the console scripts (``plinth-ingest``, ``plinth-segment``,
   ...) with one environment, logs each to a file, and stops them with SIGTERM (then SIGKILL).
 - :func:`sample_photos` makes studio product photos with the segmentation engineer's synthetic
-  generator (``bench/quality/synth.py``), served by :class:`plinth.net.testserver.LocalHttpServer`.
+  generator (``bench/quality/synth.py``), served by
+  :class:`plinth_testkit.http_server.LocalHttpServer`.
 - :func:`send_webhook` signs and posts a delivery exactly as 3JMS does.
 - :func:`wait_for_jobs`, :func:`read_spans`: watch MongoDB and the JSON-lines trace file.
 """

@@ -24,8 +24,8 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.manifest import validate_manifest
 from plinth.messaging.events import ControlCommand, JobEvent
 from plinth.messaging.topics import CONTROL, JOB_NEW, JOB_SHOPIFY_PUSH
-from plinth.testing.waiting import until
 from plinth.worker.control import CONTROL_SCOPE_HEADER
+from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(900)]

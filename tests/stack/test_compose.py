@@ -169,11 +169,18 @@ def test_service_runs_its_console_script(service: str) -> None:
             if cond["condition"] == "service_healthy"} == {"kafka", "mongo", "s3"}  # fmt: skip
 
 
-def test_image_installs_every_member_with_its_console_scripts() -> None:
+def test_image_installs_every_service_with_its_console_scripts_and_no_test_kit() -> None:
     runs = [args for keyword, args in INSTRUCTIONS if keyword == "RUN"]
-    assert any("uv sync --frozen --no-dev --no-editable --all-packages" in r for r in runs)
+    syncs = [r for r in runs if r.startswith("uv sync ")]
+    assert syncs == ["uv sync --frozen --no-dev --no-editable"], syncs
     root = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    assert root["tool"]["uv"]["workspace"]["members"] == ["shared", "services/*"]
+    assert root["tool"]["uv"]["workspace"]["members"] == ["shared", "services/*", "testkit"]
+    # Without --all-packages uv installs the root project's dependencies: exactly the library
+    # and every service, so the test kit (a member only the dev group names) stays out.
+    members = {"plinth"} | {f"plinth-{name}" for name in APP_SERVICES}
+    assert set(root["project"]["dependencies"]) == members
+    copies = [args for keyword, args in INSTRUCTIONS if keyword == "COPY"]
+    assert "testkit/ testkit/" in copies, "uv reads every member's pyproject.toml"
     assert {f"plinth-{name}" for name in APP_SERVICES} | {"plinth"} <= WORKSPACE_SCRIPTS
     # No entry point: a container's command is the console script it runs.
     assert not [args for keyword, args in INSTRUCTIONS if keyword == "ENTRYPOINT"]

@@ -14,9 +14,8 @@ from opentelemetry.trace import INVALID_SPAN
 from PIL import Image
 from pydantic import SecretStr
 
-import plinth.imaging.backgrounds.ai as ai
+import plinth.vendors.freepik.backgrounds as ai
 from plinth.domain.job import Job
-from plinth.fakes.freepik import FakeFreepik
 from plinth.imaging.backgrounds import load_theme
 from plinth.imaging.composite import DEFAULT_CANVAS
 from plinth.imaging.errors import ProviderError
@@ -24,6 +23,7 @@ from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError, classify
 from plinth_background.main import backgrounds, generator_for
+from plinth_testkit.fakes.freepik import FakeFreepik
 
 SHA = "f" * 64
 THEME = "warm_paper"

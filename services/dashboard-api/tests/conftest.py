@@ -12,10 +12,10 @@ from litestar.testing import AsyncTestClient
 from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
-from plinth.testing.kafka import TopicTail
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import DemoJobs, seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.settings import DashboardSettings
+from plinth_testkit.kafka import TopicTail
 
 OPERATOR_KEY = "test-operator-key"
 VIEWER_KEY = "test-viewer-key"

@@ -25,11 +25,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from plinth.settings import Settings
-from plinth.testing.fuzz import send_case
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.resources import Resources
 from plinth_dashboard_api.settings import DashboardSettings
+from plinth_testkit.fuzz import send_case
 
 pytestmark = [
     pytest.mark.stack,

@@ -20,13 +20,13 @@ from PIL import Image
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
-from plinth.net.testserver import LocalHttpServer
 from plinth.settings import Settings
-from plinth.testing.kafka import TopicTail
 from plinth_ingest.app import WEBHOOK_PATH, create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
 from plinth_ingest.signature import signed_headers
+from plinth_testkit.http_server import LocalHttpServer
+from plinth_testkit.kafka import TopicTail
 
 SECRET = "test-webhook-secret"
 MAX_BYTES = 300_000

@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from plinth.adapters.mongo import Database
-from plinth.net.testserver import LocalHttpServer
 from plinth_ingest.app import BATCH_PATH
 from plinth_ingest.signature import signed_headers
+from plinth_testkit.http_server import LocalHttpServer
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 

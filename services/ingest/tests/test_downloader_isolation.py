@@ -19,10 +19,10 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.messaging.events import IngestRequested
 from plinth.messaging.topics import DEAD_LETTER, INGEST_REQUESTED
-from plinth.net.testserver import LocalHttpServer, Route
 from plinth_ingest import consumer as consumer_module
 from plinth_ingest.consumer import consumer_group
 from plinth_ingest.runtime import IngestRuntime
+from plinth_testkit.http_server import LocalHttpServer, Route
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 

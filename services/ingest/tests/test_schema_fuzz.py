@@ -26,11 +26,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from plinth.messaging.events import Event
 from plinth.settings import Settings
-from plinth.testing.fuzz import send_case
 from plinth_ingest.app import create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
 from plinth_ingest.signature import SIGNATURE_HEADER, signed_headers
+from plinth_testkit.fuzz import send_case
 
 pytestmark = [
     pytest.mark.stack,

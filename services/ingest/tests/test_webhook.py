@@ -14,9 +14,9 @@ from plinth.adapters.s3 import BlobStore
 from plinth.domain.states import JobStatus, Stage
 from plinth.keys import original_key
 from plinth.messaging.topics import JOB_NEW
-from plinth.net.testserver import LocalHttpServer
 from plinth_ingest.app import WEBHOOK_PATH
 from plinth_ingest.runtime import IngestRuntime
+from plinth_testkit.http_server import LocalHttpServer
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
@@ -259,7 +259,7 @@ async def test_download_failures_fail_the_jobs_with_a_clear_code(
     code: str, unique: str,
 ) -> None:  # fmt: skip
     from plinth.messaging.topics import JOB_FAILED
-    from plinth.net.testserver import Route
+    from plinth_testkit.http_server import Route
 
     images.redirect("/redirect-to-private", "http://192.168.10.10/a.jpg")
     images.page("/page.html", "<!DOCTYPE html><html><body>product page</body></html>")

@@ -14,7 +14,6 @@ from PIL import Image
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.fakes.shopify import DEFAULT_VERSION, FakeShopify
 from plinth.keys import derivative_key
 from plinth.messaging.events import Event, JobEvent, JobFailed
 from plinth.messaging.topics import JOB_DONE, JOB_FAILED, JOB_SHOPIFY_PUSH, retry_topic
@@ -24,6 +23,7 @@ from plinth.worker.errors import PermanentStageError
 from plinth.worker.runtime import Record
 from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, publish
 from plinth_publish.main import STEPS
+from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
 
 
 class MemoryJobs:

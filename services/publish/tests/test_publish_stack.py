@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.states import JobStatus, Stage
-from plinth.fakes.shopify import DEFAULT_VERSION, FakeShopify
 from plinth.messaging.events import Event
 from plinth.settings import Settings
 from plinth.worker import StageWorker, Step
 from plinth_publish.handler import ShopifyClients, hero_key, publish
+from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
 
 from .test_publish_handler import jpeg, pushed_job, record_for
 

@@ -20,15 +20,15 @@ from pydantic import SecretStr
 import plinth_segment.main as segment_main
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
-from plinth.fakes.freepik import FakeFreepik, RecordedRequest
 from plinth.imaging.errors import ProviderError
-from plinth.imaging.freepik_api import FreepikClient
 from plinth.imaging.segment import SegmentProvider
 from plinth.settings import Settings
+from plinth.vendors.freepik.client import FreepikClient
 from plinth.worker import StageContext
 from plinth.worker.errors import classify
 from plinth.worker.result import BlobReader
 from plinth_segment.main import UPLOAD_PREFIX, segment
+from plinth_testkit.fakes.freepik import FakeFreepik, RecordedRequest
 
 pytestmark = pytest.mark.stack
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from plinth.net.testserver import LocalHttpServer
+from plinth_testkit.http_server import LocalHttpServer
 
 
 def jpeg_bytes(size: tuple[int, int] = (64, 48)) -> bytes:

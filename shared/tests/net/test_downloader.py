@@ -33,7 +33,7 @@ from plinth.net import (
     TooManyRedirects,
     UrlRefused,
 )
-from plinth.net.testserver import LocalHttpServer, Route
+from plinth_testkit.http_server import LocalHttpServer, Route
 
 LOOPBACK_ALLOWED = AllowList.parse(["127.0.0.1"])
 

@@ -19,11 +19,11 @@ from plinth.imaging.errors import ProviderError
 from plinth.messaging.events import DeadLetter, JobEvent
 from plinth.messaging.topics import DEAD_LETTER, JOB_NEW
 from plinth.settings import Settings
-from plinth.testing.waiting import until
 from plinth.worker import StageContext, StageResult, Step
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
 from plinth.worker.service import serve_stage
 from plinth.worker.settings import WorkerSettings
+from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(120)]

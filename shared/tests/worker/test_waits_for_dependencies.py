@@ -22,8 +22,8 @@ from plinth.domain.states import JobStatus
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_NEW
 from plinth.settings import Settings
-from plinth.testing.waiting import until
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
               pytest.mark.timeout(150)]

@@ -25,7 +25,7 @@ def variant_count(theme: Theme, settings: Settings) -> int:
 
 def render_ai(theme: Theme, variant: int, size: tuple[int, int],
               settings: Settings) -> tuple[RGB, float]:
-    from plinth.imaging.backgrounds.ai import FreepikBackgroundGenerator
+    from plinth.vendors.freepik.backgrounds import FreepikBackgroundGenerator
 
     if settings.freepik_api_key is None:
         raise PermanentStageError("provider_not_configured",

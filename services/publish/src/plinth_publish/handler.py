@@ -25,8 +25,8 @@ from typing import Any
 from plinth.domain.job import Job, ShopifyResult
 from plinth.keys import derivative_key
 from plinth.settings import Settings
-from plinth.shopify import ShopifyClient, ShopifyConfig, ShopifyError
 from plinth.telemetry import ATTR_BYTES, ATTR_PROVIDER
+from plinth.vendors.shopify import ShopifyClient, ShopifyConfig, ShopifyError
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
 

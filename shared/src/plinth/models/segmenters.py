@@ -7,7 +7,9 @@ This is where the provider names of the settings meet the files on disk:
 - ``learned``: the learned provider; a missing or corrupt model is an error naming that command;
 - ``onnx``: the learned provider on any ONNX file with a compatible contract (``model`` is then
   a path, and ``mean``/``std``/``output`` describe the model's pre- and post-processing);
-- ``local`` and ``freepik``: as before, through :func:`plinth.imaging.segment.get_provider`.
+- ``local``: the backdrop model, through :func:`plinth.imaging.segment.get_provider`;
+- ``freepik``: Freepik's remove-background API (:mod:`plinth.vendors.freepik.segmenter`,
+  imported only when asked for).
 """
 
 from __future__ import annotations
@@ -73,7 +75,21 @@ def build_segmenter(config: SegmenterConfig, **provider_config: Any) -> SegmentP
             return learned_segmenter(config)
         except ModelError as exc:
             raise SegmentationError(exc.message) from exc
+    if name == "freepik":
+        return freepik_segmenter(**provider_config)
     return get_provider(name, **provider_config)
+
+
+def freepik_segmenter(**config: Any) -> SegmentProvider:
+    """Freepik's remove-background provider; ``config`` as :class:`FreepikSegmenter` takes it
+    (``api_key``, ``uploader``, ``unit_price_usd`` and HTTP settings)."""
+    from plinth.vendors.freepik.segmenter import FreepikSegmenter
+
+    try:
+        return FreepikSegmenter(**config)
+    except TypeError as exc:
+        # A misspelt or missing setting: say which provider and what it said.
+        raise SegmentationError(f"bad configuration for segment provider 'freepik': {exc}") from exc
 
 
 def learned_segmenter(config: SegmenterConfig) -> LearnedSegmenter:

@@ -1,7 +1,7 @@
 """Stage 3: themed studio backgrounds (data-file themes, deterministic procedural rendering).
 
 The ``ai`` option (Freepik image generation from ``Theme.prompt``) lives in
-:mod:`plinth.imaging.backgrounds.ai` and is imported on demand, not here.
+:mod:`plinth.vendors.freepik.backgrounds` and is imported on demand, not here.
 """
 
 from plinth.imaging.backgrounds.model import (

@@ -1,10 +1,11 @@
 """Segmentation (background removal) behind one port, and the registry of its providers.
 
-``get_provider("local")`` is the weight-free backdrop model; ``"freepik"`` calls Freepik's
-remove-background API. The ``learned`` provider (:mod:`.learned`) takes a loaded model through
-the :class:`~.saliency.SaliencyModel` port, so it is built by ``plinth.models.segmenters``, which
-also picks the default (``auto``). Providers are imported on first use, so importing this
-package stays cheap (no httpx).
+``get_provider("local")`` is the weight-free backdrop model. Only pure providers live here: the
+``learned`` provider (:mod:`.learned`) takes a loaded model through the
+:class:`~.saliency.SaliencyModel` port, and ``freepik`` (Freepik's remove-background API) is an
+HTTP client in :mod:`plinth.vendors.freepik.segmenter`; ``plinth.models.segmenters`` builds
+those two and picks the default (``auto``). Providers are imported on first use, so importing
+this package stays cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import Segmentation, SegmentProvider
 
-PROVIDERS = ("local", "freepik")
+PROVIDERS = ("local",)
 
 __all__ = ["PROVIDERS", "SegmentProvider", "Segmentation", "get_provider"]
 
@@ -26,23 +27,15 @@ def _local() -> Callable[..., SegmentProvider]:
     return LocalSegmenter
 
 
-def _freepik() -> Callable[..., SegmentProvider]:
-    from plinth.imaging.segment.freepik import FreepikSegmenter
-
-    return FreepikSegmenter
-
-
 _FACTORIES: dict[str, Callable[[], Callable[..., SegmentProvider]]] = {
     "local": _local,
-    "freepik": _freepik,
 }
 
 
 def get_provider(name: str, **config: Any) -> SegmentProvider:
     """Build the provider called ``name`` with ``config`` as its keyword arguments.
 
-    ``local`` takes ``options``; ``freepik`` takes ``api_key``, ``uploader``, ``unit_price_usd``
-    and HTTP settings.
+    ``local`` takes ``options``.
     """
     factory = _FACTORIES.get(name.strip().lower())
     if factory is None:
