@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from plinth.adapters.kafka import ensure_topics, make_broker
@@ -67,22 +69,26 @@ async def test_a_worker_started_without_kafka_waits_and_then_consumes(
     stack_settings: Settings, database: Database, unique: str, tmp_path: Path
 ) -> None:
     real_kafka = stack_settings.kafka_bootstrap.split(",")[0]
-    settings = stack_settings.model_copy(update={"kafka_consumer_group_prefix": f"wait-{unique}"})
+    prefix = f"{stack_settings.kafka_consumer_group_prefix}-wait-{unique}"
+    settings = stack_settings.model_copy(update={"kafka_consumer_group_prefix": prefix})
     await ensure_topics(settings)
     groups = pipeline_groups(settings)
     await start_groups_at_end(settings, {g: t for g, t in groups.items() if g.endswith("segment")})
 
     port = free_port()
+    health = f"http://127.0.0.1:{free_port()}"
     instance = f"wait-{unique}"
     log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
         "PLINTH_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",  # nothing listens there yet
         "PLINTH_MONGO_DB": settings.mongo_db,
+        "PLINTH_S3_BUCKET": settings.s3_bucket,
         "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": settings.kafka_consumer_group_prefix,
         "PLINTH_WORKER_CONTROL_SCOPE": unique,
         "PLINTH_INSTANCE_ID": instance,
         "PLINTH_LOG_FORMAT": "text",
+        "PLINTH_HEALTH_PORT": health.rsplit(":", 1)[1],
     }
     env.pop("PLINTH_TRACE_FILE", None)
     server: asyncio.Server | None = None
@@ -101,6 +107,10 @@ async def test_a_worker_started_without_kafka_waits_and_then_consumes(
         assert "waiting for kafka" in waited, waited
         assert len(waited.splitlines()) < 30, f"too chatty while waiting:\n{waited}"
         assert "Traceback" not in waited, waited
+        async with httpx.AsyncClient(base_url=health) as client:  # alive, waiting, not ready
+            live, ready = await client.get("/live"), await client.get("/ready")
+        assert (live.status_code, live.json()["status"]) == (200, "waiting for dependencies")
+        assert ready.status_code == 503
 
         server = await forwarder(port, real_kafka)  # Kafka is "back"
 
@@ -129,6 +139,12 @@ async def test_a_worker_started_without_kafka_waits_and_then_consumes(
 
         await until(moved, 60, "the worker never handled the job")
         assert worker.returncode is None
+        async with httpx.AsyncClient(base_url=health) as client:
+            ready, scraped = await client.get("/ready"), await client.get("/metrics")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["dependencies"]["kafka"]["status"] == "ok"
+        assert re.search(r'^plinth_jobs_processed_total\{[^}]*outcome="advanced"[^}]*'
+                         r'stage="segment"[^}]*\} 1\.0$', scraped.text, re.MULTILINE), scraped.text
         assert "kafka back after" in log_path.read_text()
     finally:
         if worker.returncode is None:

@@ -11,10 +11,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from plinth.metrics import setup_metrics
 from plinth.worker.dependencies import open_when_ready, probes_for
 from plinth.worker.logs import litestar_logging_config
 from plinth_dashboard_api.bodies import BoundedJsonRequest
-from plinth_dashboard_api.health import health, live, ready
+from plinth_dashboard_api.health import health, live, metrics, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import Resources, open_resources
@@ -27,6 +28,7 @@ log = logging.getLogger("plinth.dashboard")
 
 def create_app(settings: DashboardSettings | None = None) -> Litestar:
     settings = settings or get_dashboard_settings()
+    setup_metrics("plinth-dashboard-api")
     if not settings.dashboard_api_keys:
         log.warning("PLINTH_DASHBOARD_API_KEYS is empty: every /api request will be refused")
 
@@ -56,6 +58,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             live,
             health,
             ready,
+            metrics,
             spa_router(settings.dashboard_ui_dir),
         ],
         request_class=BoundedJsonRequest,

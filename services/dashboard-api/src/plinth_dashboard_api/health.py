@@ -11,6 +11,8 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Response
 
+from plinth.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from plinth.metrics import exposition
 from plinth.worker.dependencies import Pending
 from plinth_dashboard_api.resources import Resources
 
@@ -86,3 +88,9 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
             status_code=503,
         )  # fmt: skip
     return Response({"status": "ready", "components": components}, status_code=200)
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False)
+def metrics() -> Response[bytes]:
+    """Prometheus exposition (plinth.metrics): consumer lag per stage, stuck jobs re-driven."""
+    return Response(exposition(), media_type=METRICS_CONTENT_TYPE)

@@ -14,11 +14,14 @@ from litestar.exceptions import ServiceUnavailableException
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Readiness
 from plinth.adapters.s3 import BlobStore
-from plinth_dashboard_api import retention, sweeper
+from plinth_dashboard_api import lag_metrics, retention, sweeper
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
 from plinth_dashboard_api.publisher import EventPublisher
 from plinth_dashboard_api.settings import DashboardSettings
+
+LAG_REFRESH_S = 15.0
+"""How often the consumer-lag metric is refreshed from Kafka."""
 
 
 @dataclass
@@ -73,6 +76,10 @@ async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources
                     ),
                     name="stuck-job sweeper",
                 ))
+            housekeeping.append(asyncio.create_task(
+                lag_metrics.refresh_periodically(kafka.lag_by_stage, LAG_REFRESH_S),
+                name="consumer lag metric",
+            ))
             yield Resources(settings, db, blobs, publisher, kafka)
     finally:
         for task in housekeeping:

@@ -33,6 +33,7 @@ from plinth.domain.states import LEGACY_EQUIVALENT, PIPELINE, STAGE_FROM, TERMIN
 from plinth.domain.states import canonical as canonical_status
 from plinth.messaging.events import Event, IngestRequested, JobEvent
 from plinth.messaging.topics import STAGE_INPUT
+from plinth.metrics import stuck_jobs_redriven
 
 log = logging.getLogger("plinth.dashboard.sweeper")
 
@@ -115,6 +116,7 @@ async def sweep(
         if touched.matched_count != 1:
             continue  # it moved, or another sweeper took it
         await publisher.publish(topic, event, key=job.id)
+        stuck_jobs_redriven.add(1, {"stage": stage.value})
         log.warning("job %s sat in %s since %s: re-driven to %s", job.id, job.status.value,
                     doc["updated_at"].isoformat(), topic)
         report.redriven.append(job.id)

@@ -12,6 +12,8 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ServiceUnavailableException
 from opentelemetry.trace import TracerProvider
 
+from plinth.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from plinth.metrics import exposition, setup_metrics
 from plinth.worker.dependencies import Pending, open_when_ready, probes_for
 from plinth.worker.logs import litestar_logging_config
 from plinth_ingest.auth import Authenticator
@@ -70,6 +72,7 @@ def create_app(
 ) -> Litestar:
     """``downloader=True`` also runs the download consumer here (``plinth-ingest all``)."""
     settings = settings or get_ingest_settings()
+    setup_metrics("plinth-ingest")
     webhook_configured = Authenticator(settings).configured
 
     @asynccontextmanager
@@ -161,6 +164,11 @@ def create_app(
             )
         return Response({"status": "ready", "components": report.as_dict()}, status_code=200)
 
+    @get("/metrics", sync_to_thread=False, include_in_schema=False)
+    def metrics() -> Response[bytes]:
+        """Prometheus exposition (plinth.metrics): webhook outcomes, the downloader's jobs."""
+        return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
+
     def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
         # Framework-level refusals (413 body too large, 404, 405) in the same JSON shape.
         slug = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed",
@@ -170,7 +178,7 @@ def create_app(
         return Response(error_body(slug, str(exc.detail)), status_code=exc.status_code)
 
     return Litestar(
-        route_handlers=[receive_webhook, receive_batch, live, health, ready],
+        route_handlers=[receive_webhook, receive_batch, live, health, ready, metrics],
         lifespan=[lifespan],
         logging_config=litestar_logging_config(),
         exception_handlers={HTTPException: http_error},

@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Literal, Protocol
 
 from plinth.domain.job import utcnow
+from plinth.metrics import webhook_deliveries
 
 Source = Literal["webhook", "batch"]
 Outcome = Literal["accepted", "duplicate", "rejected"]
@@ -53,6 +54,7 @@ class DeliveryLog:
         reason: str | None = None,
         **extra: Any,
     ) -> None:
+        webhook_deliveries.add(1, {"outcome": outcome, "source": source})
         await self.collection.insert_one(
             {
                 "_id": delivery_id,

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from plinth import jsonlimits
+from plinth import metrics as plinth_metrics
 from plinth.adapters.mongo import Database
 from plinth.domain.job import STAGE_TIMING_FIELD, Job, utcnow
 from plinth.domain.states import TERMINAL, JobStatus, Stage, canonical
@@ -171,6 +172,7 @@ class StageWorker:
         )
         await self.publisher.publish(letter, DEAD_LETTER, record.key or b"")
         self.stats.dead_lettered += 1
+        self._count("dead_lettered")
         self.stats.last_error = reason
 
     async def give_up(self, record: Record, reason: str) -> None:
@@ -190,6 +192,8 @@ class StageWorker:
                               error_message=reason),
                     JOB_FAILED, job.id.encode())
                 self.stats.failed += 1
+                plinth_metrics.job_failures.add(1, {"stage": self.stage.value,
+                                                    "error_code": REDELIVERY_LIMIT})
         except Exception:
             log.exception("could not fail the job of a dead-lettered record")
 
@@ -225,16 +229,22 @@ class StageWorker:
                 return
             if moved is None:
                 self.stats.skipped += 1
+                self._count("skipped")
                 return
             job = moved
         await self._emit_next(job)
         self.stats.processed += 1
+        self._count("advanced")
+
+    def _count(self, outcome: str) -> None:
+        plinth_metrics.jobs_processed.add(1, {"stage": self.stage.value, "outcome": outcome})
 
     async def _already_handled(self, job: Job) -> None:
         """Redelivery of an event this stage already acted on: never redo the work. If the job
         still sits in this stage's output state, the next event may have been lost between the
         update and the publish, so publish it again (the next stage is idempotent too)."""
         self.stats.skipped += 1
+        self._count("skipped")
         if canonical(job.status) is self.steps[-1].target:
             log.info("job %s already %s: re-emitting the next event", job.id, job.status)
             await self._emit_next(job)
@@ -261,6 +271,11 @@ class StageWorker:
         step_ms = span_duration_ms(span)
         if step_ms is None:
             step_ms = round((time.perf_counter() - started) * 1000)
+        labels = {"stage": step.stage.value}
+        plinth_metrics.stage_duration.record(step_ms / 1000, labels)
+        for item, usd in result.cost_usd.items():
+            if usd:
+                plinth_metrics.provider_cost.add(usd, {**labels, "item": item})
 
         with tracer().start_as_current_span("plinth.store_artefacts",
                                             attributes={ATTR_JOB_ID: job.id}):
@@ -317,6 +332,9 @@ class StageWorker:
                               error_message=message),
                     JOB_FAILED, job.id.encode())
             self.stats.failed += 1
+            self._count("failed")
+            plinth_metrics.job_failures.add(1, {"stage": step.stage.value,
+                                                "error_code": error.code})
             return
         if error.retry_after_s is not None:
             delay_s = min(error.retry_after_s, self.settings.retry_max_delay_s)
@@ -335,6 +353,7 @@ class StageWorker:
                 _event_for(job, attempt=attempt + 1, not_before=delay_until),
                 self.retry_topic, job.id.encode())
             self.stats.retried += 1
+            self._count("retried")
 
     async def _emit_next(self, job: Job) -> None:
         with tracer().start_as_current_span("plinth.publish_event",

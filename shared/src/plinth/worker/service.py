@@ -30,6 +30,7 @@ from plinth.domain.job import utcnow
 from plinth.domain.states import Stage
 from plinth.messaging.events import Event
 from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
+from plinth.metrics import exposition, setup_metrics
 from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import apply_command, command_for
@@ -209,8 +210,9 @@ async def serve_stage(
                                    "mongo": db.ping, "s3": blobs.ping})
             state.readiness = readiness
             if settings.health_port:
+                setup_metrics(service_name)
                 health = HealthServer(settings.health_host, settings.health_port,
-                                      live=state.live, ready=state.ready)
+                                      live=state.live, ready=state.ready, metrics=exposition)
                 await health.start()
             watch = DependencyWatch(readiness)
             started, _ = await unless_stopped(stop, retry_until_done(
