@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 
 from .conftest import REPO_ROOT, STACK
 
@@ -26,6 +27,8 @@ COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = sorted(p.parent.name for p in (REPO_ROOT / "services").glob("*/pyproject.toml"))
 INFRA = {"kafka", "mongo", "s3", "jaeger"}
+STAGE_WORKERS = ["segment", "background", "composite", "derive", "publish"]
+"""Services that run plinth.worker's stage runtime (their settings: WorkerSettings)."""
 # The one image every Plinth service runs; the S3 server's image (deploy/docker/versitygw/) is
 # not Plinth's.
 DOCKERFILE = Path("deploy", "docker", "Dockerfile")
@@ -58,7 +61,7 @@ def _settings_class(service: str) -> type[Settings]:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        return Settings
+        return WorkerSettings if service in STAGE_WORKERS else Settings
     subclasses = [
         obj
         for obj in vars(module).values()
@@ -273,3 +276,13 @@ def test_s3_server_uses_the_credentials_the_services_use() -> None:
         env = SERVICES[service]["environment"]
         for key in ("PLINTH_S3_BUCKET", "PLINTH_S3_ACCESS_KEY", "PLINTH_S3_SECRET_KEY"):
             assert env[key] == s3_env[key], f"{service}: {key} differs from the s3 server's"
+
+
+@pytest.mark.parametrize("service", STAGE_WORKERS)
+def test_worker_serves_its_health_port_and_compose_checks_it(service: str) -> None:
+    compose = SERVICES[service]
+    port = compose["environment"]["PLINTH_HEALTH_PORT"]
+    assert compose["environment"]["PLINTH_HEALTH_HOST"] == "0.0.0.0"
+    probe = " ".join(compose["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/live" in probe
+    assert WorkerSettings(health_port=int(port)).health_port == int(port)  # a real setting
