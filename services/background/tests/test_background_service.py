@@ -50,3 +50,19 @@ async def test_an_unknown_theme_fails_permanently() -> None:
     with pytest.raises(ThemeError) as caught:
         await backgrounds(job("no-such-theme"), context(background_variants=1))
     assert classify(caught.value).permanent
+
+
+async def test_a_second_job_of_the_theme_is_served_from_the_cache() -> None:
+    from plinth.stages import background_cache
+
+    cache = background_cache(7)  # its own bound: a cache no other test shares
+    cache.clear()
+    first = await backgrounds(job(), context(background_variants=2, background_cache_mb=7))
+    hits = cache.stats.hits
+    other = Job(sku="SKU-C", theme="warm_paper", image_url="https://x/b.jpg", img_sha256="f" * 64)
+    second = await backgrounds(other, context(background_variants=2, background_cache_mb=7))
+    assert cache.stats.hits == hits + 2
+    # Still stored under the second job's own deterministic keys, same bytes.
+    assert list(second.artefacts) == [f"backgrounds/warm_paper/SKU-C/{'f' * 64}_{i}.jpg"
+                                      for i in (0, 1)]
+    assert list(second.artefacts.values()) == list(first.artefacts.values())

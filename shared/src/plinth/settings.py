@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     background_variants: int | None = Field(
         default=None, ge=1, le=8, description="overrides the theme's own variant count"
     )
+    background_cache_mb: int = Field(
+        default=64, ge=0, description="in-process LRU of rendered procedural backgrounds, MiB "
+        "of JPEG (keyed by theme name and version, variant, size); 0 turns it off",
+    )
     max_attempts: int = Field(default=5, ge=1, description="attempts per stage before FAILED")
     retry_base_delay_s: float = Field(default=1.0, gt=0)
     retry_max_delay_s: float = Field(default=60.0, gt=0)

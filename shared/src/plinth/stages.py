@@ -11,12 +11,19 @@ import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from typing import Any
 
 from PIL import Image
 
 from plinth.imaging.backgrounds import Theme, render_background
-from plinth.imaging.composite import DEFAULT_CANVAS, composite
+from plinth.imaging.backgrounds.cache import ByteBoundedLRU, theme_version
+from plinth.imaging.composite import (
+    DEFAULT_CANVAS,
+    PreparedCutout,
+    apply_composite,
+    prepare_composite,
+)
 from plinth.imaging.decode import DecodedImage, decode_image, encode_jpeg, encode_png
 from plinth.imaging.derivatives import FormatName, SizeName, make_derivatives
 from plinth.imaging.segment.base import Segmentation, SegmentProvider
@@ -96,28 +103,76 @@ def procedural_background(theme: Theme, variant: int, size: tuple[int, int]) -> 
     return render_background(theme, variant, size), 0.0
 
 
+BackgroundCache = ByteBoundedLRU[BackgroundResult]
+
+
+def background_cache(max_mb: int | None = None) -> BackgroundCache:
+    """The process's cache of procedural backgrounds, bounded by ``max_mb`` MiB, default the
+    ``PLINTH_BACKGROUND_CACHE_MB`` setting (see :mod:`plinth.imaging.backgrounds.cache`); the
+    background service and the in-process pipeline both use it."""
+    if max_mb is None:
+        from plinth.settings import get_settings
+
+        max_mb = get_settings().background_cache_mb
+    return _background_cache(max_mb)
+
+
+@lru_cache(maxsize=4)
+def _background_cache(max_mb: int) -> BackgroundCache:
+    return ByteBoundedLRU(max_mb * 1024 * 1024, sizeof=lambda item: len(item.jpeg))
+
+
 def render_backgrounds(
     theme: Theme,
     count: int,
     *,
     canvas: tuple[int, int] = DEFAULT_CANVAS,
     generator: BackgroundGenerator = procedural_background,
+    cache: BackgroundCache | None = None,
 ) -> list[BackgroundResult]:
-    """Backgrounds ``0..count-1`` of ``theme`` as JPEG, deterministic per (theme, variant)."""
-    results = []
-    for variant in range(count):
-        rgb, cost = generator(theme, variant, canvas)
-        results.append(BackgroundResult(jpeg=encode_jpeg(rgb), cost_usd=cost))
-    return results
+    """Backgrounds ``0..count-1`` of ``theme`` as JPEG, deterministic per (theme, variant).
+
+    Procedural ones come from ``cache`` (default: :func:`background_cache`), keyed by the
+    theme's name and version, the variant and the canvas; other generators (the AI one is
+    neither free nor deterministic) always run.
+    """
+    if generator is not procedural_background:
+        return [_render_one(theme, variant, canvas, generator) for variant in range(count)]
+    store = background_cache() if cache is None else cache
+    version = theme_version(theme)
+    return [
+        store.get_or_make(
+            ("procedural", theme.name, version, variant, canvas),
+            partial(_render_one, theme, variant, canvas, generator),
+        )
+        for variant in range(count)
+    ]
+
+
+def _render_one(
+    theme: Theme, variant: int, canvas: tuple[int, int], generator: BackgroundGenerator
+) -> BackgroundResult:
+    rgb, cost = generator(theme, variant, canvas)
+    return BackgroundResult(jpeg=encode_jpeg(rgb), cost_usd=cost)
 
 
 def composite_photos(cutout_png: bytes, backgrounds: Sequence[bytes], theme: Theme) -> list[bytes]:
-    """The cutout set on each background with the theme's layout and shadow, as JPEG."""
+    """The cutout set on each background with the theme's layout and shadow, as JPEG.
+
+    The cutout's share of the work (crop, resampling, placement, shadows) depends only on the
+    cutout, the theme and the canvas size, so it is done once per canvas size and applied to
+    every background variant (same bytes as compositing each from scratch).
+    """
     cutout = decode_image(cutout_png).rgba()
-    return [
-        encode_jpeg(composite(cutout, decode_image(background).rgb, theme))
-        for background in backgrounds
-    ]
+    prepared: dict[tuple[int, int], PreparedCutout] = {}
+    out = []
+    for background in backgrounds:
+        rgb = decode_image(background).rgb
+        canvas = (rgb.shape[1], rgb.shape[0])
+        if canvas not in prepared:
+            prepared[canvas] = prepare_composite(cutout, canvas, theme)
+        out.append(encode_jpeg(apply_composite(prepared[canvas], rgb)))
+    return out
 
 
 @dataclass(frozen=True)

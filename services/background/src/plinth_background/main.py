@@ -3,6 +3,8 @@
 Renders N variants of the job's theme (``PLINTH_BACKGROUND_VARIANTS``, else the theme's own
 count) at the composite canvas size, procedurally (deterministic per theme and variant) or, with
 ``PLINTH_BACKGROUND_MODE=ai``, with Freepik's image generation from the theme's prompt.
+Procedural renders are kept in the process's LRU (``PLINTH_BACKGROUND_CACHE_MB``): each job's
+objects are still stored under its own keys, but each background is rendered once per worker.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from plinth.imaging.composite import DEFAULT_CANVAS
 from plinth.imaging.types import RGB
 from plinth.keys import background_key
 from plinth.settings import Settings
-from plinth.stages import BackgroundGenerator, procedural_background, render_backgrounds
+from plinth.stages import (
+    BackgroundGenerator,
+    background_cache,
+    procedural_background,
+    render_backgrounds,
+)
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 
@@ -53,6 +60,7 @@ async def backgrounds(job: Job, ctx: StageContext) -> StageResult:
     rendered = await ctx.to_thread(
         render_backgrounds, theme, variant_count(theme, ctx.settings),
         canvas=DEFAULT_CANVAS, generator=generator_for(ctx.settings),
+        cache=background_cache(ctx.settings.background_cache_mb),
     )
     artefacts = {
         background_key(job.theme, job.sku, job.img_sha256, variant): item.jpeg

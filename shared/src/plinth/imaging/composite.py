@@ -64,6 +64,30 @@ class Placement:
         return self.y + self.height
 
 
+@dataclass(frozen=True)
+class PreparedCutout:
+    """Everything of a composite that depends only on the cutout, the theme's layout and
+    shadow, and the canvas size, not on the background's pixels.
+
+    Made once per (cutout, canvas size) by :func:`prepare_composite` and applied to each
+    background variant by :func:`apply_composite`; the arrays are read-only so a shared one
+    cannot be changed by a caller.
+    """
+
+    canvas: tuple[int, int]
+    """``(width, height)`` of the backgrounds this applies to."""
+    place: Placement
+    region: tuple[int, int, int, int]
+    """``(x0, y0, x1, y1)``: the part of the canvas the product and its shadows touch."""
+    light: FloatImage
+    """Per pixel of the region, how much of the background's light still shows: the cast and
+    contact shadows' transmissions times what the product leaves uncovered."""
+    premult: FloatImage
+    """The product, premultiplied linear RGB, ``place.height x place.width x 3``."""
+    origin: tuple[int, int]
+    """Where the product's top-left lies inside the region."""
+
+
 def composite(
     cutout: RGBA,
     background: RGB,
@@ -75,8 +99,24 @@ def composite(
     The product (cropped to its visible alpha) is scaled to fit inside the margins, centred,
     or stood on the theme's floor line for sweep themes; a soft cast shadow and a tight
     contact shadow are drawn under it.
+
+    Several backgrounds of one canvas size: call :func:`prepare_composite` once and
+    :func:`apply_composite` per background (same bytes, the cutout's work done once).
     """
     _check_inputs(cutout, background)
+    canvas_h, canvas_w = background.shape[:2]
+    return apply_composite(prepare_composite(cutout, (canvas_w, canvas_h), theme, options),
+                           background)
+
+
+def prepare_composite(
+    cutout: RGBA,
+    canvas: tuple[int, int],
+    theme: Theme,
+    options: CompositeOptions | None = None,
+) -> PreparedCutout:
+    """The background-independent part of :func:`composite` for a ``canvas = (w, h)``."""
+    _check_cutout(cutout)
     opts = options or CompositeOptions()
     margins = opts.margins or theme.margins
     shadow = opts.shadow or theme.shadow
@@ -84,7 +124,7 @@ def composite(
     floor_line = theme.floor_line if theme.floor_line is not None else 1.0 - margins.bottom
 
     crop = _crop_to_visible(cutout)
-    canvas_h, canvas_w = background.shape[:2]
+    canvas_w, canvas_h = canvas
     place = place_product(
         (crop.shape[1], crop.shape[0]),
         (canvas_w, canvas_h),
@@ -105,9 +145,26 @@ def composite(
     light = (1.0 - shade) * (1.0 - contact)
 
     light *= 1.0 - roi_alpha  # what of the background still shows through the product
+    light.flags.writeable = False
+    premult.flags.writeable = False
+    return PreparedCutout((canvas_w, canvas_h), place, (x0, y0, x1, y1), light, premult, (px, py))
+
+
+def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
+    """Set a prepared cutout on ``background`` (which must be ``prepared.canvas`` in size)."""
+    _check_background(background)
+    canvas_h, canvas_w = background.shape[:2]
+    if (canvas_w, canvas_h) != prepared.canvas:
+        raise ValueError(
+            f"background is {canvas_w}x{canvas_h}, the cutout was prepared for "
+            f"{prepared.canvas[0]}x{prepared.canvas[1]}"
+        )
+    x0, y0, x1, y1 = prepared.region
+    px, py = prepared.origin
+    place = prepared.place
     out_linear = to_linear(background[y0:y1, x0:x1])
-    out_linear *= light[..., None]
-    out_linear[py : py + place.height, px : px + place.width] += premult
+    out_linear *= prepared.light[..., None]
+    out_linear[py : py + place.height, px : px + place.width] += prepared.premult
 
     result = background.copy()
     result[y0:y1, x0:x1] = to_srgb8(out_linear)
@@ -160,8 +217,16 @@ def place_product(
 
 
 def _check_inputs(cutout: RGBA, background: RGB) -> None:
+    _check_cutout(cutout)
+    _check_background(background)
+
+
+def _check_cutout(cutout: RGBA) -> None:
     if cutout.dtype != np.uint8 or cutout.ndim != 3 or cutout.shape[2] != 4:
         raise ValueError(f"cutout must be HxWx4 uint8, got {cutout.dtype} {cutout.shape}")
+
+
+def _check_background(background: RGB) -> None:
     if background.dtype != np.uint8 or background.ndim != 3 or background.shape[2] != 3:
         raise ValueError(
             f"background must be HxWx3 uint8, got {background.dtype} {background.shape}"

@@ -1,0 +1,55 @@
+"""Composite reuse: the cutout's work done once per canvas gives the same bytes as per-variant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plinth.imaging.backgrounds import load_theme, render_background
+from plinth.imaging.composite import apply_composite, composite, prepare_composite
+from plinth.imaging.decode import decode_image, encode_jpeg, encode_png
+from plinth.stages import composite_photos
+
+
+def cutout(w: int = 70, h: int = 130) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    cut = np.zeros((h + 40, w + 30, 4), np.uint8)
+    cut[20 : 20 + h, 15 : 15 + w, :3] = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    alpha = np.full((h, w), 255, np.uint8)
+    alpha[:, :3] = 128  # a soft edge
+    cut[20 : 20 + h, 15 : 15 + w, 3] = alpha
+    return cut
+
+
+@pytest.mark.parametrize("theme_name", ["warm_paper", "charcoal_spotlight", "marketplace_white"])
+def test_prepared_once_equals_composite_per_variant(theme_name: str) -> None:
+    theme = load_theme(theme_name)
+    cut = cutout()
+    backgrounds = [render_background(theme, v, (240, 200)) for v in range(theme.variants)]
+    prepared = prepare_composite(cut, (240, 200), theme)
+    for background in backgrounds:
+        reused = apply_composite(prepared, background)
+        assert np.array_equal(reused, composite(cut, background, theme))
+
+
+def test_composite_photos_bytes_equal_the_uncached_path() -> None:
+    theme = load_theme("warm_paper")
+    cut = cutout()
+    backgrounds = [encode_jpeg(render_background(theme, v, (240, 200))) for v in range(3)]
+    reused = composite_photos(encode_png(cut), backgrounds, theme)
+    rgba = decode_image(encode_png(cut)).rgba()
+    fresh = [encode_jpeg(composite(rgba, decode_image(bg).rgb, theme)) for bg in backgrounds]
+    assert reused == fresh
+
+
+def test_prepared_arrays_are_read_only_and_size_checked() -> None:
+    theme = load_theme("warm_paper")
+    prepared = prepare_composite(cutout(), (240, 200), theme)
+    with pytest.raises(ValueError):
+        prepared.light[0, 0] = 0.0
+    with pytest.raises(ValueError, match="prepared for 240x200"):
+        apply_composite(prepared, render_background(theme, 0, (200, 200)))
+    background = render_background(theme, 0, (240, 200))
+    before = background.copy()
+    apply_composite(prepared, background)
+    assert np.array_equal(background, before)  # the background is not written to
