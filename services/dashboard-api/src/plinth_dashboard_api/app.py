@@ -15,7 +15,7 @@ from plinth.metrics import setup_metrics
 from plinth.worker.dependencies import open_when_ready, probes_for
 from plinth.worker.logs import litestar_logging_config
 from plinth_dashboard_api.bodies import BoundedJsonRequest
-from plinth_dashboard_api.health import health, live, metrics, ready
+from plinth_dashboard_api.health import asyncapi, health, live, metrics, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import Resources, open_resources
@@ -59,6 +59,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             health,
             ready,
             metrics,
+            asyncapi,
             spa_router(settings.dashboard_ui_dir),
         ],
         request_class=BoundedJsonRequest,

@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Response
 
+from plinth.adapters.asyncapi import document as asyncapi_document
 from plinth.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from plinth.metrics import exposition
 from plinth.worker.dependencies import Pending
@@ -94,3 +95,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 def metrics() -> Response[bytes]:
     """Prometheus exposition (plinth.metrics): consumer lag per stage, stuck jobs re-driven."""
     return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
+
+
+@get("/schema/asyncapi.json", tags=["health"], sync_to_thread=False,
+     summary="AsyncAPI 3.0 document of every Kafka topic (plinth.adapters.asyncapi)")
+def asyncapi() -> dict[str, Any]:
+    return _ASYNCAPI
+
+
+_ASYNCAPI = asyncapi_document()
