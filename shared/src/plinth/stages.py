@@ -8,6 +8,7 @@ MongoDB and S3; only a vendor provider (Freepik) does HTTP inside.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from plinth.imaging.composite import (
     prepare_composite,
 )
 from plinth.imaging.decode import DecodedImage, decode_image, encode_jpeg, encode_png
-from plinth.imaging.derivatives import FormatName, SizeName, make_derivatives
+from plinth.imaging.derivatives import FormatName, SizeName, submit_derivatives
 from plinth.imaging.segment.base import Segmentation, SegmentProvider
 from plinth.imaging.types import RGB
 
@@ -193,11 +194,15 @@ def derive_files(
 ) -> list[DerivativeFile]:
     """The nine derivatives of every composite (variant = the composite's index).
 
-    ``executor`` shares one encoder pool across calls (a long-running service keeps one).
+    Each composite is resized once per size and its nine encodes run on ``executor`` (default:
+    the process's :func:`encoder_pool`; the derive service keeps its own); the next composite
+    is decoded and resized while the previous one's are encoded.
     """
+    pool = executor or encoder_pool()
+    pending = [submit_derivatives(decode_image(jpeg).rgb, pool) for jpeg in composites]
     files: list[DerivativeFile] = []
-    for variant, jpeg in enumerate(composites):
-        for item in make_derivatives(decode_image(jpeg).rgb, executor=executor):
+    for variant, collect in enumerate(pending):
+        for item in collect():
             files.append(
                 DerivativeFile(
                     variant=variant,
@@ -210,3 +215,9 @@ def derive_files(
                 )
             )
     return files
+
+
+@lru_cache(maxsize=1)
+def encoder_pool() -> ThreadPoolExecutor:
+    """One encoder pool for the process: the encoders release the GIL, a thread per core."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="encode")

@@ -122,19 +122,37 @@ def make_derivatives(
     Pass ``executor`` to share a pool across composites; by default one is made with a worker
     per CPU (encoders release the GIL, so more workers than cores buys nothing).
     """
+    own = executor is None
+    pool = executor or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    try:
+        return submit_derivatives(composite, pool, settings=settings)()
+    finally:
+        if own:
+            pool.shutdown(wait=True)
+
+
+def submit_derivatives(
+    composite: RGB,
+    pool: ThreadPoolExecutor,
+    *,
+    settings: EncoderSettings = DEFAULT_SETTINGS,
+) -> Callable[[], list[Derivative]]:
+    """Resize ``composite`` once per size, queue its nine encodes on ``pool`` and return what
+    waits for them (the :func:`make_derivatives` list). Several composites' encodes can then be
+    in flight together: the next composite is resized while this one's are encoded.
+    """
     if composite.dtype != np.uint8 or composite.ndim != 3 or composite.shape[2] != 3:
         raise ValueError(f"composite must be HxWx3 uint8, got {composite.dtype} {composite.shape}")
     resized = resize_all(composite)
     jobs: list[tuple[SizeSpec, FormatName]] = [(s, f) for s in SIZES for f in FORMATS]
     # Biggest AVIFs first: they dominate the wall time, the small files fill in behind.
     order = sorted(jobs, key=lambda job: _expected_cost(*job), reverse=True)
-    own = executor is None
-    pool = executor or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
-    try:
-        futures = {
-            job: pool.submit(encode, resized[job[0].name], job[1], job[0].name, settings)
-            for job in order
-        }
+    futures = {
+        job: pool.submit(encode, resized[job[0].name], job[1], job[0].name, settings)
+        for job in order
+    }
+
+    def collect() -> list[Derivative]:
         out = []
         for spec, fmt in jobs:
             data = futures[(spec, fmt)].result()
@@ -143,9 +161,8 @@ def make_derivatives(
                 Derivative(spec.name, fmt, img.shape[1], img.shape[0], data, CONTENT_TYPES[fmt])
             )
         return out
-    finally:
-        if own:
-            pool.shutdown(wait=True)
+
+    return collect
 
 
 def resize_all(composite: RGB) -> dict[SizeName, RGB]:
