@@ -64,12 +64,16 @@ class ServiceProcesses:
     env: dict[str, str]
     log_dir: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    health_ports: dict[str, int] = field(default_factory=dict)
+    """Each stage worker's /live, /ready and /metrics port (PLINTH_HEALTH_PORT)."""
 
     def start(self, service: str, instance: str | None = None) -> str:
         """Start ``plinth-<service>``; returns its name in this group (``segment-2``...)."""
         name = instance or service
         env = dict(self.env)
         env["PLINTH_INSTANCE_ID"] = f"{name}-{os.getpid()}"
+        self.health_ports[name] = free_port()
+        env["PLINTH_HEALTH_PORT"] = str(self.health_ports[name])
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
         self.procs[name] = subprocess.Popen(
             [console_script(service)], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -105,6 +105,24 @@ async def test_twenty_webhooks_end_as_published_jobs(pipeline: Any, deliveries: 
         for job in jobs.values():
             await check_artefacts(blobs, job)
 
+    # Every stage worker is ready, and the /metrics of each stage's instances counted the jobs
+    # they moved on (segment runs two instances).
+    async with httpx.AsyncClient(timeout=10) as client:
+        for stage in ("segment", "background", "composite", "derive", "publish"):
+            moved = 0.0
+            for name, port in pipeline.processes.health_ports.items():
+                if name.split("-")[0] != stage:
+                    continue
+                base = f"http://127.0.0.1:{port}"
+                ready = await client.get(f"{base}/ready")
+                assert ready.status_code == 200, (name, ready.text)
+                moved += sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in (await client.get(f"{base}/metrics")).text.splitlines()
+                    if line.startswith("plinth_jobs_processed_total{")
+                    and 'outcome="advanced"' in line and f'stage="{stage}"' in line)
+            assert moved >= 1, f"{stage}: no job counted on /metrics"
+
     for (sku, _sha, theme), new in created.items():
         job = jobs[new.id]
         media = pipeline.shopify.media_for(sku, theme)
