@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -61,9 +62,12 @@ def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pipeline]:
+async def pipeline(
+    stack_settings: Settings, test_namespace: Any, e2e_dir: Path
+) -> AsyncIterator[Pipeline]:
     run = uuid.uuid4().hex[:8]
-    db_name = f"plinth_e2e_{run}"
+    # The session's test names (root conftest): removed from the stack when the session ends.
+    db_name = test_namespace.database("e2e")
     trace_file = e2e_dir / "traces.jsonl"
     shopify = FakeShopify(access_token=SHOPIFY_TOKEN, auto_products=True).start()
     photos = LocalHttpServer().start()
@@ -75,10 +79,11 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
         "PLINTH_MONGO_DB": db_name,
+        "PLINTH_S3_BUCKET": stack_settings.s3_bucket,
         # Topic names are shared by every run on this Kafka: consumer groups of this run only,
         # placed at the end of each topic before the services start (start_groups_at_end), so
         # nothing other runs left behind is replayed and nothing sent now can be skipped.
-        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-e2e-{run}",
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": test_namespace.group_prefix("e2e"),
         # Pause/resume commands of other runs on the shared control topic must not reach us.
         "PLINTH_WORKER_CONTROL_SCOPE": run,
         "PLINTH_TRACE_FILE": str(trace_file),
@@ -95,6 +100,7 @@ async def pipeline(stack_settings: Settings, e2e_dir: Path) -> AsyncIterator[Pip
         "PYTHONUNBUFFERED": "1",
     }
     settings = Settings(mongo_db=db_name, kafka_bootstrap=stack_settings.kafka_bootstrap,
+                        s3_bucket=stack_settings.s3_bucket,
                         kafka_consumer_group_prefix=env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"])
     await ensure_topics(settings)
     await start_groups_at_end(settings, pipeline_groups(settings))

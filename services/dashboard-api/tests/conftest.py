@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -29,9 +30,12 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def dashboard_settings(run_id: str) -> DashboardSettings:
+def dashboard_settings(test_namespace: Any) -> DashboardSettings:
+    """The session's test names (root conftest), removed from the stack at the session's end."""
     return DashboardSettings(
-        mongo_db=f"dashboard_test_{run_id}",
+        mongo_db=test_namespace.database("dashboard"),
+        s3_bucket=test_namespace.bucket,
+        kafka_consumer_group_prefix=test_namespace.group_prefix("dashboard"),
         dashboard_api_keys={OPERATOR_KEY: "tester:operator", VIEWER_KEY: "viewer"},  # type: ignore[dict-item]
         dashboard_trace_url_template="https://traces.example/t/{trace_id}",
         retention_interval_s=0,  # test_retention.py runs its passes itself

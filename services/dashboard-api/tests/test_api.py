@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from litestar.testing import AsyncTestClient
 
 from plinth.adapters.mongo import Database
@@ -315,6 +316,27 @@ async def test_stats(client: Client, viewer: dict[str, str], seeded: DemoJobs) -
     assert steps["segmentation"]["count"] >= 5
     assert steps["segmentation"]["p50_ms"] <= steps["segmentation"]["p95_ms"]
     assert body["avg_cost_usd_24h"] > 0 and body["avg_processing_ms_24h"] > 0
+
+
+async def test_lag_counts_only_the_groups_of_the_configured_prefix(
+    client: Client, viewer: dict[str, str], dashboard_settings: Any, test_namespace: Any
+) -> None:
+    """A group of another run on a stage's topic (a test session, an earlier demo) is not this
+    deployment's backlog: it showed as lag while every job was DONE."""
+    other = f"{test_namespace.group_prefix('other')}-segment"
+    consumer = AIOKafkaConsumer(bootstrap_servers=dashboard_settings.kafka_bootstrap,
+                                group_id=other, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(STAGE_INPUT[Stage.SEGMENT], 0)
+        consumer.assign([partition])
+        await consumer.commit({partition: 0})
+    finally:
+        await consumer.stop()
+    body = (await client.get("/api/processor/status", headers=viewer)).json()
+    segment = next(s for s in body["stages"] if s["stage"] == "segment")
+    prefix = dashboard_settings.kafka_consumer_group_prefix
+    assert [g["group_id"] for g in segment["groups"]] == [f"{prefix}-segment"]
 
 
 async def test_processor_status_and_control(

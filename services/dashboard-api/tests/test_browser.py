@@ -58,6 +58,8 @@ def live_server(dashboard_settings: DashboardSettings, browser_jobs: DemoJobs) -
     env = {
         **os.environ,
         "PLINTH_MONGO_DB": dashboard_settings.mongo_db,
+        "PLINTH_S3_BUCKET": dashboard_settings.s3_bucket,
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": dashboard_settings.kafka_consumer_group_prefix,
         "PLINTH_DASHBOARD_PORT": str(port),
         "PLINTH_DASHBOARD_API_KEYS": json.dumps({OPERATOR_KEY: "browser:operator"}),
         "PLINTH_DASHBOARD_UI_DIR": str(UI_DIST),

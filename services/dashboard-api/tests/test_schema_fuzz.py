@@ -11,7 +11,6 @@ job routes get past 404. Bounded: ``MAX_EXAMPLES`` per operation.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -70,11 +69,11 @@ class Fuzzed:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(stack_settings: Settings) -> Iterator[Fuzzed]:
+def fuzzed(stack_settings: Settings, test_namespace: Any) -> Iterator[Fuzzed]:
     settings = DashboardSettings(
         **{
             **stack_settings.model_dump(),
-            "mongo_db": f"dashboard_fuzz_{uuid.uuid4().hex[:8]}",
+            "mongo_db": test_namespace.database("dashboard_fuzz"),
             "dashboard_api_keys": {OPERATOR_KEY: "fuzz:operator"},
         }
     )

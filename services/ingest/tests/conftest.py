@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -45,10 +44,9 @@ def images() -> Iterator[LocalHttpServer]:
 
 
 @pytest.fixture(scope="session")
-def ingest_settings(stack_settings: Settings) -> IngestSettings:
-    run = uuid.uuid4().hex[:8]
+def ingest_settings(stack_settings: Settings, test_namespace: Any) -> IngestSettings:
     overrides: dict[str, Any] = {
-        "mongo_db": f"ingest_test_{run}",
+        "mongo_db": test_namespace.database("ingest"),
         "webhook_secret": SECRET,
         "webhook_dev_bypass": False,
         "download_allow_hosts": ["127.0.0.1"],
@@ -58,7 +56,7 @@ def ingest_settings(stack_settings: Settings) -> IngestSettings:
         "retry_base_delay_s": 0.05,
         "retry_max_delay_s": 0.2,
         # A group of our own, starting at the end of the topic: other runs' requests aren't ours.
-        "kafka_consumer_group_prefix": f"ingest-test-{run}",
+        "kafka_consumer_group_prefix": test_namespace.group_prefix("ingest"),
         "ingest_offset_reset": "latest",
         "max_deliveries": 3,
     }

@@ -12,7 +12,6 @@ which exercises the refusals). Bounded: ``MAX_EXAMPLES`` per operation.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -61,11 +60,11 @@ class KeptEvents:
 
 
 @pytest.fixture(scope="module")
-def fuzz_client(stack_settings: Settings) -> Iterator[TestClient[Any]]:
+def fuzz_client(stack_settings: Settings, test_namespace: Any) -> Iterator[TestClient[Any]]:
     settings = IngestSettings(
         **{
             **stack_settings.model_dump(),
-            "mongo_db": f"ingest_fuzz_{uuid.uuid4().hex[:8]}",
+            "mongo_db": test_namespace.database("ingest_fuzz"),
             "webhook_secret": SECRET,
             "webhook_dev_bypass": False,
         }

@@ -34,7 +34,9 @@ async def test_faststream_publisher_and_subscriber_through_kafka(
     broker: KafkaBroker = make_broker(stack_settings, client_id=f"test-{unique}")
     received: asyncio.Queue[tuple[JobEvent, bytes | None]] = asyncio.Queue()
 
-    @broker.subscriber(topic, group_id=f"test-{unique}", auto_offset_reset="earliest")
+    group = f"{stack_settings.kafka_consumer_group_prefix}-{unique}"  # removed with the session
+
+    @broker.subscriber(topic, group_id=group, auto_offset_reset="earliest")
     async def handle(event: JobEvent, message: KafkaMessage) -> None:
         await received.put((event, message.raw_message.key))  # type: ignore[union-attr]
 

@@ -33,7 +33,8 @@ async def test_retry_topic_backoff_and_dead_letter_through_kafka(
     stack_settings: Settings, database: Database, blobs: BlobStore, unique: str
 ) -> None:
     settings = WorkerSettings(
-        mongo_db=stack_settings.mongo_db, kafka_consumer_group_prefix=f"rt-{unique}",
+        mongo_db=stack_settings.mongo_db, s3_bucket=stack_settings.s3_bucket,
+        kafka_consumer_group_prefix=f"{stack_settings.kafka_consumer_group_prefix}-rt-{unique}",
         worker_control_scope=unique, instance_id=f"rt-{unique}",
         retry_base_delay_s=1.0, max_attempts=3)
     sha = unique.ljust(64, "0")

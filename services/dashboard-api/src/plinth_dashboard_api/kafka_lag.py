@@ -1,8 +1,10 @@
 """Consumer-group lag per stage, read from Kafka itself: committed offsets vs end offsets.
 
-Which group consumes a stage is discovered, not assumed: any group that has committed offsets on
-the stage's input topic counts, plus the conventional ``<prefix>-<stage>`` name so that a stage
-whose group has never committed still shows its whole backlog as lag.
+A stage's group is the one its workers join (``plinth.worker.groups.pipeline_groups``:
+``<prefix>-ingest`` for downloads, ``<prefix>-<stage>`` for the others, with the configured
+``PLINTH_KAFKA_CONSUMER_GROUP_PREFIX``); a group that has never committed shows its whole backlog
+as lag. Other groups on the same topics (test sessions, demo runs, another deployment sharing the
+Kafka) are not this deployment's backlog and are not counted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from plinth.domain.states import Stage
 from plinth.messaging.topics import STAGE_INPUT
 from plinth.settings import Settings
+from plinth.worker.groups import pipeline_groups
 
 _TIMEOUT_MS = 5000
 
@@ -38,6 +41,11 @@ class GroupLag:
 
 
 def conventional_group(settings: Settings, stage: Stage) -> str:
+    """The consumer group of this deployment that reads ``stage``'s input topic."""
+    topic = STAGE_INPUT[stage]
+    for group, topics in pipeline_groups(settings).items():
+        if topic in topics:
+            return group
     return f"{settings.kafka_consumer_group_prefix}-{stage.value}"
 
 
@@ -111,9 +119,9 @@ class KafkaInspector:
 
     async def _lag_by_stage(self) -> dict[Stage, list[GroupLag]]:
         admin, consumer = await self._clients()
-        groups = [g[0] for g in await admin.list_consumer_groups()]
         committed: dict[str, dict[TopicPartition, int]] = {}
-        for group in groups:
+        for stage in STAGE_INPUT:
+            group = conventional_group(self._settings, stage)
             offsets = await admin.list_consumer_group_offsets(group)
             committed[group] = {tp: meta.offset for tp, meta in offsets.items()}
 
@@ -132,33 +140,18 @@ class KafkaInspector:
 
         result: dict[Stage, list[GroupLag]] = {}
         for stage, topic in STAGE_INPUT.items():
-            topic_partitions = partitions.get(topic, [])
-            wanted = {conventional_group(self._settings, stage)}
-            wanted.update(
-                group
-                for group, offsets in committed.items()
-                if any(tp.topic == topic for tp in offsets)
-            )
-            lags: list[GroupLag] = []
-            for group in sorted(wanted):
-                per_partition = [
-                    partition_lag(
-                        tp.partition,
-                        committed.get(group, {}).get(tp),
-                        beginnings.get(tp, 0),
-                        ends.get(tp, 0),
-                    )
-                    for tp in sorted(topic_partitions, key=lambda tp: tp.partition)
-                ]
-                lags.append(
-                    GroupLag(
-                        group_id=group,
-                        topic=topic,
-                        lag=sum(p.lag for p in per_partition),
-                        partitions=per_partition,
-                    )
+            group = conventional_group(self._settings, stage)
+            per_partition = [
+                partition_lag(
+                    tp.partition,
+                    committed.get(group, {}).get(tp),
+                    beginnings.get(tp, 0),
+                    ends.get(tp, 0),
                 )
-            result[stage] = lags
+                for tp in sorted(partitions.get(topic, []), key=lambda tp: tp.partition)
+            ]
+            lag = sum(p.lag for p in per_partition)
+            result[stage] = [GroupLag(group, topic, lag, per_partition)]
         return result
 
 

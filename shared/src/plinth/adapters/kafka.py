@@ -1,4 +1,5 @@
-"""Kafka: the FastStream broker every service uses, and explicit topic creation.
+"""Kafka: the FastStream broker every service uses, explicit topic creation, and removing the
+consumer groups of a throwaway run (a test session, the demo).
 
 The broker carries FastStream's OpenTelemetry middleware, which injects the W3C trace context into
 each message's headers on publish and continues it on consume: that is how one job becomes one
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.protocol.admin import DeleteGroupsRequest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
@@ -70,5 +73,49 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
                     message = topic_error[2] if len(topic_error) > 2 else ""
                     raise RuntimeError(f"cannot create Kafka topic {name}: code {code} {message}")
         return missing
+    finally:
+        await admin.close()
+
+
+# DeleteGroups answers (Kafka's error codes; aiokafka names neither).
+_NON_EMPTY_GROUP = 68
+_GROUP_ID_NOT_FOUND = 69
+
+
+@dataclass
+class DeletedGroups:
+    deleted: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    """groups that still have members (a running worker): Kafka refuses to delete those"""
+
+
+async def delete_consumer_groups(settings: Settings, prefix: str) -> DeletedGroups:
+    """Delete every consumer group whose id starts with ``prefix`` (their committed offsets go
+    with them). Groups with live members are left alone and reported as ``busy``.
+
+    For a throwaway run's groups (``test-<run>-``, the demo's): left behind, each keeps showing
+    as lag once others publish on its topics. aiokafka's admin client has no delete call, so the
+    DeleteGroups request goes to each group's coordinator directly.
+    """
+    if not prefix:
+        raise ValueError("refusing to delete every consumer group: give a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = sorted(g[0] for g in await admin.list_consumer_groups() if g[0].startswith(prefix))
+        by_coordinator: dict[int, list[str]] = {}
+        for name in names:
+            by_coordinator.setdefault(await admin.find_coordinator(name), []).append(name)
+        result = DeletedGroups()
+        for node, groups in by_coordinator.items():
+            response = await admin._send_request(DeleteGroupsRequest(groups), node)
+            for group, code in response.results:
+                if code in (0, _GROUP_ID_NOT_FOUND):
+                    result.deleted.append(group)
+                elif code == _NON_EMPTY_GROUP:
+                    result.busy.append(group)
+                else:
+                    raise for_code(code)(f"cannot delete consumer group {group}")
+        return result
     finally:
         await admin.close()

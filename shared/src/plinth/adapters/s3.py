@@ -172,6 +172,16 @@ class BlobStore:
             raise
         return True
 
+    async def _folders(self, prefix: str = "") -> list[str]:
+        """Every prefix under ``prefix`` ("a/", "a/b/", ...), by listing with a delimiter."""
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                found.append(common["Prefix"])
+                found.extend(await self._folders(common["Prefix"]))
+        return found
+
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=key)
 
@@ -181,6 +191,38 @@ class BlobStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return keys
+
+    async def delete_all(self, prefix: str = "") -> int:
+        """Delete every object under ``prefix`` (the whole bucket by default); returns how many.
+        A missing bucket holds nothing."""
+        try:
+            keys = await self.list(prefix)
+        except ClientError as err:
+            if _error_code(err) == "NoSuchBucket":
+                return 0
+            raise
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            await self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
+        return len(keys)
+
+    async def delete_bucket(self) -> int:
+        """Delete every object, then the bucket itself (a test session's own); returns how many
+        objects there were. Nothing happens to a bucket that does not exist."""
+        count = await self.delete_all()
+        try:
+            # A server that keeps objects as files (versitygw) can keep a folder without objects
+            # (a put refused half-way leaves one): it still lists as a prefix and blocks the
+            # delete. Deleting the folder's key ("a/b/") removes it; deepest first.
+            for folder in sorted(await self._folders(), key=lambda f: -f.count("/")):
+                await self.client.delete_object(Bucket=self.bucket, Key=folder)
+            await self.client.delete_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if _error_code(err) not in _NOT_FOUND | {"NoSuchBucket"}:
+                raise
+        return count
 
     async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
         url: str = await self.client.generate_presigned_url(
