@@ -4,23 +4,33 @@ Starts ingest, segment, background, composite, derive and publish (the console s
 separate process), serves a handful of synthetic studio photos from a local HTTP server, runs a
 fake Shopify store, sends signed 3JMS webhooks, waits for every job, prints a table per job
 (status, step timings, artefacts), the throughput and the per-hop overhead measured from the
-traces, and where to look next. Everything it started is stopped on the way out; the local stack
-(``deploy/local/stack up``) must already be running and is left alone.
+traces, and where to look next.
 
-    uv run python scripts/demo.py [--photos 6] [--themes default,warm_paper] [--variants N]
+The demo has a namespace of its own on the local stack, emptied when it starts: database
+``plinth_demo``, bucket ``plinth-demo``, consumer groups ``plinth-demo-*`` (tests use ``test_*``
+names, a deployment ``plinth``); service logs and traces go to ``out/demo/``. Afterwards the
+services and the dashboard (http://127.0.0.1:8080, API key ``demo-key``) keep running until
+Ctrl-C; ``--exit-when-done`` stops everything once the tables are printed (scripts, CI). The
+local stack (``deploy/local/stack up``) must already be running and is left alone.
+
+    uv run python scripts/demo.py [--exit-when-done] [--photos 6] [--themes default,warm_paper]
+                                  [--variants N] [--dashboard-port 8080]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import shutil
+import signal
+import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +53,7 @@ from harness import (  # noqa: E402
     wait_for_workers,
 )
 
-from plinth.adapters.kafka import ensure_topics  # noqa: E402
+from plinth.adapters.kafka import delete_consumer_groups, ensure_topics  # noqa: E402
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
@@ -54,10 +64,17 @@ from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
 
 # Wide enough for the job table when the output is a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
-TIMING_COLUMNS = [("download_ms", "download"), ("segmentation_ms", "segment"),
-                  ("backgrounds_ms", "backgr."), ("compositing_ms", "compos."),
-                  ("derivatives_ms", "deriv."), ("manifest_ms", "manifest"),
-                  ("publish_ms", "publish")]
+TIMING_COLUMNS = [("download_ms", "download (ms)"), ("segmentation_ms", "segment (ms)"),
+                  ("backgrounds_ms", "backgr. (ms)"), ("compositing_ms", "compos. (ms)"),
+                  ("derivatives_ms", "deriv. (ms)"), ("manifest_ms", "manifest (ms)"),
+                  ("publish_ms", "publish (ms)")]
+# The demo's namespace on the local stack (see the module docstring), emptied at every start.
+DEMO_DB = "plinth_demo"
+DEMO_BUCKET = "plinth-demo"
+DEMO_GROUPS = "plinth-demo"
+DEMO_DIR = REPO / "out" / "demo"
+DASHBOARD_KEY = "demo-key"
+STARTED = float(os.environ.get("PHASE_T0") or time.time())  # `make demo` sets it
 STEP_OF_SERVICE = {"plinth-segment": ["segment"], "plinth-background": ["background"],
                    "plinth-composite": ["composite"], "plinth-derive": ["derive", "manifest"],
                    "plinth-publish": ["publish"]}
@@ -71,7 +88,64 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variants", type=int, default=None,
                         help="backgrounds per theme (default: the theme's own count)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for jobs")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="stop the services once every job is finished and the tables are "
+                        "printed (default: keep them and the dashboard running until Ctrl-C)")
+    parser.add_argument("--dashboard-port", type=int, default=8080,
+                        help="the dashboard's port (another free one if it is taken)")
     return parser.parse_args()
+
+
+def phase(text: str) -> None:
+    """``==> [m:ss] text``: the elapsed time since `make demo` (or this script) started."""
+    minutes, seconds = divmod(int(time.time() - STARTED), 60)
+    console.print(f"[bold]==> [{minutes}:{seconds:02d}] {text}[/]", highlight=False)
+
+
+def port_or_free(port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return int(free_port())
+    return port
+
+
+async def clear_namespace(settings: Settings) -> None:
+    """Empty the demo's database, bucket and consumer groups (and those of older demos, which
+    used a prefix per run); refuse while another demo's workers hold them."""
+    groups = await delete_consumer_groups(settings, f"{DEMO_GROUPS}-")
+    if groups.busy:
+        raise SystemExit(f"another demo is still running (its workers are in {groups.busy[0]}): "
+                         "stop it with Ctrl-C first")
+    db = Database.from_settings(settings)
+    try:
+        await db.client.drop_database(settings.mongo_db)
+    finally:
+        await db.close()
+    async with BlobStore.from_settings(settings) as blobs:
+        await blobs.ensure_bucket()
+        removed = await blobs.delete_all()
+    console.print(f"  emptied database '{settings.mongo_db}', bucket '{settings.s3_bucket}' "
+                  f"({removed} objects) and {len(groups.deleted)} consumer group(s)")
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+
+
+async def until_stopped(processes: ServiceProcesses) -> int:
+    """Until Ctrl-C (or SIGTERM); 1 if a service exits meanwhile."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        if dead := processes.dead():
+            console.print(f"[red]services exited: {dead}[/]; see {DEMO_DIR}/*.log")
+            return 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2)
+    console.print("\nstopping the services and the dashboard")
+    return 0
 
 
 def artefact_count(job: Job) -> int:
@@ -83,11 +157,11 @@ def artefact_count(job: Job) -> int:
 def job_table(jobs: list[Job]) -> Table:
     table = Table(title="Jobs", show_lines=False)
     for name in ("job", "sku", "theme", "status"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=True)  # the headers with units wrap instead
     for _, label in TIMING_COLUMNS:
         table.add_column(label, justify="right")
     table.add_column("files", justify="right")
-    table.add_column("total s", justify="right")
+    table.add_column("total (s)", justify="right")
     for job in sorted(jobs, key=lambda j: (j.sku, j.theme)):
         timings = job.timings.model_dump()
         colour = {"DONE": "green", "FAILED": "red"}.get(job.status.value, "yellow")
@@ -107,8 +181,8 @@ def hop_overhead(spans: list[dict[str, Any]]) -> Table:
     MongoDB update, Kafka produce-and-ack; "other" = the rest of the consume span (decoding,
     bookkeeping)."""
     table = Table(title="Per-hop time (median ms over jobs)")
-    for name in ("hop", "jobs", "compute", "S3 store", "Mongo update", "Kafka publish",
-                 "other", "overhead", "queue (Kafka+wait)"):
+    for name in ("hop", "jobs", "compute (ms)", "S3 store (ms)", "Mongo update (ms)",
+                 "Kafka publish (ms)", "other (ms)", "overhead (ms)", "queue: Kafka+wait (ms)"):
         table.add_column(name, justify="right")
     # One webhook with several themes makes several jobs in one trace: group by job instead.
     by_job_service: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -145,23 +219,36 @@ def hop_overhead(spans: list[dict[str, Any]]) -> Table:
 
 
 async def run(args: argparse.Namespace) -> int:
-    base = Settings()
+    # The stack's endpoints (environment or defaults), the demo's own names.
+    base = Settings().model_copy(update={
+        "mongo_db": DEMO_DB, "s3_bucket": DEMO_BUCKET, "kafka_consumer_group_prefix": DEMO_GROUPS,
+    })  # fmt: skip
     themes = [t.strip() for t in args.themes.split(",") if t.strip()]
-    work = Path(tempfile.mkdtemp(prefix="plinth-demo-"))
+    phase("emptying the demo's namespace on the local stack")
+    await clear_namespace(base)
+    work = DEMO_DIR
     trace_file = work / "traces.jsonl"
     secret = secrets.token_hex(16)
     shopify = FakeShopify(auto_products=True).start()
     photos = LocalHttpServer().start()
     images = sample_photos(args.photos, first_seed=500)
     urls = [photos.image(f"/demo/photo-{i}.jpg", data) for i, data in enumerate(images)]
-    run_id = secrets.token_hex(3).upper()
     port = free_port()
+    dashboard_port = port_or_free(args.dashboard_port)
+    dashboard = f"http://127.0.0.1:{dashboard_port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")},
+        "PLINTH_KAFKA_BOOTSTRAP": base.kafka_bootstrap,
+        "PLINTH_MONGO_URI": base.mongo_uri,
+        "PLINTH_S3_ENDPOINT": base.s3_endpoint,
+        "PLINTH_S3_ACCESS_KEY": base.s3_access_key,
+        "PLINTH_S3_SECRET_KEY": base.s3_secret_key.get_secret_value(),
+        "PLINTH_S3_REGION": base.s3_region,
         "PLINTH_MONGO_DB": base.mongo_db,
-        # Consumer groups of this run only, placed at the end of each topic before the services
-        # start: a demo must not replay what earlier runs and test suites left on the topics.
-        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": f"plinth-demo-{run_id.lower()}",
+        "PLINTH_S3_BUCKET": base.s3_bucket,
+        # The demo's groups, deleted above and placed at the end of each topic before the
+        # services start: a demo must not replay what earlier runs and test suites left there.
+        "PLINTH_KAFKA_CONSUMER_GROUP_PREFIX": base.kafka_consumer_group_prefix,
         "PLINTH_TRACE_FILE": str(trace_file),
         "PLINTH_WEBHOOK_SECRET": secret,
         "PLINTH_DOWNLOAD_ALLOW_HOSTS": json.dumps(["127.0.0.1"]),
@@ -169,34 +256,41 @@ async def run(args: argparse.Namespace) -> int:
         "PLINTH_SHOPIFY_STORE_DOMAIN": "plinth-demo.myshopify.com",
         "PLINTH_SHOPIFY_ACCESS_TOKEN": shopify.access_token,
         "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
+        "PLINTH_DASHBOARD_PORT": str(dashboard_port),
+        "PLINTH_DASHBOARD_API_KEYS": json.dumps({DASHBOARD_KEY: "demo:operator"}),
         "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",  # the service logs are files
     }
     if args.variants:
         env["PLINTH_BACKGROUND_VARIANTS"] = str(args.variants)
-    for name in ("PLINTH_OTLP_ENDPOINT", "PLINTH_SEGMENT_PROVIDER"):
+    for name in ("PLINTH_OTLP_ENDPOINT", "PLINTH_SEGMENT_PROVIDER",
+                 "PLINTH_DASHBOARD_TRACE_URL_TEMPLATE"):
         if name in os.environ:
             env[name] = os.environ[name]
-    groups_at = base.model_copy(
-        update={"kafka_consumer_group_prefix": env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"]})
     await ensure_topics(base)
-    await start_groups_at_end(groups_at, pipeline_groups(groups_at))
+    await start_groups_at_end(base, pipeline_groups(base))
     db = Database.from_settings(base)
     await db.ensure_indexes()
     processes = ServiceProcesses(env=env, log_dir=work)
     try:
-        console.print(f"[bold]Starting the services[/] (logs in {work})")
+        phase(f"starting the services (logs in {work.relative_to(REPO)}/)")
         for service in ("ingest", "segment", "background", "composite", "derive", "publish"):
             processes.start(service)
+        if not args.exit_when_done:
+            processes.start("dashboard-api")
         await wait_for_port(port, processes)
         await wait_for_workers(db, {s: 1 for s in ("download", "segment", "background", "composite",
                                                    "derive", "publish")}, processes=processes)
-        console.print(f"Sending {len(urls)} signed webhooks ({len(themes)} theme(s) each)")
+        if not args.exit_when_done:
+            await wait_for_port(dashboard_port, processes)
+            console.print(f"  dashboard: {dashboard} (API key {DASHBOARD_KEY}): the jobs appear "
+                          "there as they run", highlight=False)
+        phase(f"sending {len(urls)} signed webhooks ({len(themes)} theme(s) each)")
         job_ids: list[str] = []
         started = time.monotonic()
         with httpx.Client(timeout=30) as client:
             for number, (url, data) in enumerate(zip(urls, images, strict=True), start=1):
-                # SKUs of this run: a second demo makes new jobs instead of duplicates.
-                sku = f"DEMO-{run_id}-{number}"
+                sku = f"DEMO-{number}"  # the namespace is empty: no job of an earlier run
                 payload = {"sku": sku, "image_url": url, "themes": themes,
                            "img_sha256": hashlib.sha256(data).hexdigest()}
                 reply = await asyncio.to_thread(
@@ -204,6 +298,7 @@ async def run(args: argparse.Namespace) -> int:
                 body = reply.json()
                 console.print(f"  {sku}: HTTP {reply.status_code} {body.get('outcome')}")
                 job_ids.extend(body.get("job_ids") or [])
+        phase(f"waiting for {len(job_ids)} jobs")
         jobs = await wait_for_jobs(db, job_ids, timeout_s=args.timeout, processes=processes)
         elapsed = time.monotonic() - started
         console.print(job_table(list(jobs.values())))
@@ -218,19 +313,31 @@ async def run(args: argparse.Namespace) -> int:
             sample = done[0] if done else None
             if sample and sample.manifest_s3_key:
                 url = await blobs.presign_get(sample.manifest_s3_key)
-                console.print(f"A manifest (presigned, {base.presign_ttl_s}s): {url}")
+                console.print(f"A manifest (presigned URL, valid {base.presign_ttl_s} s):")
+                # One unbroken line, however long: a wrapped URL cannot be copied.
+                console.print(url, soft_wrap=True, highlight=False, markup=False)
         console.print(
             "\n[bold]Where to look next[/]\n"
-            f"  jobs:        MongoDB {base.mongo_uri} db '{base.mongo_db}', collection 'jobs'\n"
-            f"  artefacts:   S3 {base.s3_endpoint} bucket '{base.s3_bucket}' "
+            f"  jobs:         MongoDB {base.mongo_uri} db '{base.mongo_db}', collection 'jobs'\n"
+            f"  artefacts:    S3 {base.s3_endpoint} bucket '{base.s3_bucket}' "
             "(originals/ cutouts/ masks/ backgrounds/ composites/ derivatives/ manifests/)\n"
-            f"  traces:      {trace_file} (one JSON span per line; set PLINTH_OTLP_ENDPOINT "
-            "for Jaeger)\n"
-            f"  service logs: {work}/*.log\n"
-            "  dashboard:   PLINTH_DASHBOARD_API_KEYS='{\"demo-key\": \"operator\"}' "
-            "uv run plinth-dashboard-api\n"
-            "               then http://127.0.0.1:8080 with the key demo-key")
-        return 0 if len(done) == len(jobs) else 1
+            f"  traces:       {trace_file.relative_to(REPO)} (one JSON span per line; set "
+            "PLINTH_OTLP_ENDPOINT for Jaeger)\n"
+            f"  service logs: {work.relative_to(REPO)}/*.log", highlight=False)
+        rc = 0 if len(done) == len(jobs) else 1
+        if args.exit_when_done:
+            console.print("  dashboard:    against the demo's namespace:")
+            console.print(f"PLINTH_MONGO_DB={DEMO_DB} PLINTH_S3_BUCKET={DEMO_BUCKET} "
+                          f"PLINTH_KAFKA_CONSUMER_GROUP_PREFIX={DEMO_GROUPS} "
+                          f"PLINTH_DASHBOARD_API_KEYS='{{\"{DASHBOARD_KEY}\": \"operator\"}}' "
+                          "uv run plinth-dashboard-api", soft_wrap=True, highlight=False,
+                          markup=False)
+            console.print(f"then http://127.0.0.1:8080 with the key {DASHBOARD_KEY}",
+                          highlight=False)
+            return rc
+        phase(f"the services and the dashboard keep running: {dashboard} "
+              f"(API key {DASHBOARD_KEY}); Ctrl-C stops them")
+        return await until_stopped(processes) or rc
     finally:
         processes.stop_all()
         photos.stop()

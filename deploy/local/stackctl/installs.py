@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -39,6 +40,9 @@ def find_tool(name: str, *fallbacks: str) -> str:
     raise InstallError(f"'{name}' is not installed (needed to install the local stack)")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 def _run_logged(
     argv: list[str], *, log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> str:
@@ -49,13 +53,15 @@ def _run_logged(
         result = subprocess.run(
             argv,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=out,
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
+            capture_output=True,
             text=True,
             check=False,
         )
-        out.write(result.stdout)
+        # A log file is no terminal: Debian's Maven 3.8 writes colour resets even with -B, -q
+        # and NO_COLOR, so they are taken out here.
+        out.write(_ANSI.sub("", result.stderr))
+        out.write(_ANSI.sub("", result.stdout))
     if result.returncode != 0:
         command = " ".join(argv[:3])
         raise InstallError(f"`{command} ...` failed (exit {result.returncode}); see {log}")
