@@ -38,7 +38,8 @@ def dashboard_settings(test_namespace: Any) -> DashboardSettings:
         kafka_consumer_group_prefix=test_namespace.group_prefix("dashboard"),
         dashboard_api_keys={OPERATOR_KEY: "tester:operator", VIEWER_KEY: "viewer"},  # type: ignore[dict-item]
         dashboard_trace_url_template="https://traces.example/t/{trace_id}",
-        retention_interval_s=0,  # test_retention.py runs its passes itself
+        retention_interval_s=0,  # test_retention.py and test_sweeper.py run their passes
+        sweeper_interval_s=0,
     )
 
 
