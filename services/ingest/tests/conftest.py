@@ -81,10 +81,11 @@ async def client(
     async with AsyncTestClient(app=app) as test_client:
         runtime: IngestRuntime = app.state.ingest
         assert runtime.binding is not None
-        # Wait until the downloader holds its partitions: with offset reset "latest", requests
-        # published before that would be skipped.
+        # Wait until the downloader holds its partitions (request and retry topic): with offset
+        # reset "latest", requests published before that, or before a rebalance as the second
+        # consumer joins, would be skipped.
         for _ in range(200):
-            if runtime.binding.assignment():
+            if runtime.binding.holds_every_topic():
                 break
             await asyncio.sleep(0.1)
         else:

@@ -19,7 +19,7 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.messaging.events import IngestRequested
 from plinth.messaging.topics import DEAD_LETTER, INGEST_REQUESTED
-from plinth_ingest import consumer as consumer_module
+from plinth.worker import service as service_module
 from plinth_ingest.consumer import consumer_group
 from plinth_ingest.runtime import IngestRuntime
 from plinth_testkit.http_server import LocalHttpServer, Route
@@ -169,7 +169,7 @@ async def test_a_request_that_keeps_failing_is_dead_lettered_and_the_partition_m
     PLINTH_MAX_DELIVERIES (3 here) tries the request is dead-lettered with the reason and its job
     FAILED, and later requests of the same SKU (same partition) are downloaded."""
     assert runtime.worker is not None
-    monkeypatch.setattr(consumer_module, "RETRY_PAUSE_S", 0.05)
+    monkeypatch.setattr(service_module, "NACK_PAUSE_S", 0.05)
     handle = runtime.worker.handle
     sku = f"STUCK-{unique}"
     tries = 0
@@ -202,5 +202,5 @@ async def test_a_request_that_keeps_failing_is_dead_lettered_and_the_partition_m
         await wait_jobs({"sku": sku, "_id": {"$ne": job.id}}, stored(1), timeout_s=15.0)
     assert tries == 3
     assert letter["source_topic"] == INGEST_REQUESTED
-    assert "failed 3 times" in letter["reason"] and "fails this request" in letter["reason"]
+    assert "failed 3 deliveries" in letter["reason"] and "fails this request" in letter["reason"]
     assert failed.error_code == "redelivery_limit"

@@ -43,7 +43,7 @@ from plinth.imaging.decode import decode_image
 from plinth.imaging.errors import ImagingError
 from plinth.keys import original_key
 from plinth.messaging.events import Event, IngestRequested, JobEvent, JobFailed
-from plinth.messaging.topics import INGEST_REQUESTED
+from plinth.messaging.topics import INGEST_REQUESTED, retry_topic
 from plinth.net import DownloadPolicy, SafeDownloader, StaticResolver
 from plinth_ingest.app import WEBHOOK_PATH
 from plinth_ingest.auth import Authenticator
@@ -59,6 +59,7 @@ from plinth_testkit.http_server import LocalHttpServer, Route
 SECRET = "test-webhook-secret"  # the conftest's app is configured with it
 HERE = Path(__file__).parent
 MB = 1024 * 1024
+RETRY_DOWNLOAD = retry_topic(Stage.DOWNLOAD)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -574,13 +575,15 @@ FETCHES: list[Fetch] = [
     Fetch("redirect-cycle", redirect_cycle, "too_many_redirects", "more than 5 redirects"),
     Fetch("redirect-without-location", at("nowhere", Route(status=302)), "http_302",
           "HTTP 302"),
-    # slow and stuck servers (transient: retried, within one deadline)
+    # slow and stuck servers (transient: each attempt cut short, retried through the retry topic)
     Fetch("slow-headers", at("slow", Route(body=PHOTO, delay_s=30)), "timeout",
-          "download deadline"),
+          "gave up after 2 attempts"),
     Fetch("slow-trickle", at("trickle", Route(body=PHOTO, byte_interval_s=0.05)), "timeout",
-          "download deadline"),
-    Fetch("never-answers", lambda c: c.raw_url(never_answers), "timeout", "download deadline"),
-    Fetch("never-closes", lambda c: c.raw_url(never_closes), "timeout", "download deadline"),
+          "gave up after 2 attempts"),
+    Fetch("never-answers", lambda c: c.raw_url(never_answers), "timeout",
+          "gave up after 2 attempts"),
+    Fetch("never-closes", lambda c: c.raw_url(never_closes), "timeout",
+          "gave up after 2 attempts"),
     Fetch("connection-refused", closed_port, "connection_failed", "gave up after 2 attempts"),
     # payloads
     Fetch("html-page", at("page", Route(body=HTML, headers={"Content-Type": "text/html"})),
@@ -692,6 +695,8 @@ class Delivered:
     jobs: list[Job]
     published: list[Event]
     history: dict[str, Any]
+    slot_s: float
+    """The longest one attempt held the download slot."""
 
 
 class Service:
@@ -717,21 +722,32 @@ class Service:
         sent = len(self.kafka.sent)
         (request,) = [e for e, topic in self.kafka.sent if topic == INGEST_REQUESTED
                       and getattr(e, "delivery_id", None) == reply.body["delivery_id"]]  # fmt: skip
-        # What the downloader gets is what Kafka carries: the event's JSON.
-        carried = IngestRequested.model_validate_json(request.model_dump_json())
-        await self.worker.handle(carried)
+        # What the downloader gets is what Kafka carries: the event's JSON. A transient failure
+        # sends it to the retry topic: handled again from there, as the runtime would.
+        slot_s = 0.0
+        while True:
+            carried = IngestRequested.model_validate_json(request.model_dump_json())
+            started = time.monotonic()
+            seen = len(self.kafka.sent)
+            await self.worker.handle(carried)
+            slot_s = max(slot_s, time.monotonic() - started)
+            again = [e for e, topic in self.kafka.sent[seen:] if topic == RETRY_DOWNLOAD]
+            if not again:
+                break
+            (request,) = again
         return Delivered(
             reply=reply.body,
             jobs=[self.jobs.jobs[job_id] for job_id in reply.body["job_ids"]],
-            published=[e for e, _ in self.kafka.sent[sent:]],
+            published=[e for e, topic in self.kafka.sent[sent:] if topic != RETRY_DOWNLOAD],
             history=self.events.docs[reply.body["delivery_id"]],
+            slot_s=slot_s,
         )
 
 
 @pytest.fixture(scope="module")
 async def service() -> AsyncIterator[Service]:
     # 2 s per attempt leaves room to read the 50 MB before the 60 MB case's limit on a busy
-    # machine; a stuck server costs the 2.5 s deadline (both attempts and the backoff).
+    # machine; a stuck server holds the slot at most 2.5 s (the deadline) per attempt.
     settings = IngestSettings(
         webhook_secret=SECRET, webhook_dev_bypass=False,
         download_allow_hosts=[ALLOWED_HOST], download_max_bytes=50 * MB,
@@ -803,7 +819,8 @@ async def test_downloader_ends_hostile_downloads_exactly(
     sha = case.sha256 or hashlib.sha256(case.payload or ctx.token.encode()).hexdigest()
     started = time.monotonic()
     got = await service.deliver(ctx.sku, url, sha)
-    assert time.monotonic() - started < 5, "one bad URL held the download slot too long"
+    assert got.slot_s < 5, "one bad URL held the download slot too long"
+    assert time.monotonic() - started < 10
     (job,) = got.jobs
     if case.code is not None:
         assert (job.status, job.failed_stage, job.error_code) == (

@@ -438,7 +438,9 @@ async def test_an_undecodable_request_goes_to_the_dead_letter_topic(
     from plinth.adapters.kafka import make_broker
     from plinth.messaging.topics import DEAD_LETTER, INGEST_REQUESTED
 
-    garbage = f'{{"not": "an IngestRequested", "marker": "{unique}"}}'
+    # Version 1, so that the fields are what is wrong (without a version the runtime refuses it
+    # as "unknown schema_version None", as for the stages).
+    garbage = f'{{"schema_version": 1, "not": "an IngestRequested", "marker": "{unique}"}}'
     async with tail(DEAD_LETTER) as letters:
         broker = make_broker(ingest_settings, client_id=f"test-garbage-{unique}")
         async with broker:

@@ -21,6 +21,7 @@ from plinth.domain.transitions import (
     MissingFields,
     TransitionError,
     advance,
+    amend,
     count_attempt,
     fail,
     retry,
@@ -161,3 +162,19 @@ def test_document_round_trip_uses_mongo_id() -> None:
     assert doc["_id"] == job.id and "id" not in doc
     assert doc["status"] == "DONE"
     assert Job.from_document(doc) == job
+
+
+def test_amend_keeps_the_state_checks_it_and_adds_no_history() -> None:
+    """The downloader stores a NEW job's original: the job stays NEW, through the state machine."""
+    job = new_job()
+    amended = amend(job, s3_original_key=f"originals/SKU1/{SHA}.jpg", img_sha256=SHA)
+    assert amended.status is JobStatus.NEW and amended.history == job.history
+    assert amended.s3_original_key == f"originals/SKU1/{SHA}.jpg"
+    assert amended.updated_at >= job.updated_at
+    with pytest.raises(TransitionError):
+        amend(job, status=JobStatus.BG_REMOVED)
+    with pytest.raises(MissingFields):
+        amend(job, image_url="")
+    failed = fail(job, stage=Stage.DOWNLOAD, code="timeout", message="slow")
+    with pytest.raises(IllegalTransition):
+        amend(failed, s3_original_key="x")

@@ -1,21 +1,29 @@
-"""The downloader: one ``IngestRequested`` in, the original stored and jobs NEW announced out.
+"""The downloader: a worker of ``plinth.worker`` whose input is the ``IngestRequested`` on
+``plinth.ingest.requested.v1`` (and its retry topic ``plinth.retry.download.v1``), whose output is
+the original stored and its jobs NEW announced.
 
 Steps for one request:
 1. Find the jobs it is about: those created at the webhook (``job_ids``), or none yet when the
    hash was unknown. Jobs no longer NEW are left alone (a redelivery after success).
 2. Fetch the image with the SSRF-guarded :class:`plinth.net.SafeDownloader` inside a
-   ``download`` span; transient failures (timeouts, 5xx, refused connections) are retried with
-   exponential backoff up to ``max_attempts``; permanent ones fail at once.
+   ``download`` span, once, within ``download_deadline_s``. A transient failure (a timeout, a
+   5xx, a refused connection, an S3 hiccup while storing) re-publishes the request to
+   ``plinth.retry.download.v1`` with ``attempt + 1`` and ``not_before`` from the backoff settings
+   (the partition moves on meanwhile); after ``max_attempts`` the jobs FAIL ("gave up after N
+   attempts: ..."). Permanent failures (``ssrf_refused``, ``too_large``, ``not_an_image``, ...)
+   fail at once.
 3. Check the hash (``sha256_mismatch``), store ``originals/{sku}/{sha256}.jpg`` with the bytes as
-   received and their real content type, then create or refresh the jobs (still NEW) with the
-   original key, the hash and ``download_ms`` from the span, and publish ``JobEvent(NEW)`` on
-   ``plinth.job.new.v1`` keyed by job id.
+   received and their real content type, then create or amend the jobs (still NEW, through
+   :func:`plinth.domain.transitions.amend`) with the original key, the hash and ``download_ms``
+   from the span, and publish ``JobEvent(NEW)`` on ``plinth.job.new.v1`` keyed by job id.
 A failure moves the jobs to FAILED (stage ``download``) and announces ``JobFailed``. A request
 without a hash has no jobs to fail (jobs are stored only once their hash is known): its failure
 is recorded on the delivery in ``webhook_events`` (``download.status = failed``) instead.
 
 Everything is idempotent: an original already stored is not fetched again, job creation goes
 through the unique index, and re-announcing a NEW job is harmless (segment skips jobs past NEW).
+Decoding, dead letters, ``not_before``, pause/resume, bounded redelivery, concurrency and
+heartbeats are the runtime's (``plinth.worker``), as for every stage.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +40,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from plinth.adapters.s3 import BlobRefused
 from plinth.domain.job import Job, StepTimings, utcnow
 from plinth.domain.states import JobStatus, Stage, canonical
-from plinth.domain.transitions import fail
+from plinth.domain.transitions import amend, fail
 from plinth.keys import InvalidKeyPart, original_key
 from plinth.messaging.events import IngestRequested, JobEvent, JobFailed
 from plinth.messaging.topics import JOB_FAILED, JOB_NEW
@@ -45,11 +54,10 @@ from plinth.telemetry import (
     span_duration_ms,
 )
 from plinth.telemetry import tracer as get_tracer
-from plinth.worker.backoff import retry_delay_s
-from plinth.worker.control import PauseGate
-from plinth.worker.runtime import WorkerStats
+from plinth.worker.backoff import not_before
+from plinth.worker.runtime import REDELIVERY_LIMIT, EventPublisher, EventWorker, Record
 from plinth_ingest.deliveries import DeliveryLog
-from plinth_ingest.intake import Publisher, identity_job_id
+from plinth_ingest.intake import identity_job_id
 from plinth_ingest.settings import IngestSettings
 
 log = logging.getLogger("plinth.ingest.download")
@@ -85,14 +93,22 @@ class Failure:
 class DownloadOutcome:
     """What happened to one request (returned for tests and logs)."""
 
-    status: str  # "stored", "reused", "skipped", "failed"
+    status: str  # "stored", "reused", "skipped", "failed", "retrying"
     job_ids: list[str]
     img_sha256: str | None = None
     failure: Failure | None = None
 
 
-class DownloadWorker:
-    stage = Stage.DOWNLOAD
+class Retry(Exception):
+    """This attempt failed transiently: the request goes to the retry topic."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class DownloadWorker(EventWorker[IngestRequested]):
+    event_type = IngestRequested
 
     def __init__(
         self,
@@ -100,40 +116,54 @@ class DownloadWorker:
         settings: IngestSettings,
         jobs: JobStore,
         blobs: Blobs,
-        publisher: Publisher,
+        publisher: EventPublisher,
         deliveries: DeliveryLog,
         fetcher: Fetcher,
         instance: str,
         tracer: Tracer | None = None,
     ) -> None:
+        super().__init__(
+            stage=Stage.DOWNLOAD, settings=settings, publisher=publisher, instance=instance
+        )
         self.tracer = tracer or get_tracer("plinth.ingest")
-        self.settings = settings
+        self.settings: IngestSettings = settings
         self.jobs = jobs
         self.blobs = blobs
-        self.publisher = publisher
         self.deliveries = deliveries
         self.fetcher = fetcher
-        self.instance = instance
-        self.gate = PauseGate()
-        self.stats = WorkerStats()
 
+    # ---------------------------------------------------------------- the runtime's hooks
+    async def handle_event(self, event: IngestRequested, record: Record) -> None:
+        await self.handle(event)
+
+    async def set_aside(self, event: IngestRequested, reason: str) -> None:
+        await self.fail_request(event, REDELIVERY_LIMIT, reason)
+
+    def ordering_key(self, event: IngestRequested) -> Hashable:
+        """Requests for the same photo of the same SKU run in order, as on the partition: the
+        second finds the original stored, and a job is announced once, in one trace."""
+        return (event.sku, str(event.image_url))
+
+    def job_of(self, event: IngestRequested) -> str | None:
+        return event.job_ids[0] if len(event.job_ids) == 1 else None
+
+    # ---------------------------------------------------------------- one request
     async def handle(self, request: IngestRequested) -> DownloadOutcome:
-        await self.gate.wait_open()
-        self.stats.in_flight += 1
-        try:
-            outcome = await self._handle(request)
-        finally:
-            self.stats.in_flight -= 1
+        outcome = await self._handle(request)
         if outcome.status == "failed":
             self.stats.failed += 1
             self.stats.last_error = outcome.failure.code if outcome.failure else "failed"
         elif outcome.status == "skipped":
             self.stats.skipped += 1
+        elif outcome.status == "retrying":
+            self.stats.last_error = outcome.failure.code if outcome.failure else "retrying"
         else:
             self.stats.processed += 1
         return outcome
 
-    async def give_up(self, request: IngestRequested, code: str, message: str) -> DownloadOutcome:
+    async def fail_request(
+        self, request: IngestRequested, code: str, message: str
+    ) -> DownloadOutcome:
         """Fail the request's jobs that are still NEW (and record it on the delivery) without
         trying again: the runtime gave up on the record that carries it."""
         known = [job for job in await self._load(request.job_ids) if _is_new(job)]
@@ -163,33 +193,13 @@ class DownloadWorker:
             attributes={ATTR_SKU: request.sku, ATTR_STAGE: Stage.DOWNLOAD.value,
                         ATTR_STEP: "download", "url.full": url[:512]},
         ) as span:  # fmt: skip
-            reused = sha is not None and await self.blobs.exists(original_key(request.sku, sha))
-            if reused:
-                span.set_attribute("plinth.reused_original", True)
-            else:
-                try:
-                    downloaded = await self._fetch_with_retries(url)
-                except DownloadError as exc:
-                    failure = Failure(exc.code, exc.message)
-                else:
-                    span.set_attribute(ATTR_BYTES, len(downloaded.content))
-                    if sha is not None and downloaded.sha256 != sha:
-                        failure = Failure(
-                            "sha256_mismatch",
-                            f"the image's sha256 is {downloaded.sha256}, the delivery said {sha}",
-                        )
-                    else:
-                        sha = downloaded.sha256
-                        try:
-                            await self.blobs.put(
-                                original_key(request.sku, sha),
-                                downloaded.content,
-                                content_type=downloaded.content_type,
-                            )
-                        except BlobRefused as exc:  # permanent: FAILED, not a rewind
-                            failure = Failure(exc.code, exc.message)
-                if failure is not None:
-                    span.set_status(Status(StatusCode.ERROR, failure.code))
+            try:
+                reused, sha, failure = await self._fetch_and_store(request, url, sha, span)
+            except Retry as retry:
+                span.set_status(Status(StatusCode.ERROR, retry.failure.code))
+                return await self._retry_or_fail(request, known, retry.failure)
+            if failure is not None:
+                span.set_status(Status(StatusCode.ERROR, failure.code))
         if failure is not None:
             return await self._fail(request, known, failure)
         assert sha is not None
@@ -210,40 +220,70 @@ class DownloadWorker:
                 jobs.append(job)
         return jobs
 
-    async def _fetch_with_retries(self, url: str) -> Downloaded:
-        """Transient failures are retried with backoff, up to ``max_attempts`` and within one
-        deadline for all of them: a server that trickles bytes cannot hold a download slot for
-        attempts x timeout plus backoff."""
-        attempts = self.settings.max_attempts
+    async def _fetch_and_store(
+        self, request: IngestRequested, url: str, sha: str | None, span: Any
+    ) -> tuple[bool, str | None, Failure | None]:
+        """(reused, sha256, permanent failure); raises :class:`Retry` on a transient one."""
+        try:
+            if sha is not None and await self.blobs.exists(original_key(request.sku, sha)):
+                span.set_attribute("plinth.reused_original", True)
+                return True, sha, None
+        except Exception as exc:  # an S3 hiccup: try the request again later
+            raise Retry(Failure("transient_error", f"{type(exc).__name__}: {exc}")) from exc
+        try:
+            downloaded = await self._fetch(url)
+        except DownloadError as exc:
+            if exc.transient:
+                raise Retry(Failure(exc.code, exc.message)) from exc
+            return False, sha, Failure(exc.code, exc.message)
+        span.set_attribute(ATTR_BYTES, len(downloaded.content))
+        if sha is not None and downloaded.sha256 != sha:
+            return False, sha, Failure(
+                "sha256_mismatch",
+                f"the image's sha256 is {downloaded.sha256}, the delivery said {sha}",
+            )
+        sha = downloaded.sha256
+        try:
+            await self.blobs.put(
+                original_key(request.sku, sha), downloaded.content,
+                content_type=downloaded.content_type,
+            )  # fmt: skip
+        except BlobRefused as exc:  # permanent: FAILED, not a retry
+            return False, sha, Failure(exc.code, exc.message)
+        except Exception as exc:  # an S3 hiccup: try the request again later
+            raise Retry(Failure("transient_error", f"{type(exc).__name__}: {exc}")) from exc
+        return False, sha, None
+
+    async def _fetch(self, url: str) -> Downloaded:
+        """One attempt, within one deadline: a server that trickles bytes cannot hold a download
+        slot longer than ``download_deadline_s`` (``PLINTH_DOWNLOAD_TIMEOUT_S`` bounds the
+        attempt's own reads)."""
         deadline_s = self.settings.download_deadline_s
-        attempt = 0
-        last: DownloadError | None = None
         try:
             async with asyncio.timeout(deadline_s):
-                for attempt in range(1, attempts + 1):
-                    try:
-                        return await self.fetcher.fetch(url)
-                    except DownloadError as exc:
-                        last = exc
-                        if not exc.transient or attempt == attempts:
-                            if exc.transient:
-                                exc.message = f"gave up after {attempts} attempts: {exc.message}"
-                            raise
-                        delay = retry_delay_s(self.settings, attempt)
-                        log.warning(
-                            "download of %s failed (%s, attempt %d/%d); retrying in %.1fs",
-                            url, exc.code, attempt, attempts, delay,
-                        )  # fmt: skip
-                        self.stats.retried += 1
-                        await asyncio.sleep(delay)
+                return await self.fetcher.fetch(url)
         except TimeoutError:
-            detail = f": {last.message}" if last is not None else ""
             raise DownloadTimeout(
-                f"gave up after the {deadline_s:g}s download deadline ({attempt} attempt(s))"
-                f"{detail}",
-                url=url,
+                f"did not finish within the {deadline_s:g}s download deadline", url=url
             ) from None
-        raise AssertionError("unreachable")
+
+    async def _retry_or_fail(
+        self, request: IngestRequested, known: list[Job], failure: Failure
+    ) -> DownloadOutcome:
+        """A transient failure: the request again through the retry topic after the backoff,
+        unless this was its last attempt."""
+        attempt = request.attempt
+        if attempt >= self.settings.max_attempts:
+            message = f"gave up after {attempt} attempts: {failure.message}"
+            return await self._fail(request, known, Failure(failure.code, message))
+        when = not_before(self.settings, attempt, utcnow())
+        log.warning(
+            "download for delivery %s (%s) failed (%s, attempt %d/%d); retrying after %s",
+            request.delivery_id, request.image_url, failure.code, attempt,
+            self.settings.max_attempts, when.isoformat(),
+        )  # fmt: skip
+        await self.retry_later(request, request.sku.encode(), attempt=attempt + 1, not_before=when)
+        return DownloadOutcome("retrying", [j.id for j in known], failure=failure)
 
     async def _announce(
         self, request: IngestRequested, known: list[Job], sha: str, download_ms: int | None
@@ -303,7 +343,8 @@ class DownloadWorker:
     async def _refresh(
         self, job: Job, key: str, download_ms: int | None, trace_id: str | None
     ) -> Job | None:
-        """The NEW job with its original key and timing stored, to announce; None: don't.
+        """The NEW job with its original key and timing stored (``amend``: it stays NEW), to
+        announce; None: don't.
 
         One job is one trace. A job announced before carries the trace it was announced in: it
         is announced again only by a redelivery of that same request (same trace, the record
@@ -316,14 +357,8 @@ class DownloadWorker:
             log.info("job %s was announced already (trace %s); not again", job.id, job.trace_id)
             return None
         timings = job.timings.model_copy(update={"download_ms": download_ms})
-        updated = Job.model_validate(
-            {
-                **job.model_dump(by_alias=True),
-                "s3_original_key": key,
-                "timings": timings.model_dump(),
-                "trace_id": trace_id or job.trace_id,
-                "updated_at": utcnow(),
-            }
+        updated = amend(
+            job, s3_original_key=key, timings=timings, trace_id=trace_id or job.trace_id
         )
         if await self.jobs.replace_if_status(updated, job.status):
             return updated

@@ -1,10 +1,12 @@
 """Everything one ingest process holds open: MongoDB, the Kafka broker (publisher, and the
-downloader's subscribers when it runs here), S3 and the downloader's HTTP client."""
+downloader's subscribers when it runs here), S3 and the downloader's HTTP client.
+
+The downloader runs on the stage-worker runtime (``plinth.worker.service``): its
+``KafkaStageBinding`` (consumer group ``{prefix}-ingest``, ``PLINTH_DOWNLOAD_CONCURRENCY`` records
+at once per topic), its pause/resume and its heartbeat (``beating``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,14 +19,13 @@ from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Probe, Readiness, kafka_probe
 from plinth.adapters.s3 import BlobStore
-from plinth.domain.job import utcnow
+from plinth.messaging.topics import INGEST_REQUESTED
 from plinth.telemetry import tracer as get_tracer
-from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
-from plinth.worker.service import BrokerPublisher
+from plinth.worker.heartbeat import default_instance_id
+from plinth.worker.service import BrokerPublisher, KafkaStageBinding, beating
 from plinth_ingest.auth import Authenticator
 from plinth_ingest.batch import BatchReceiver
 from plinth_ingest.batching import BatchedJobs, InsertBatcher, ReadBatcher
-from plinth_ingest.consumer import DownloaderBinding
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker, Fetcher, make_fetcher
 from plinth_ingest.intake import Intake
@@ -44,7 +45,7 @@ class IngestRuntime:
     webhook: WebhookReceiver
     batch: BatchReceiver
     worker: DownloadWorker | None
-    binding: DownloaderBinding | None
+    binding: KafkaStageBinding | None
     readiness: Readiness
     """What ``/ready`` reports and the downloader asks before counting a failure against a
     request: Kafka and the document store, and S3 when the downloader runs here."""
@@ -104,7 +105,7 @@ async def open_runtime(
             max_themes=settings.max_themes_per_delivery, max_rows=settings.batch_max_rows,
         )  # fmt: skip
         worker: DownloadWorker | None = None
-        binding: DownloaderBinding | None = None
+        binding: KafkaStageBinding | None = None
         probes: dict[str, Probe] = {"kafka": kafka_probe(settings.kafka_bootstrap),
                                     "mongo": db.ping}  # fmt: skip
         blobs: BlobStore | None = None
@@ -119,9 +120,11 @@ async def open_runtime(
                 settings=settings, jobs=db.jobs, blobs=blobs, publisher=publisher,
                 deliveries=deliveries, fetcher=fetcher, instance=instance, tracer=ingest_tracer,
             )  # fmt: skip
-            binding = DownloaderBinding(
+            binding = KafkaStageBinding(
                 broker, worker, settings, offset_reset=settings.ingest_offset_reset,
-                control_scope=settings.worker_control_scope, readiness=readiness,
+                control_scope=settings.worker_control_scope,
+                max_deliveries=settings.max_deliveries, readiness=readiness,
+                concurrency=settings.download_concurrency, hold_s=settings.download_deadline_s,
             )  # fmt: skip
         # Registered before the start: one that fails half-way (Kafka lost meanwhile) stops the
         # consumers it did start, so that a retry does not leave them running behind it.
@@ -132,18 +135,8 @@ async def open_runtime(
             # cancelled uncommitted, while the consumer is still there.
             stack.push_async_callback(binding.close)
         if worker is not None and binding is not None:
-            started_at = utcnow()
-            beat = asyncio.create_task(
-                heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra)
+            await stack.enter_async_context(
+                beating(db.workers, worker, binding.heartbeat_extra)
             )
-
-            async def stop_beat() -> None:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
-                with contextlib.suppress(Exception):
-                    await write_heartbeat(db.workers, worker, started_at, {"stopped": True})
-
-            stack.push_async_callback(stop_beat)
-            log.info("downloader %s consuming %s", instance, "plinth.ingest.requested.v1")
+            log.info("downloader %s consuming %s", instance, INGEST_REQUESTED)
         yield IngestRuntime(settings, db, broker, auth, webhook, batch, worker, binding, readiness)

@@ -85,6 +85,21 @@ def fail(
     )
 
 
+def amend(job: Job, *, now: datetime | None = None, **changes: Any) -> Job:
+    """Record ``changes`` on a live job that stays in its state (the downloader storing the
+    original of a NEW job): checked like a move (a live state, the fields that state needs),
+    without a history entry, since the job did not move."""
+    if canonical(job.status) in TERMINAL:
+        raise IllegalTransition(job.id, job.status, job.status)
+    if "status" in changes:
+        raise TransitionError("amend() keeps the state: use advance() or fail() to move a job")
+    updated = job.model_copy(update={**changes, "updated_at": now or utcnow()})
+    missing = missing_fields(updated, job.status)
+    if missing:
+        raise MissingFields(job.id, job.status, missing)
+    return Job.model_validate(updated.model_dump(by_alias=True))
+
+
 def retry(job: Job, *, now: datetime | None = None) -> Job:
     """Resume a FAILED job at the state it failed from (not from scratch)."""
     if job.status is not JobStatus.FAILED or job.failed_from is None:

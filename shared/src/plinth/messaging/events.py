@@ -36,6 +36,10 @@ class IngestRequested(Event):
     job_ids: list[str] = Field(
         default_factory=list, description="jobs already created at the webhook (sha256 known)"
     )
+    attempt: int = Field(default=1, ge=1, description="attempt of the download")
+    not_before: datetime | None = Field(
+        default=None, description="plinth.retry.download.v1: do not download before this instant"
+    )
 
 
 class JobEvent(Event):

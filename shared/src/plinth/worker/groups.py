@@ -21,7 +21,7 @@ def pipeline_groups(settings: Settings) -> dict[str, list[str]]:
     """Every consumer group of the pipeline (ingest's downloader and the stage workers) and the
     topics each consumes."""
     prefix = settings.kafka_consumer_group_prefix
-    groups = {f"{prefix}-ingest": [INGEST_REQUESTED]}
+    groups = {f"{prefix}-ingest": [INGEST_REQUESTED, retry_topic(Stage.DOWNLOAD)]}
     for stage, topic in STAGE_INPUT.items():
         if stage is not Stage.DOWNLOAD:
             groups[f"{prefix}-{stage.value}"] = [topic, retry_topic(stage)]

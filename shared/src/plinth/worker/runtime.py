@@ -1,21 +1,28 @@
-"""The message-processing core of a stage worker, independent of how records arrive.
+"""The message-processing core of a worker, independent of how records arrive.
 
-``StageWorker.handle_record`` takes one Kafka record and returns once the record may be committed:
-the job update and every event it caused are durable. If it raises, the caller must NOT commit
-(the record is redelivered); that only happens when MongoDB, S3 or Kafka are unreachable while
-recording the outcome itself.
+A worker is an input topic, a retry topic, an event type and a handler. :class:`EventWorker` is
+what every one of them shares: decoding (or dead-lettering), ``not_before``, the pause gate,
+ordering, re-publishing to the retry topic and setting a record aside. :class:`StageWorker` is
+the handler of the job stages (a ``JobEvent`` and a list of steps); ingest's downloader is
+another (an ``IngestRequested``: ``plinth_ingest.download``).
+
+``handle_record`` takes one Kafka record and returns once the record may be committed: the work
+and every event it caused are durable. If it raises, the caller must NOT commit (the record is
+redelivered); that only happens when MongoDB, S3 or Kafka are unreachable while recording the
+outcome itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -27,8 +34,8 @@ from plinth.domain.job import STAGE_TIMING_FIELD, Job, utcnow
 from plinth.domain.states import TERMINAL, JobStatus, Stage, canonical
 from plinth.domain.transitions import advance, count_attempt, fail
 from plinth.keys import content_type_for
-from plinth.messaging.events import DeadLetter, Event, JobEvent, JobFailed
-from plinth.messaging.topics import DEAD_LETTER, JOB_FAILED, STAGE_OUTPUT, retry_topic
+from plinth.messaging.events import DeadLetter, Event, IngestRequested, JobEvent, JobFailed
+from plinth.messaging.topics import DEAD_LETTER, JOB_FAILED, STAGE_INPUT, STAGE_OUTPUT, retry_topic
 from plinth.settings import Settings
 from plinth.telemetry import (
     ATTR_BYTES,
@@ -101,61 +108,73 @@ class WorkerStats:
     last_error: str | None = None
 
 
-class StageWorker:
-    """Runs ``steps`` for every job event of ``stage``'s input and retry topics."""
+RetryableEvent = TypeVar("RetryableEvent", JobEvent, IngestRequested)
+"""The events a worker consumes: each carries ``attempt`` and ``not_before`` for its retries."""
+
+
+class EventWorker(Generic[RetryableEvent]):
+    """One consumer: ``stage``'s input topic and retry topic, ``event_type`` records, and
+    :meth:`handle_event`. Everything else here is the same for every consumer."""
+
+    event_type: ClassVar[type[Event]]
 
     def __init__(
-        self,
-        *,
-        stage: Stage,
-        steps: Sequence[Step],
-        settings: Settings,
-        jobs: JobStore,
-        blobs: BlobStore,
-        publisher: EventPublisher,
-        instance: str,
-        db: Database | None = None,
+        self, *, stage: Stage, settings: Settings, publisher: EventPublisher, instance: str
     ) -> None:
-        if not steps:
-            raise ValueError("a stage worker needs at least one step")
-        for before, after in itertools.pairwise(steps):
-            if before.target is not after.source:
-                raise ValueError(f"steps do not chain: {before.target} then {after.source}")
         self.stage = stage
-        self.steps = tuple(steps)
         self.settings = settings
-        self.jobs = jobs
-        self.blobs = blobs
         self.publisher = publisher
         self.instance = instance
-        self.db = db
         self.gate = PauseGate()
         self.stats = WorkerStats()
-        self.output_topic = STAGE_OUTPUT[stage]
+        self.input_topic = STAGE_INPUT[stage]
         self.retry_topic = retry_topic(stage)
+        self._order: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    # ---------------------------------------------------------------- what a consumer defines
+    async def handle_event(self, event: RetryableEvent, record: Record) -> None:
+        raise NotImplementedError
+
+    async def set_aside(self, event: RetryableEvent, reason: str) -> None:
+        """The runtime gave up on the record carrying ``event`` (dead-lettered): fail its work
+        so that it shows instead of sitting in its state forever."""
+
+    def ordering_key(self, event: RetryableEvent) -> Hashable | None:
+        """Events with the same key are handled one after the other even when the runtime runs
+        records concurrently (``concurrency`` > 1); None: no constraint."""
+        return None
+
+    def job_of(self, event: RetryableEvent) -> str | None:
+        """The job id that log lines made while handling ``event`` name."""
+        return None
 
     # ---------------------------------------------------------------- entry point
     async def handle_record(self, record: Record) -> None:
         event = await self._decode_or_dead_letter(record)
         if event is None:
             return
-        with job_context(event.job_id):  # every log line made while handling it names the job
+        with job_context(self.job_of(event)):  # every log line made meanwhile names the job
             await self._wait_until(event.not_before)
-            await self.gate.wait_open()
-            self.stats.in_flight += 1
-            try:
-                await self._handle_event(event, record)
-            finally:
-                self.stats.in_flight -= 1
+            async with self._in_order(self.ordering_key(event)):
+                await self.gate.wait_open()
+                self.stats.in_flight += 1
+                try:
+                    await self.handle_event(event, record)
+                finally:
+                    self.stats.in_flight -= 1
 
     # ---------------------------------------------------------------- decoding
-    async def _decode_or_dead_letter(self, record: Record) -> JobEvent | None:
+    def decode(self, value: bytes) -> RetryableEvent:
+        decoded: RetryableEvent = self.event_type.model_validate_json(value)  # type: ignore[assignment]
+        return decoded
+
+    async def _decode_or_dead_letter(self, record: Record) -> RetryableEvent | None:
         reason = _undecodable_reason(record.value)
         if reason is None:
             try:
-                return JobEvent.model_validate_json(record.value)
+                return self.decode(record.value)
             except ValidationError as exc:
-                reason = f"not a valid JobEvent: {_first_error(exc)}"
+                reason = f"not a valid {self.event_type.__name__}: {_first_error(exc)}"
         await self.dead_letter(record, reason)
         return None
 
@@ -177,25 +196,24 @@ class StageWorker:
 
     async def give_up(self, record: Record, reason: str) -> None:
         """The record failed too often with every dependency up: dead-letter it, then fail its
-        job (if it names one still in flight) so that it shows, and can be retried, instead of
-        sitting in its state forever. Failing the job is best effort; the letter is not."""
+        work (:meth:`set_aside`). Failing the work is best effort; the letter is not."""
         await self.dead_letter(record, reason)
         try:
-            event = JobEvent.model_validate_json(record.value)
-            job = await self.jobs.get(event.job_id)
-            if job is None or canonical(job.status) in TERMINAL:
-                return
-            failed = fail(job, stage=self.stage, code=REDELIVERY_LIMIT, message=reason)
-            if await self.jobs.replace_if_status(failed, job.status):
-                await self.publisher.publish(
-                    JobFailed(job_id=job.id, stage=self.stage, error_code=REDELIVERY_LIMIT,
-                              error_message=reason),
-                    JOB_FAILED, job.id.encode())
-                self.stats.failed += 1
-                plinth_metrics.job_failures.add(1, {"stage": self.stage.value,
-                                                    "error_code": REDELIVERY_LIMIT})
+            await self.set_aside(self.decode(record.value), reason)
         except Exception:
-            log.exception("could not fail the job of a dead-lettered record")
+            log.exception("could not fail the work of a dead-lettered record")
+
+    async def retry_later(
+        self, event: RetryableEvent, key: bytes, *, attempt: int, not_before: datetime
+    ) -> None:
+        """Re-publish ``event`` to the retry topic as attempt ``attempt``, to be handled again
+        after ``not_before``; the record is then committed and the partition moves on."""
+        again = type(event).model_validate(
+            {**event.model_dump(exclude={"event_id", "occurred_at"}), "attempt": attempt,
+             "not_before": not_before})
+        await self.publisher.publish(again, self.retry_topic, key)
+        self.stats.retried += 1
+        self._count("retried")
 
     async def _wait_until(self, when: datetime | None) -> None:
         """Retry events carry ``not_before``: hold them until then (bounded, in case of skew)."""
@@ -205,8 +223,75 @@ class StageWorker:
         if delay > 0:
             await asyncio.sleep(min(delay, self.settings.retry_max_delay_s))
 
+    def _count(self, outcome: str) -> None:
+        plinth_metrics.jobs_processed.add(1, {"stage": self.stage.value, "outcome": outcome})
+
+    @contextlib.asynccontextmanager
+    async def _in_order(self, key: Hashable | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        lock, users = self._order.get(key, (asyncio.Lock(), 0))
+        self._order[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._order[key]
+            if users <= 1:
+                del self._order[key]
+            else:
+                self._order[key] = (lock, users - 1)
+
+class StageWorker(EventWorker[JobEvent]):
+    """Runs ``steps`` for every job event of ``stage``'s input and retry topics."""
+
+    event_type = JobEvent
+
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        steps: Sequence[Step],
+        settings: Settings,
+        jobs: JobStore,
+        blobs: BlobStore,
+        publisher: EventPublisher,
+        instance: str,
+        db: Database | None = None,
+    ) -> None:
+        if not steps:
+            raise ValueError("a stage worker needs at least one step")
+        for before, after in itertools.pairwise(steps):
+            if before.target is not after.source:
+                raise ValueError(f"steps do not chain: {before.target} then {after.source}")
+        super().__init__(stage=stage, settings=settings, publisher=publisher, instance=instance)
+        self.steps = tuple(steps)
+        self.jobs = jobs
+        self.blobs = blobs
+        self.db = db
+        self.output_topic = STAGE_OUTPUT[stage]
+
+    def job_of(self, event: JobEvent) -> str | None:
+        return event.job_id
+
+    async def set_aside(self, event: JobEvent, reason: str) -> None:
+        """Fail the job (if still in flight) with ``redelivery_limit``."""
+        job = await self.jobs.get(event.job_id)
+        if job is None or canonical(job.status) in TERMINAL:
+            return
+        failed = fail(job, stage=self.stage, code=REDELIVERY_LIMIT, message=reason)
+        if await self.jobs.replace_if_status(failed, job.status):
+            await self.publisher.publish(
+                JobFailed(job_id=job.id, stage=self.stage, error_code=REDELIVERY_LIMIT,
+                          error_message=reason),
+                JOB_FAILED, job.id.encode())
+            self.stats.failed += 1
+            plinth_metrics.job_failures.add(1, {"stage": self.stage.value,
+                                                "error_code": REDELIVERY_LIMIT})
+
     # ---------------------------------------------------------------- the job
-    async def _handle_event(self, event: JobEvent, record: Record) -> None:
+    async def handle_event(self, event: JobEvent, record: Record) -> None:
         trace.get_current_span().set_attributes(
             {ATTR_JOB_ID: event.job_id, ATTR_STAGE: self.stage.value,
              ATTR_INSTANCE: self.instance,
@@ -235,9 +320,6 @@ class StageWorker:
         await self._emit_next(job)
         self.stats.processed += 1
         self._count("advanced")
-
-    def _count(self, outcome: str) -> None:
-        plinth_metrics.jobs_processed.add(1, {"stage": self.stage.value, "outcome": outcome})
 
     async def _already_handled(self, job: Job) -> None:
         """Redelivery of an event this stage already acted on: never redo the work. If the job

@@ -1,11 +1,19 @@
-"""Wiring a :class:`StageWorker` to Kafka (FastStream), MongoDB and S3, and running it.
+"""Wiring a worker (:class:`plinth.worker.runtime.EventWorker`: a stage, or ingest's downloader)
+to Kafka (FastStream), MongoDB and S3, and running it.
 
 Subscriptions per worker process:
 - the stage's input topic and its retry topic, both in the consumer group ``{prefix}-{stage}``
-  (instances of one stage share partitions; Kafka never gives one partition to two members), with
-  manual acknowledgement: the offset is committed only after ``handle_record`` returned, i.e.
-  after the job update and the next event are durable;
+  (``{prefix}-ingest`` for the downloader; instances of one stage share partitions; Kafka never
+  gives one partition to two members), with manual acknowledgement: the offset is committed only
+  after ``handle_record`` returned, i.e. after the work and the events it caused are durable;
 - the control topic in a group unique to this instance, so every instance sees every command.
+
+Without ``concurrency`` (the stages) a partition's records are handled one at a time, in the
+subscriber. With it (the downloader: ``PLINTH_DOWNLOAD_CONCURRENCY``), up to that many records
+per subscribed topic run at once in tasks of their own, so a slow one holds only itself; a
+record that fails is tried again in place (pause doubling from ``NACK_PAUSE_S``), and offsets are
+committed by hand up to the lowest record still running
+(:class:`plinth.worker.offsets.CommitTracker`).
 """
 
 from __future__ import annotations
@@ -15,9 +23,11 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
+from aiokafka import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
@@ -33,14 +43,20 @@ from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
 from plinth.metrics import exposition, setup_metrics
 from plinth.settings import Settings
 from plinth.telemetry import setup_tracing
-from plinth.worker.control import apply_command, command_for
+from plinth.worker.control import PauseGate, apply_command, command_for
 from plinth.worker.dependencies import DependencyWatch, retry_until_done, unless_stopped
 from plinth.worker.health import HealthServer
-from plinth.worker.heartbeat import default_instance_id, heartbeat_loop, write_heartbeat
+from plinth.worker.heartbeat import (
+    WorkersCollection,
+    default_instance_id,
+    heartbeat_loop,
+    write_heartbeat,
+)
 from plinth.worker.logs import setup_logging
+from plinth.worker.offsets import CommitTracker, Partition
 from plinth.worker.redelivery import RedeliveryGuard
 from plinth.worker.result import Step
-from plinth.worker.runtime import EventPublisher, Record, StageWorker
+from plinth.worker.runtime import EventPublisher, Record, StageWorker, WorkerStats
 from plinth.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +64,26 @@ log = logging.getLogger(__name__)
 
 NACK_PAUSE_S = 2.0
 """After an infrastructure failure, wait before the record is redelivered (no hot loop)."""
+NACK_PAUSE_MAX_S = 30.0
+"""With ``concurrency`` > 1 a record is tried again in place, the pause doubling up to this."""
 DEFAULT_MAX_DELIVERIES = 5
+
+
+class Worker(Protocol):
+    """What the binding needs of a worker (:class:`plinth.worker.runtime.EventWorker`)."""
+
+    stage: Stage
+    instance: str
+    stats: WorkerStats
+    gate: PauseGate
+
+    async def handle_record(self, record: Record) -> None: ...
+
+    async def give_up(self, record: Record, reason: str) -> None: ...
+
+
+def nack_pause_s(failures: int) -> float:
+    return float(min(NACK_PAUSE_S * 2 ** max(failures - 1, 0), NACK_PAUSE_MAX_S))
 
 
 class BrokerPublisher:
@@ -73,7 +108,9 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
 
 
 def consumer_group(settings: Settings, stage: Stage) -> str:
-    return f"{settings.kafka_consumer_group_prefix}-{stage.value}"
+    # The downloader's group kept the name it had as ingest's own consumer (committed offsets).
+    name = "ingest" if stage is Stage.DOWNLOAD else stage.value
+    return f"{settings.kafka_consumer_group_prefix}-{name}"
 
 
 def to_record(message: KafkaMessage) -> Record:
@@ -94,20 +131,30 @@ class KafkaStageBinding:
     """The FastStream subscribers of one worker and the pause/resume of its consumers."""
 
     def __init__(
-        self, broker: KafkaBroker, worker: StageWorker, settings: Settings,
+        self, broker: KafkaBroker, worker: Worker, settings: Settings,
         *, offset_reset: Literal["earliest", "latest"] = "earliest",
         control_scope: str | None = None,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         readiness: Readiness | None = None,
+        concurrency: int | None = None,
+        hold_s: float = 0.0,
     ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.broker = broker
         self.control_scope = control_scope
         self.worker = worker
         self.guard = RedeliveryGuard(max_deliveries, readiness)
+        self.concurrency = concurrency
+        self.offsets = CommitTracker()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         group = consumer_group(settings, worker.stage)
         # The retry consumer may hold a record until its not_before (at most retry_max_delay_s),
-        # so allow that much longer between polls before the group thinks it is dead.
-        poll_interval_ms = int((settings.retry_max_delay_s + 300) * 1000)
+        # and with concurrency a handler waits for a free slot (at most ``hold_s``, one record's
+        # longest run): allow that much longer between polls before the group thinks it is dead.
+        poll_interval_ms = int((max(settings.retry_max_delay_s, hold_s) + 300) * 1000)
+        topics = (STAGE_INPUT[worker.stage], retry_topic(worker.stage))
         self.job_subscribers = [
             broker.subscriber(
                 topic,
@@ -117,8 +164,11 @@ class KafkaStageBinding:
                 max_poll_interval_ms=poll_interval_ms,
                 decoder=raw_body,
             )
-            for topic in (STAGE_INPUT[worker.stage], retry_topic(worker.stage))
+            for topic in topics
         ]
+        # One pool per topic: retries waiting for their not_before never take the input's slots.
+        self.slots = {topic: asyncio.Semaphore(concurrency or 1) for topic in topics}
+        self._subscriber_of = dict(zip(topics, self.job_subscribers, strict=True))
         for subscriber in self.job_subscribers:
             subscriber(self.on_job_message)
         self.control_subscriber = broker.subscriber(
@@ -131,6 +181,9 @@ class KafkaStageBinding:
 
     async def on_job_message(self, body: bytes, message: KafkaMessage) -> None:
         record = to_record(message)
+        if self.concurrency is not None:
+            await self._hand_off(record)
+            return
         where = (record.topic, record.partition, record.offset)
         try:
             await self.worker.handle_record(record)
@@ -139,11 +192,8 @@ class KafkaStageBinding:
             # so this record comes again. Unless it keeps failing while they all answer: then
             # the record itself is the problem, and rewinding would block its partition forever.
             if await self.guard.failed(where):
-                reason = (f"failed {self.guard.failures(where)} deliveries while Kafka, the "
-                          f"document store and S3 answered: {type(exc).__name__}: {exc}")
-                log.error("%s[%s]@%s %s; dead-lettering it", *where, reason)
                 try:
-                    await self.worker.give_up(record, reason)
+                    await self._give_up(record, exc)
                 except Exception:
                     log.exception("could not dead-letter %s[%s]@%s; it will be redelivered",
                                   *where)
@@ -161,6 +211,85 @@ class KafkaStageBinding:
         self.guard.forget(where)
         await message.ack()
 
+    async def _give_up(self, record: Record, exc: Exception) -> None:
+        where = (record.topic, record.partition, record.offset)
+        reason = (f"failed {self.guard.failures(where)} deliveries while Kafka, the "
+                  f"document store and S3 answered: {type(exc).__name__}: {exc}")
+        log.error("%s[%s]@%s %s; dead-lettering it", *where, reason)
+        await self.worker.give_up(record, reason)
+
+    # ---------------------------------------------------------------- with concurrency
+    async def _hand_off(self, record: Record) -> None:
+        """Hand the record to a task of its own and return for the next one; wait here (and so
+        stop fetching that topic) while every slot is taken."""
+        assert record.partition is not None and record.offset is not None
+        partition: Partition = (record.topic, record.partition)
+        if self._closing or not self.offsets.start(partition, record.offset):
+            # Shutting down: left uncommitted, it comes again. Or redelivered after a rebalance
+            # while it still runs here: that run commits it.
+            return
+        slots = self.slots[record.topic]
+        await slots.acquire()
+        if self._closing:
+            slots.release()
+            return
+        task = asyncio.create_task(self._run(record, partition, slots))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, record: Record, partition: Partition, slots: asyncio.Semaphore) -> None:
+        """Handle the record, trying again in place (the partition's later records go on in
+        other tasks) until it is done or set aside; then commit what may be committed."""
+        assert record.offset is not None
+        where = (record.topic, record.partition, record.offset)
+        try:
+            failures = 0
+            while True:
+                try:
+                    await self.worker.handle_record(record)
+                    break
+                except Exception as exc:
+                    failures += 1
+                    if await self.guard.failed(where):
+                        try:
+                            await self._give_up(record, exc)
+                            break
+                        except Exception:
+                            log.exception("could not dead-letter %s[%s]@%s; trying again",
+                                          *where)
+                    else:
+                        log.warning("%s[%s]@%s could not finish (%s: %s); trying again in %.0f s",
+                                    *where, type(exc).__name__, exc, nack_pause_s(failures),
+                                    exc_info=failures == 1)
+                        self.worker.stats.last_error = "infrastructure error, record retried"
+                    await asyncio.sleep(nack_pause_s(failures))
+            self.guard.forget(where)
+            point = self.offsets.finish(partition, record.offset)
+            if point is not None:
+                await self._commit(partition, point)
+        finally:
+            slots.release()
+
+    async def _commit(self, partition: Partition, point: int) -> None:
+        consumer = getattr(self._subscriber_of.get(partition[0]), "consumer", None)
+        if consumer is None:
+            return
+        try:
+            await consumer.commit({TopicPartition(*partition): point})
+        except Exception as exc:
+            # Not ours any more (rebalanced) or Kafka unreachable: the next finished record of
+            # the partition commits past it, or its new owner does the work again (idempotent).
+            log.info("commit of %s:%d at %d not taken: %r", *partition, point, exc)
+            return
+        self.offsets.confirm(partition, point)
+
+    async def close(self) -> None:
+        """Stop the running records without committing them: they come again."""
+        self._closing = True
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
     async def on_control_message(self, body: bytes, message: KafkaMessage) -> None:
         command = command_for(body, message.headers, self.worker.stage, self.control_scope)
         if command is not None:
@@ -175,6 +304,13 @@ class KafkaStageBinding:
             if consumer is not None:
                 held.extend(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
         return sorted(held)
+
+    def holds_every_topic(self) -> bool:
+        """True once each job consumer (input and retry topic) holds partitions: both joined
+        the group, so no rebalance for their joining is to come. A throwaway group reading from
+        ``latest`` must wait for this (a rebalance re-resets a partition to its end)."""
+        consumers = [getattr(sub, "consumer", None) for sub in self.job_subscribers]
+        return all(consumer is not None and consumer.assignment() for consumer in consumers)
 
     def heartbeat_extra(self) -> dict[str, Any]:
         return {"assignment": self.assignment(), "control_ready": self.control_ready(),
@@ -230,7 +366,6 @@ async def serve_stage(
                                         control_scope=settings.worker_control_scope,
                                         max_deliveries=settings.max_deliveries,
                                         readiness=readiness)
-            started_at = utcnow()
             started, _ = await unless_stopped(stop, retry_until_done(
                 "start the Kafka consumers", broker.start, readiness, journal=watch.journal,
                 undo=broker.stop))
@@ -240,26 +375,37 @@ async def serve_stage(
                 return
             watch.start()
             state.subscribers = binding.job_subscribers
-            beat = asyncio.create_task(
-                heartbeat_loop(db.workers, worker, started_at, binding.heartbeat_extra))
             log.info("%s worker %s running (group %s)", stage, instance,
                      consumer_group(settings, stage))
-            try:
-                await stop.wait()
-            finally:
-                await watch.stop()
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
-                await broker.stop()
-                with contextlib.suppress(Exception):
-                    await write_heartbeat(db.workers, worker, started_at, {"stopped": True})
+            async with beating(db.workers, worker, binding.heartbeat_extra):
+                try:
+                    await stop.wait()
+                finally:
+                    await watch.stop()
+                    await broker.stop()
     finally:
         state.stopping = True
         if health is not None:
             await health.stop()
         await db.close()
         provider.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def beating(
+    workers: WorkersCollection, worker: Worker, extra: Callable[[], dict[str, Any]]
+) -> AsyncIterator[datetime]:
+    """The worker's heartbeat in ``workers`` while inside; marked ``stopped`` on the way out."""
+    started_at = utcnow()
+    beat = asyncio.create_task(heartbeat_loop(workers, worker, started_at, extra))
+    try:
+        yield started_at
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        with contextlib.suppress(Exception):
+            await write_heartbeat(workers, worker, started_at, {"stopped": True})
 
 
 class WorkerHealth:
