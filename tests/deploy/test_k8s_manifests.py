@@ -164,7 +164,10 @@ def served(objs: list[Obj], deployment: Obj) -> tuple[dict[str, frozenset[str]],
         return routes(script), settings.dashboard_port, settings.dashboard_host
     if script == "plinth-ingest":
         if not serves_http(deployment):
-            return None  # the downloader (plinth_ingest.main.run_downloader_only)
+            # the downloader (plinth_ingest.main.run_downloader_only): the workers' health server
+            if settings.health_port:
+                return worker_routes(), settings.health_port, settings.health_host
+            return None
         return routes(script), settings.ingest_port, settings.ingest_host
     if stage_of(deployment) is not None and settings.health_port:
         return worker_routes(), settings.health_port, settings.health_host
@@ -806,9 +809,8 @@ PLANTED: dict[str, tuple[str, Callable[[list[Obj]], None]]] = {
         _deployment(o, "dashboard-api"))["readinessProbe"]["httpGet"].update(path="/healthz")),
     "liveness on /ready": ("probes", lambda o: main_container(
         _deployment(o, "ingest-http"))["livenessProbe"]["httpGet"].update(path="/ready")),
-    "HTTP probe on the downloader": ("probes", lambda o: main_container(
-        _deployment(o, "ingest-downloader")).update(livenessProbe={"httpGet": {"path": "/live",
-                                                                               "port": 8090}})),
+    "downloader probe without its health port": ("probes", lambda o: main_container(
+        _deployment(o, "ingest-downloader"))["env"].pop(1)),
     "worker probe at a missing route": ("probes", lambda o: main_container(
         _deployment(o, "derive"))["livenessProbe"]["httpGet"].update(path="/healthz")),
     "worker health on localhost": ("probes", lambda o: main_container(_deployment(o, "segment"))[

@@ -14,11 +14,13 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 
+from plinth.metrics import exposition, setup_metrics
 from plinth.telemetry import setup_tracing
 from plinth.worker.dependencies import open_when_ready, probes_for
+from plinth.worker.health import HealthServer
 from plinth.worker.logs import setup_logging
 from plinth_ingest.app import create_app
-from plinth_ingest.runtime import open_runtime
+from plinth_ingest.runtime import IngestRuntime, open_runtime
 from plinth_ingest.settings import get_ingest_settings
 
 log = logging.getLogger("plinth.ingest")
@@ -31,6 +33,16 @@ async def run_downloader_only() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    opened: list[IngestRuntime] = []
+    health: HealthServer | None = None
+
+    def on_open(runtime: IngestRuntime | None) -> None:
+        opened[:] = [runtime] if runtime is not None else []
+
+    async def live() -> tuple[bool, dict[str, Any]]:
+        # Waiting for a dependency is the job, not a reason to restart (plinth.worker.health).
+        return True, {"status": "downloading" if opened else "waiting for dependencies"}
+
     try:
         # Waits (and retries with backoff) while Kafka, the document store or S3 is down.
         async with (
@@ -41,10 +53,25 @@ async def run_downloader_only() -> None:
                     settings, http=False, downloader=True, tracer_provider=provider
                 ),
                 probes,
-            ),
+                on_open=on_open,
+            ) as pending,
         ):
+            async def ready() -> tuple[bool, dict[str, Any]]:
+                if not opened:
+                    return False, {"status": "starting", "reason": await pending.reason()}
+                report = await opened[0].readiness.report()
+                return report.ready, {"status": "ready" if report.ready else "not ready",
+                                      "dependencies": report.as_dict()}
+
+            if settings.health_port:  # the stage workers' /live, /ready and /metrics
+                setup_metrics("plinth-ingest-downloader")
+                health = HealthServer(settings.health_host, settings.health_port, live=live,
+                                      ready=ready, metrics=exposition)
+                await health.start()
             await stop.wait()
     finally:
+        if health is not None:
+            await health.stop()
         provider.shutdown()
 
 
