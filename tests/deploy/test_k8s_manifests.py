@@ -15,8 +15,8 @@ Each kustomization (the base and the local, production and gpu overlays) is rend
 - every key of the ConfigMap and the Secret, and every PLINTH_* variable of a container, is a
   field of the settings models, the values validate, and no secret sits in the ConfigMap;
 - probes point at routes the Litestar apps and the stage workers' health server
-  (plinth.worker.health) really serve, on the port and address they listen on; the downloader
-  serves none and has none;
+  (plinth.worker.health, also the downloader's) really serve, on the port and address they
+  listen on;
 - Services, PodDisruptionBudgets and the Ingress select real Deployments, ports and routes;
 - docs/runbook.md has the section each alert of deploy/monitoring/alerts.yaml links to.
 
