@@ -173,6 +173,37 @@ def job_table(jobs: list[Job]) -> Table:
     return table
 
 
+async def worker_metrics(ports: dict[str, int]) -> Table:
+    """What each worker's /metrics counted (plinth.metrics): records by outcome, mean step time."""
+    table = Table(title="Worker metrics (GET /metrics on each health port)")
+    for column in ("worker", "advanced", "retried", "failed", "dead-lettered", "mean step (s)"):
+        table.add_column(column, justify="left" if column == "worker" else "right")
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, port in ports.items():
+            if name in ("ingest", "dashboard-api"):
+                continue
+            try:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.HTTPError as exc:
+                table.add_row(name, f"unreachable: {type(exc).__name__}", "", "", "", "")
+                continue
+            counts: dict[str, float] = {}
+            duration_sum = duration_count = 0.0
+            for line in text.splitlines():
+                value = line.rsplit(" ", 1)[-1]
+                if line.startswith("plinth_jobs_processed_total{"):
+                    outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+                    counts[outcome] = counts.get(outcome, 0) + float(value)
+                elif line.startswith("plinth_stage_duration_seconds_sum{"):
+                    duration_sum += float(value)
+                elif line.startswith("plinth_stage_duration_seconds_count{"):
+                    duration_count += float(value)
+            mean = f"{duration_sum / duration_count:.2f}" if duration_count else "-"
+            table.add_row(name, *(f"{counts.get(o, 0):.0f}" for o in
+                                  ("advanced", "retried", "failed", "dead_lettered")), mean)
+    return table
+
+
 def hop_overhead(spans: list[dict[str, Any]]) -> Table:
     """Per stage hop: compute (the step spans) against the runtime's own I/O, from the traces.
 
@@ -309,6 +340,7 @@ async def run(args: argparse.Namespace) -> int:
             f"{len(done) / elapsed * 60:.1f} jobs/min, {composites / elapsed * 60:.1f} "
             f"composites/min ({composites * 9} derivatives) on {os.cpu_count()} CPU(s)")
         console.print(hop_overhead(read_spans(trace_file)))
+        console.print(await worker_metrics(processes.health_ports))
         async with BlobStore.from_settings(base) as blobs:
             sample = done[0] if done else None
             if sample and sample.manifest_s3_key:
@@ -323,7 +355,11 @@ async def run(args: argparse.Namespace) -> int:
             "(originals/ cutouts/ masks/ backgrounds/ composites/ derivatives/ manifests/)\n"
             f"  traces:       {trace_file.relative_to(REPO)} (one JSON span per line; set "
             "PLINTH_OTLP_ENDPOINT for Jaeger)\n"
-            f"  service logs: {work.relative_to(REPO)}/*.log", highlight=False)
+            f"  service logs: {work.relative_to(REPO)}/*.log\n"
+            "  health:       " + ", ".join(f"{name} :{port}" for name, port in
+                                          processes.health_ports.items() if name != "ingest")
+            + " (/live, /ready, /metrics); ingest and the dashboard on their own ports",
+            highlight=False)
         rc = 0 if len(done) == len(jobs) else 1
         if args.exit_when_done:
             console.print("  dashboard:    against the demo's namespace:")
