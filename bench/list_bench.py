@@ -239,10 +239,8 @@ def settle_statistics() -> float | None:
     if not os.environ.get("PLINTH_MONGO_URI", "").endswith(f":{cfg.mongo_port}"):
         return None
     started = time.perf_counter()
-    analysed = subprocess.run(
-        [str(postgres.bin_dir() / "psql"), "-h", cfg.host, "-p", str(cfg.postgres_port),
-         "-U", postgres.SUPERUSER, "-d", postgres.DATABASE, "-qc", "ANALYZE"],
-        capture_output=True, check=False)
+    analysed = postgres.client(cfg, "psql", f"--dbname={postgres.DATABASE}", "-q",
+                               "--command=ANALYZE")
     return time.perf_counter() - started if analysed.returncode == 0 else None
 
 

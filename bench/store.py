@@ -195,10 +195,7 @@ class Candidate:
 
 
 def _psql(cfg: Any, sql: str, database: str = postgres.DATABASE) -> str:
-    result = subprocess.run(
-        [str(postgres.bin_dir() / "psql"), "-h", cfg.host, "-p", str(cfg.postgres_port),
-         "-U", postgres.SUPERUSER, "-d", database, "-Atqc", sql],
-        capture_output=True, text=True, check=False)
+    result = postgres.client(cfg, "psql", f"--dbname={database}", "-Atq", f"--command={sql}")
     if result.returncode != 0:
         raise RuntimeError(f"psql {sql!r}: {result.stderr.strip()} (is the stack's postgres up?)")
     return result.stdout

@@ -124,53 +124,28 @@ def server_binary() -> str:
     return str(bin_dir() / "postgres")
 
 
-def accepts_connections(cfg: StackConfig) -> bool:
-    result = subprocess.run(
-        [
-            str(bin_dir() / "pg_isready"),
-            f"--host={cfg.host}",
-            f"--port={cfg.postgres_port}",
-            f"--username={SUPERUSER}",
-            "--dbname=postgres",
-            "--timeout=2",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
-def ensure_database(cfg: StackConfig) -> None:
-    """The database FerretDB keeps its schemas in (one schema per MongoDB database)."""
-    result = subprocess.run(
-        [
-            str(bin_dir() / "createdb"),
-            f"--host={cfg.host}",
-            f"--port={cfg.postgres_port}",
-            f"--username={SUPERUSER}",
-            DATABASE,
-        ],
+def client(cfg: StackConfig, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of PostgreSQL's client tools (psql, createdb, pg_isready) against the cluster."""
+    return subprocess.run(
+        [str(bin_dir() / tool), f"--host={cfg.host}", f"--port={cfg.postgres_port}",
+         f"--username={SUPERUSER}", *args],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def accepts_connections(cfg: StackConfig) -> bool:
+    return client(cfg, "pg_isready", "--dbname=postgres", "--timeout=2").returncode == 0
+
+
+def ensure_database(cfg: StackConfig) -> None:
+    """The database FerretDB keeps its schemas in (one schema per MongoDB database)."""
+    result = client(cfg, "createdb", DATABASE)
     if result.returncode != 0 and "already exists" not in result.stderr:
         raise RuntimeError(f"postgres: createdb {DATABASE} failed: {result.stderr.strip()}")
     for database in ("template1", DATABASE):  # template1: databases created later inherit it
-        tuned = subprocess.run(
-            [
-                str(bin_dir() / "psql"),
-                f"--host={cfg.host}",
-                f"--port={cfg.postgres_port}",
-                f"--username={SUPERUSER}",
-                f"--dbname={database}",
-                "--quiet",
-                f"--command={PLANNER_COSTS}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        tuned = client(cfg, "psql", f"--dbname={database}", "--quiet", f"--command={PLANNER_COSTS}")
         if tuned.returncode != 0:
             raise RuntimeError(f"postgres: tuning {database} failed: {tuned.stderr.strip()}")
 

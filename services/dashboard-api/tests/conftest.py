@@ -43,6 +43,18 @@ def dashboard_settings(test_namespace: Any) -> DashboardSettings:
     )
 
 
+@pytest.fixture
+async def scratch_db(
+    dashboard_settings: DashboardSettings, test_namespace: Any
+) -> AsyncIterator[Database]:
+    """An empty database of its own, with Plinth's indexes, dropped after the test."""
+    database = Database(dashboard_settings.mongo_uri, test_namespace.database("scratch"))
+    await database.ensure_indexes()
+    yield database
+    await database.client.drop_database(database.db.name)
+    await database.close()
+
+
 @pytest.fixture(scope="session")
 async def stack_db(dashboard_settings: DashboardSettings) -> AsyncIterator[Database]:
     db = Database.from_settings(dashboard_settings)

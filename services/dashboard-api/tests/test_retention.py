@@ -3,7 +3,6 @@ lose their history after a while, everything recent or unfinished stays."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -12,20 +11,10 @@ from plinth.adapters.mongo import Database
 from plinth.domain.job import Job, Transition, utcnow
 from plinth.domain.states import JobStatus
 from plinth_dashboard_api.retention import RetentionPolicy, prune
-from plinth_dashboard_api.settings import DashboardSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
 NOW = utcnow()
-
-
-@pytest.fixture
-async def db(dashboard_settings: DashboardSettings, run_id: str) -> AsyncIterator[Database]:
-    database = Database(dashboard_settings.mongo_uri, f"retention_test_{run_id}")
-    await database.ensure_indexes()
-    yield database
-    await database.client.drop_database(database.db.name)
-    await database.close()
 
 
 def _job(sku: str, status: JobStatus, age_days: float) -> Job:
@@ -38,7 +27,8 @@ def _job(sku: str, status: JobStatus, age_days: float) -> Job:
     )
 
 
-async def test_a_pass_removes_what_is_old_and_keeps_the_rest(db: Database) -> None:
+async def test_a_pass_removes_what_is_old_and_keeps_the_rest(scratch_db: Database) -> None:
+    db = scratch_db
     for i, age in enumerate((40, 31, 29, 1)):
         received = NOW - timedelta(days=age)
         await db.webhook_events.insert_one({"_id": f"d{i}", "received_at": received})
@@ -73,7 +63,8 @@ async def test_a_pass_removes_what_is_old_and_keeps_the_rest(db: Database) -> No
     assert again.as_dict() == {"webhook_events_deleted": 0, "audit_deleted": 0, "jobs_slimmed": 0}
 
 
-async def test_zero_days_keeps_everything(db: Database) -> None:
+async def test_zero_days_keeps_everything(scratch_db: Database) -> None:
+    db = scratch_db
     await db.webhook_events.insert_one({"_id": "old", "received_at": NOW - timedelta(days=999)})
     await db.jobs_collection.insert_one(_job("OLD", JobStatus.DONE, 999).to_document())
     keep = RetentionPolicy(webhook_events_days=0, audit_days=0, job_detail_days=0)

@@ -3,7 +3,6 @@ backlog per stage."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,6 @@ from plinth.domain.job import Job, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import IngestRequested, JobEvent
 from plinth.messaging.topics import INGEST_REQUESTED, JOB_BG_REMOVED, JOB_COMPOSITED
-from plinth_dashboard_api.settings import DashboardSettings
 from plinth_dashboard_api.sweeper import NOTE, sweep
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
@@ -38,15 +36,6 @@ class Recorder:
         self.sent.append((topic, event, key))
 
 
-@pytest.fixture
-async def db(dashboard_settings: DashboardSettings, run_id: str) -> AsyncIterator[Database]:
-    database = Database(dashboard_settings.mongo_uri, f"sweeper_test_{run_id}")
-    await database.ensure_indexes()
-    yield database
-    await database.client.drop_database(database.db.name)
-    await database.close()
-
-
 async def _store(db: Database, status: JobStatus, minutes_ago: float, **fields: Any) -> Job:
     at = NOW - timedelta(minutes=minutes_ago)
     job = Job(sku=f"SW-{status.value}-{minutes_ago}", theme="studio",
@@ -56,7 +45,8 @@ async def _store(db: Database, status: JobStatus, minutes_ago: float, **fields: 
     return job
 
 
-async def test_stuck_jobs_go_back_to_their_stage_once(db: Database) -> None:
+async def test_stuck_jobs_go_back_to_their_stage_once(scratch_db: Database) -> None:
+    db = scratch_db
     waiting_download = await _store(db, JobStatus.NEW, 60)
     segmented = await _store(db, JobStatus.BG_REMOVED, 60, img_sha256=SHA,
                              s3_original_key="o", s3_cutout_key="c", s3_mask_key="m")

@@ -34,6 +34,7 @@ from typing import Any
 from plinth.adapters.mongo import Database, count_matching
 from plinth.domain.job import utcnow
 from plinth.domain.states import JobStatus
+from plinth_dashboard_api.periodic import every
 
 log = logging.getLogger("plinth.dashboard.retention")
 
@@ -139,16 +140,11 @@ async def prune(
 
 async def run_periodically(db: Database, policy: RetentionPolicy, interval_s: float) -> None:
     """A pass every ``interval_s`` until cancelled; a failed pass is logged and retried later."""
-    while True:
-        try:
-            report = await prune(db, policy)
-            if any(report.as_dict().values()):
-                log.info("retention pass: %s", report.as_dict())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("retention pass failed; next try in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+
+    async def one_pass() -> dict[str, int]:
+        return (await prune(db, policy)).as_dict()
+
+    await every(interval_s, "retention pass", one_pass, log)
 
 
 def policy_from_settings(settings: Any) -> RetentionPolicy:

@@ -31,9 +31,11 @@ from plinth.adapters.mongo import Database
 from plinth.domain.job import Job, Transition, utcnow
 from plinth.domain.states import LEGACY_EQUIVALENT, PIPELINE, STAGE_FROM, TERMINAL, JobStatus, Stage
 from plinth.domain.states import canonical as canonical_status
-from plinth.messaging.events import Event, IngestRequested, JobEvent
+from plinth.messaging.events import Event, JobEvent
+from plinth.messaging.resume import download_request
 from plinth.messaging.topics import STAGE_INPUT
 from plinth.metrics import stuck_jobs_redriven
+from plinth_dashboard_api.periodic import every
 
 log = logging.getLogger("plinth.dashboard.sweeper")
 
@@ -63,14 +65,7 @@ def next_message(job: Job) -> tuple[Stage, str, Event]:
     """The stage that takes ``job`` on, its input topic and the event to put there."""
     status = canonical_status(job.status)
     if status is JobStatus.NEW and not job.s3_original_key:
-        return Stage.DOWNLOAD, STAGE_INPUT[Stage.DOWNLOAD], IngestRequested(
-            delivery_id=job.delivery_id or f"sweep-{job.id}",
-            sku=job.sku,
-            image_url=job.image_url,  # type: ignore[arg-type,unused-ignore]  # pydantic coerces
-            img_sha256=job.img_sha256,
-            themes=[job.theme],
-            job_ids=[job.id],
-        )
+        return Stage.DOWNLOAD, STAGE_INPUT[Stage.DOWNLOAD], download_request(job, why="sweep")
     stage = STAGE_FROM[status]
     consumer = Stage.DERIVE if stage is Stage.MANIFEST else stage  # derive runs both steps
     return consumer, STAGE_INPUT[consumer], JobEvent(
@@ -128,16 +123,12 @@ async def run_periodically(
     stuck_after_s: float, interval_s: float,
 ) -> None:
     """A pass every ``interval_s`` until cancelled; a failed pass (Kafka down) is retried later."""
-    while True:
-        try:
-            report = await sweep(db, publisher, lag_by_stage, stuck_after_s=stuck_after_s)
-            if report.redriven or report.skipped_busy:
-                log.info("stuck-job sweep: %s", report.as_dict())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stuck-job sweep failed; next try in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+
+    async def one_pass() -> dict[str, Any]:
+        report = await sweep(db, publisher, lag_by_stage, stuck_after_s=stuck_after_s)
+        return report.as_dict()
+
+    await every(interval_s, "stuck-job sweep", one_pass, log)
 
 
 async def _main(dry_run: bool) -> None:

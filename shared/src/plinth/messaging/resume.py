@@ -13,17 +13,23 @@ from plinth.messaging.events import Event, IngestRequested, JobEvent
 from plinth.messaging.topics import INGEST_REQUESTED, STAGE_INPUT
 
 
+def download_request(job: Job, *, why: str) -> IngestRequested:
+    """The downloader's input that (re)fetches ``job``'s photo; ``why`` names the delivery when
+    the job has none of its own (``retry``, ``sweep``)."""
+    return IngestRequested(
+        delivery_id=job.delivery_id or f"{why}-{job.id}",
+        sku=job.sku,
+        image_url=job.image_url,  # type: ignore[arg-type,unused-ignore]  # pydantic coerces
+        img_sha256=job.img_sha256,
+        themes=[job.theme],
+        job_ids=[job.id],
+    )
+
+
 def resume_message(failed: Job, resumed: Job) -> tuple[str, Event]:
     """The topic and event that hand ``resumed`` (``retry(failed)``) to the stage that failed."""
     if failed.failed_stage is Stage.DOWNLOAD:
-        return INGEST_REQUESTED, IngestRequested(
-            delivery_id=resumed.delivery_id or f"retry-{resumed.id}",
-            sku=resumed.sku,
-            image_url=resumed.image_url,  # type: ignore[arg-type,unused-ignore]  # pydantic coerces
-            img_sha256=resumed.img_sha256,
-            themes=[resumed.theme],
-            job_ids=[resumed.id],
-        )
+        return INGEST_REQUESTED, download_request(resumed, why="retry")
     stage = STAGE_FROM[resumed.status]
     return STAGE_INPUT[stage], JobEvent(
         job_id=resumed.id,
