@@ -16,10 +16,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from PIL import Image
 
+from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
 from plinth.settings import Settings
+from plinth.worker.groups import pipeline_groups, start_groups_at_end
 from plinth_ingest.app import WEBHOOK_PATH, create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
@@ -55,9 +57,12 @@ def ingest_settings(stack_settings: Settings, test_namespace: Any) -> IngestSett
         "max_attempts": 2,
         "retry_base_delay_s": 0.05,
         "retry_max_delay_s": 0.2,
-        # A group of our own, starting at the end of the topic: other runs' requests aren't ours.
+        # A group of our own whose offsets are committed at the topics' ends before it starts
+        # (client fixture): other runs' requests aren't ours, and unlike an offset reset to
+        # "latest" (resolved when a consumer first fetches, again after each rebalance) nothing
+        # published after that point can be skipped.
         "kafka_consumer_group_prefix": test_namespace.group_prefix("ingest"),
-        "ingest_offset_reset": "latest",
+        "ingest_offset_reset": "earliest",
         "max_deliveries": 3,
     }
     return IngestSettings(**{**stack_settings.model_dump(), **overrides})
@@ -75,15 +80,19 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     async with BlobStore.from_settings(ingest_settings) as blobs:
         await blobs.ensure_bucket()
+    await ensure_topics(ingest_settings)
+    await start_groups_at_end(ingest_settings, {
+        group: topics for group, topics in pipeline_groups(ingest_settings).items()
+        if group.endswith("-ingest")
+    })
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     app = create_app(ingest_settings, tracer_provider=provider)
     async with AsyncTestClient(app=app) as test_client:
         runtime: IngestRuntime = app.state.ingest
         assert runtime.binding is not None
-        # Wait until the downloader holds its partitions (request and retry topic): with offset
-        # reset "latest", requests published before that, or before a rebalance as the second
-        # consumer joins, would be skipped.
+        # Wait until the downloader holds its partitions (request and retry topic), so that the
+        # tests' timings do not include the group's joining.
         for _ in range(200):
             if runtime.binding.holds_every_topic():
                 break
