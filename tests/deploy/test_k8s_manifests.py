@@ -54,7 +54,6 @@ from plinth.worker.logs import LogSettings
 from plinth.worker.service import consumer_group as stage_consumer_group
 from plinth.worker.settings import WorkerSettings
 from plinth_dashboard_api.settings import DashboardSettings
-from plinth_ingest.consumer import consumer_group as ingest_consumer_group
 from plinth_ingest.settings import IngestSettings
 
 from .kustomize_subset import KustomizeError, build, object_id, split_image
@@ -408,7 +407,8 @@ def scaling_errors(objs: list[Obj]) -> list[str]:
         settings = settings_of(objs, target)
         argv = command(target)
         if argv == ["plinth-ingest", "downloader"]:
-            group, reset = ingest_consumer_group(settings), settings.ingest_offset_reset
+            group, reset = (stage_consumer_group(settings, Stage.DOWNLOAD),
+                            settings.ingest_offset_reset)
         elif (stage := stage_of(target)) is not None:
             group, reset = stage_consumer_group(settings, stage), settings.worker_offset_reset
         else:

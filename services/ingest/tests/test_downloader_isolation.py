@@ -16,11 +16,11 @@ from aiokafka.partitioner import murmur2
 from plinth.adapters.kafka import make_broker
 from plinth.adapters.mongo import Database
 from plinth.domain.job import Job
-from plinth.domain.states import JobStatus
+from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import IngestRequested
 from plinth.messaging.topics import DEAD_LETTER, INGEST_REQUESTED
 from plinth.worker import service as service_module
-from plinth_ingest.consumer import consumer_group
+from plinth.worker.service import consumer_group
 from plinth_ingest.runtime import IngestRuntime
 from plinth_testkit.http_server import LocalHttpServer, Route
 
@@ -98,7 +98,7 @@ class Offsets:
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
-        self.group = consumer_group(settings)
+        self.group = consumer_group(settings, Stage.DOWNLOAD)
 
     async def __aenter__(self) -> Offsets:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
