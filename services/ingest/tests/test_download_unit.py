@@ -23,6 +23,7 @@ from plinth.worker.runtime import Record
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker
 from plinth_ingest.settings import IngestSettings
+from plinth_testkit.memory import MemoryJobs
 
 
 def jpeg() -> bytes:
@@ -33,27 +34,6 @@ def jpeg() -> bytes:
 
 PHOTO = jpeg()
 SHA = hashlib.sha256(PHOTO).hexdigest()
-
-
-class Jobs:
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
-
-    async def get(self, job_id: str) -> Job | None:
-        return self.jobs.get(job_id)
-
-    async def create_or_get(self, job: Job) -> tuple[Job, bool]:
-        if job.id in self.jobs:
-            return self.jobs[job.id], False
-        self.jobs[job.id] = job
-        return job, True
-
-    async def replace_if_status(self, job: Job, expected: JobStatus) -> bool:
-        stored = self.jobs.get(job.id)
-        if stored is None or stored.status is not expected:
-            return False
-        self.jobs[job.id] = job
-        return True
 
 
 class RefusingBlobs:
@@ -103,8 +83,8 @@ class Fetcher:
                           elapsed_s=0.0)  # fmt: skip
 
 
-def worker(blobs: Any, fetcher: Any, **settings: Any) -> tuple[DownloadWorker, Jobs, Kafka]:
-    jobs, kafka = Jobs(), Kafka()
+def worker(blobs: Any, fetcher: Any, **settings: Any) -> tuple[DownloadWorker, MemoryJobs, Kafka]:
+    jobs, kafka = MemoryJobs(), Kafka()
     built = DownloadWorker(
         settings=IngestSettings(**settings), jobs=jobs, blobs=blobs, publisher=kafka,
         deliveries=DeliveryLog(Events()), fetcher=fetcher, instance="test:1",
@@ -112,7 +92,7 @@ def worker(blobs: Any, fetcher: Any, **settings: Any) -> tuple[DownloadWorker, J
     return built, jobs, kafka
 
 
-def new_job(jobs: Jobs, sku: str) -> Job:
+def new_job(jobs: MemoryJobs, sku: str) -> Job:
     job = Job(sku=sku, theme="default", image_url="https://cdn.test/a.jpg", img_sha256=SHA)
     jobs.jobs[job.id] = job
     return job

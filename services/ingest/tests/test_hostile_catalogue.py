@@ -55,6 +55,7 @@ from plinth_ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_h
 from plinth_ingest.themes import known_themes
 from plinth_ingest.webhook import WebhookReceiver
 from plinth_testkit.http_server import LocalHttpServer, Route
+from plinth_testkit.memory import MemoryJobs
 
 SECRET = "test-webhook-secret"  # the conftest's app is configured with it
 HERE = Path(__file__).parent
@@ -636,27 +637,6 @@ FETCHES: list[Fetch] = [
 
 # ------------------------------------------------------------------------------------------------
 # The in-process service for Fetch rows: webhook receiver + download worker, memory stores
-
-
-class MemoryJobs:
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
-
-    async def get(self, job_id: str) -> Job | None:
-        return self.jobs.get(job_id)
-
-    async def create_or_get(self, job: Job) -> tuple[Job, bool]:
-        if job.id in self.jobs:
-            return self.jobs[job.id], False
-        self.jobs[job.id] = job
-        return job, True
-
-    async def replace_if_status(self, job: Job, expected: JobStatus) -> bool:
-        stored = self.jobs.get(job.id)
-        if stored is None or stored.status is not expected:
-            return False
-        self.jobs[job.id] = job
-        return True
 
 
 class MemoryBlobs:
