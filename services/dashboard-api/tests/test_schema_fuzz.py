@@ -28,14 +28,9 @@ from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.resources import Resources
 from plinth_dashboard_api.settings import DashboardSettings
-from plinth_testkit.fuzz import send_case
+from plinth_testkit.fuzz import FUZZ_MARKS, send_case
 
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.timeout(120),
-    # schemathesis's own strategies trip this hypothesis note; nothing of ours
-    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
-]
+pytestmark = FUZZ_MARKS
 
 OPERATOR_KEY = "fuzz-operator-key"
 STATUSES: Counter[tuple[str, int]] = Counter()

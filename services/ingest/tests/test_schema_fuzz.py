@@ -29,14 +29,9 @@ from plinth_ingest.app import create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
 from plinth_ingest.signature import SIGNATURE_HEADER, signed_headers
-from plinth_testkit.fuzz import send_case
+from plinth_testkit.fuzz import FUZZ_MARKS, send_case
 
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.timeout(120),
-    # schemathesis's own strategies trip this hypothesis note; nothing of ours
-    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
-]
+pytestmark = FUZZ_MARKS
 
 SECRET = "fuzz-webhook-secret"
 STATUSES: Counter[tuple[str, int]] = Counter()

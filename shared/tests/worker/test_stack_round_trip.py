@@ -10,7 +10,7 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from plinth.adapters.kafka import ensure_topics, make_broker
+from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
@@ -23,6 +23,7 @@ from plinth.worker import StageContext, StageResult, Step
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
 from plinth.worker.service import serve_stage
 from plinth.worker.settings import WorkerSettings
+from plinth_testkit.kafka import publish_once
 from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -76,14 +77,9 @@ async def test_retry_topic_backoff_and_dead_letter_through_kafka(
         job = Job(sku=f"RT-{unique}", theme="default", image_url="https://x/a.jpg",
                   img_sha256=sha, s3_original_key=f"originals/RT-{unique}/{sha}.jpg")
         await database.jobs.insert(job)
-        broker = make_broker(settings, client_id=f"rt-{unique}")
-        await broker.start()
-        try:
-            await broker.publish(JobEvent(job_id=job.id, sku=job.sku, theme=job.theme,
-                                          img_sha256=sha, status=JobStatus.NEW),
-                                 JOB_NEW, key=job.id.encode())
-        finally:
-            await broker.stop()
+        await publish_once(settings, JOB_NEW, JobEvent(job_id=job.id, sku=job.sku, theme=job.theme,
+                                                       img_sha256=sha, status=JobStatus.NEW),
+                           key=job.id)
         await producer.send_and_wait(JOB_NEW, f"garbage {unique}".encode(), key=unique.encode())
 
         async def moved() -> Job | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plinth.adapters.kafka import ensure_topics, make_broker
+from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
@@ -25,6 +25,7 @@ from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_NEW
 from plinth.settings import Settings
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth_testkit.kafka import publish_once
 from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -124,14 +125,9 @@ async def test_a_worker_started_without_kafka_waits_and_then_consumes(
         job = Job(sku=f"WAIT-{unique}", theme="default", image_url="https://x/a.jpg",
                   img_sha256=sha, s3_original_key=f"originals/WAIT-{unique}/{sha}.jpg")
         await database.jobs.insert(job)
-        broker = make_broker(settings, client_id=f"wait-{unique}")
-        await broker.start()
-        try:
-            await broker.publish(JobEvent(job_id=job.id, sku=job.sku, theme=job.theme,
-                                          img_sha256=sha, status=JobStatus.NEW),
-                                 JOB_NEW, key=job.id.encode())
-        finally:
-            await broker.stop()
+        await publish_once(settings, JOB_NEW, JobEvent(job_id=job.id, sku=job.sku, theme=job.theme,
+                                                       img_sha256=sha, status=JobStatus.NEW),
+                           key=job.id)
 
         async def moved() -> Job | None:
             stored = await database.jobs.get(job.id)

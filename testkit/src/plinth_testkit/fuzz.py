@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 HeaderHook = Callable[[dict[str, str], bytes | None], None]
 """Adds what the service needs to ``headers`` (an API key, a signature over the body)."""
 
@@ -31,3 +33,12 @@ def send_case(client: Any, case: Any, add_headers: HeaderHook | None = None) -> 
         cookies=kwargs.pop("cookies", None) or None,
         content=content,
     )
+
+
+FUZZ_MARKS = [
+    pytest.mark.stack,
+    pytest.mark.timeout(120),
+    # schemathesis's own strategies trip this hypothesis note; nothing of ours
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
+"""The marks of a schema-fuzz test module (``pytestmark = FUZZ_MARKS``)."""

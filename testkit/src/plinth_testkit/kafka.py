@@ -68,3 +68,16 @@ class TopicTail:
     ) -> Message:
         """The first record whose body satisfies ``predicate``."""
         return (await self.collect(predicate, 1, timeout_s))[0]
+
+
+async def publish_once(settings: Any, topic: str, event: Any, key: str) -> None:
+    """Publish one event the way the services do (FastStream, JSON body), with a broker opened
+    and closed for it: for tests that hand a job to a worker."""
+    from plinth.adapters.kafka import make_broker
+
+    broker = make_broker(settings, client_id=f"test-{key[:12]}")
+    await broker.start()
+    try:
+        await broker.publish(event, topic, key=key.encode())
+    finally:
+        await broker.stop()
