@@ -23,7 +23,7 @@ from plinth.worker.runtime import Record
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker
 from plinth_ingest.settings import IngestSettings
-from plinth_testkit.memory import MemoryJobs
+from plinth_testkit.memory import MemoryEvents, MemoryJobs
 
 
 def jpeg() -> bytes:
@@ -48,17 +48,6 @@ class RefusingBlobs:
 
     async def exists(self, key: str) -> bool:
         return False
-
-
-class Events:
-    def __init__(self) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
-
-    async def insert_one(self, document: dict[str, Any]) -> None:
-        self.docs[document["_id"]] = document
-
-    async def update_one(self, filter: dict[str, Any], update: dict[str, Any]) -> None:
-        self.docs.setdefault(filter["_id"], {}).update(update["$set"])
 
 
 class Kafka:
@@ -87,7 +76,7 @@ def worker(blobs: Any, fetcher: Any, **settings: Any) -> tuple[DownloadWorker, M
     jobs, kafka = MemoryJobs(), Kafka()
     built = DownloadWorker(
         settings=IngestSettings(**settings), jobs=jobs, blobs=blobs, publisher=kafka,
-        deliveries=DeliveryLog(Events()), fetcher=fetcher, instance="test:1",
+        deliveries=DeliveryLog(MemoryEvents()), fetcher=fetcher, instance="test:1",
     )  # fmt: skip
     return built, jobs, kafka
 

@@ -55,7 +55,7 @@ from plinth_ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_h
 from plinth_ingest.themes import known_themes
 from plinth_ingest.webhook import WebhookReceiver
 from plinth_testkit.http_server import LocalHttpServer, Route
-from plinth_testkit.memory import MemoryJobs
+from plinth_testkit.memory import MemoryEvents, MemoryJobs
 
 SECRET = "test-webhook-secret"  # the conftest's app is configured with it
 HERE = Path(__file__).parent
@@ -648,17 +648,6 @@ class MemoryBlobs:
 
     async def exists(self, key: str) -> bool:
         return key in self.objects
-
-
-class MemoryEvents:
-    def __init__(self) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
-
-    async def insert_one(self, document: dict[str, Any]) -> None:
-        self.docs[document["_id"]] = document
-
-    async def update_one(self, filter: dict[str, Any], update: dict[str, Any]) -> None:
-        self.docs.setdefault(filter["_id"], {}).update(update["$set"])
 
 
 class MemoryKafka:

@@ -4,6 +4,8 @@ the worker without a document store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 
@@ -27,3 +29,16 @@ class MemoryJobs:
             return False
         self.jobs[job.id] = job
         return True
+
+
+class MemoryEvents:
+    """The ``webhook_events`` collection as the delivery log uses it (insert, then ``$set``)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def insert_one(self, document: dict[str, Any]) -> None:
+        self.docs[document["_id"]] = document
+
+    async def update_one(self, filter: dict[str, Any], update: dict[str, Any]) -> None:
+        self.docs.setdefault(filter["_id"], {}).update(update["$set"])
