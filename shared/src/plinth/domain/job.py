@@ -55,6 +55,32 @@ class ShopifyResult(BaseModel):
     published_at: datetime | None = None
 
 
+class Review(BaseModel):
+    """Why a job was held before publish, and what a person decided (see ``transitions``)."""
+
+    held_at: datetime
+    confidence: float | None = Field(description="the cut-out's confidence when it was held")
+    threshold: float = Field(description="the threshold it fell under (theme's, else global)")
+    reason: str = Field(description="why it is held, in words")
+    decision: Literal["approved", "rejected"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = Field(default=None, description="the reviewer's reason or comment")
+
+
+class MaskVersion(BaseModel):
+    """One version of a photo's mask and cut-out; the first is the model's, later ones are a
+    person's touch-ups (the older versions are kept in S3, never overwritten)."""
+
+    version: int = Field(ge=1)
+    s3_mask_key: str
+    s3_cutout_key: str
+    source: Literal["model", "touch-up", "recut"]
+    created_at: datetime
+    created_by: str | None = None
+    note: str | None = None
+
+
 class Transition(BaseModel):
     """One entry of the job's history."""
 
@@ -111,6 +137,19 @@ class Job(BaseModel):
         "cut-outs can be listed first; None when the provider gives none",
     )
     history: list[Transition] = Field(default_factory=list)
+
+    # review, touch-up, themes and media text (issue 20)
+    review: Review | None = Field(default=None, description="set when the job was held")
+    mask_versions: list[MaskVersion] = Field(
+        default_factory=list, description="every mask this job's photo had, oldest first"
+    )
+    theme_version: int | None = Field(
+        default=None, description="the version of the stored theme the job was accepted with"
+    )
+    alt_text: str | None = Field(
+        default=None, description="the media's alt text when a person edited it (else the "
+        "theme's template is rendered at publish)",
+    )
 
     def to_document(self) -> dict[str, Any]:
         """The MongoDB document (``_id`` key, enums as strings, datetimes kept native)."""
