@@ -1,9 +1,12 @@
 """Job states, the stages that move a job between them, and which moves are allowed.
 
 Flow v2 of the original system: NEW -> BG_REMOVED -> BACKGROUND_READY -> COMPOSITED ->
-DERIVATIVES -> SHOPIFY_PUSH -> DONE, with FAILED reachable from every live state. The flow v1
-states (QUEUED, SEGMENTING, BG_GENERATING, COMPOSITING) may still sit in old documents: they are
-readable and behave like the v2 state they map to.
+DERIVATIVES -> SHOPIFY_PUSH -> DONE, with FAILED reachable from every live state. The manifest
+step may hold an uncertain cut-out for a person instead of sending it to publish: DERIVATIVES ->
+IN_REVIEW, which a reviewer approves (-> SHOPIFY_PUSH) or rejects (-> FAILED). A touch-up of the
+mask reworks a job (IN_REVIEW, DONE or FAILED -> BG_REMOVED: see ``transitions.rework``). The
+flow v1 states (QUEUED, SEGMENTING, BG_GENERATING, COMPOSITING) may still sit in old documents:
+they are readable and behave like the v2 state they map to.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class JobStatus(StrEnum):
     SHOPIFY_PUSH = "SHOPIFY_PUSH"
     DONE = "DONE"
     FAILED = "FAILED"
+    IN_REVIEW = "IN_REVIEW"
+    """held by the manifest step for a person to approve or reject (no Kafka consumer)"""
     # flow v1, read-only
     QUEUED = "QUEUED"
     SEGMENTING = "SEGMENTING"
@@ -38,6 +43,8 @@ class Stage(StrEnum):
     DERIVE = "derive"
     MANIFEST = "manifest"
     PUBLISH = "publish"
+    REVIEW = "review"
+    """a person approving or rejecting a held job: no service and no Kafka topic"""
 
 
 PIPELINE: Final[tuple[JobStatus, ...]] = (
@@ -49,6 +56,14 @@ PIPELINE: Final[tuple[JobStatus, ...]] = (
     JobStatus.SHOPIFY_PUSH,
     JobStatus.DONE,
 )
+HELD: Final[JobStatus] = JobStatus.IN_REVIEW
+"""The state off the linear ``PIPELINE``, between DERIVATIVES and SHOPIFY_PUSH, where a job waits
+for a person; the stuck-job sweeper leaves it alone (it is not stuck, it is waiting)."""
+REWORK_FROM: Final[frozenset[JobStatus]] = frozenset(
+    {JobStatus.IN_REVIEW, JobStatus.DONE, JobStatus.FAILED}
+)
+"""States a touch-up can take a job from, back to BG_REMOVED (``transitions.rework``)."""
+REWORK_TO: Final[JobStatus] = JobStatus.BG_REMOVED
 TERMINAL: Final[frozenset[JobStatus]] = frozenset({JobStatus.DONE, JobStatus.FAILED})
 LEGACY_EQUIVALENT: Final[dict[JobStatus, JobStatus]] = {
     JobStatus.QUEUED: JobStatus.NEW,
@@ -65,6 +80,7 @@ STAGE_FROM: Final[dict[JobStatus, Stage]] = {
     JobStatus.COMPOSITED: Stage.DERIVE,
     JobStatus.DERIVATIVES: Stage.MANIFEST,
     JobStatus.SHOPIFY_PUSH: Stage.PUBLISH,
+    JobStatus.IN_REVIEW: Stage.REVIEW,
 }
 
 # Fields (Job attribute names) that must be set for a job to be in a state.
@@ -75,6 +91,7 @@ REQUIRED_FIELDS: Final[dict[JobStatus, tuple[str, ...]]] = {
     JobStatus.COMPOSITED: ("s3_composite_keys",),
     JobStatus.DERIVATIVES: ("s3_derivative_keys",),
     JobStatus.SHOPIFY_PUSH: ("manifest_s3_key",),
+    JobStatus.IN_REVIEW: ("manifest_s3_key", "review"),
     JobStatus.DONE: ("shopify",),
     JobStatus.FAILED: ("error_code", "error_message", "failed_stage", "failed_from"),
 }
@@ -90,14 +107,19 @@ def next_status(status: JobStatus) -> JobStatus | None:
     current = canonical(status)
     if current in TERMINAL:
         return None
+    if current is HELD:
+        return JobStatus.SHOPIFY_PUSH  # once approved
     return PIPELINE[PIPELINE.index(current) + 1]
 
 
 def allowed_targets(status: JobStatus) -> frozenset[JobStatus]:
     """Every state a job in ``status`` may move to.
 
-    Forward by one step, or to FAILED, from a live state; from FAILED only back to a live state
-    (a retry, which must also match the state it failed from: see ``transitions.retry``).
+    Forward by one step, or to FAILED, from a live state; DERIVATIVES may also go to IN_REVIEW
+    (held), and IN_REVIEW goes on to SHOPIFY_PUSH (approved); from FAILED only back to a live state
+    (a retry, which must also match the state it failed from: see ``transitions.retry``). A
+    touch-up's rework (``REWORK_FROM`` -> ``REWORK_TO``) is a move of its own, like a retry, made
+    only by ``transitions.rework``; it is not listed here.
     """
     current = canonical(status)
     if current is JobStatus.DONE:
@@ -106,6 +128,8 @@ def allowed_targets(status: JobStatus) -> frozenset[JobStatus]:
         return frozenset(STAGE_FROM)
     following = next_status(current)
     assert following is not None
+    if current is JobStatus.DERIVATIVES:
+        return frozenset({following, HELD, JobStatus.FAILED})
     return frozenset({following, JobStatus.FAILED})
 
 
@@ -114,6 +138,9 @@ def required_fields_for(status: JobStatus) -> tuple[str, ...]:
     target = canonical(status)
     if target is JobStatus.FAILED:
         return REQUIRED_FIELDS[JobStatus.FAILED]
+    if target is HELD:
+        before = required_fields_for(JobStatus.DERIVATIVES)
+        return before + tuple(f for f in REQUIRED_FIELDS[HELD] if f not in before)
     fields: list[str] = []
     for state in PIPELINE[: PIPELINE.index(target) + 1]:
         fields.extend(REQUIRED_FIELDS[state])
