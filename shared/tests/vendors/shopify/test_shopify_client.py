@@ -45,8 +45,11 @@ async def test_publish_attaches_one_ready_media_with_alt_text(
     assert [m.id for m in media] == list(result.media_ids)
     assert media[0].status == "READY"
     assert media[0].alt == result.alt
-    assert result.alt.startswith("Blue Mug on a studio white background")
+    assert result.alt == "Blue Mug – studio white [plinth:MUG-1/studio-white]"
     assert result.removed_media_ids == ()
+    # the image is the variant's (MUG-1's), not the other variant's of the same product
+    assert [m.id for m in fake.variant_media("MUG-1")] == list(result.media_ids)
+    assert fake.variant_media("MUG-1-LARGE") == []
     operations = [s.operation for s in fake.served]
     assert operations[:4] == [
         "PlinthFindVariant",
@@ -54,7 +57,8 @@ async def test_publish_attaches_one_ready_media_with_alt_text(
         "PlinthStagedUpload",
         "PlinthAttachMedia",
     ]
-    assert "PlinthMediaStatus" in operations
+    # appended only once READY: the status polls come before the variant's media changes
+    assert operations.index("PlinthMediaStatus") < operations.index("PlinthAppendVariantMedia")
 
 
 async def test_rerun_replaces_earlier_media_and_leaves_others_alone(
@@ -220,6 +224,7 @@ async def test_concurrent_runs_for_one_sku_and_theme_leave_exactly_one(
     newest = max((r.media_ids[0] for r in results), key=lambda gid: int(gid.rsplit("/", 1)[1]))
     assert remaining == [newest]
     assert await_first.media_ids[0] not in remaining
+    assert [m.id for m in fake.variant_media("MUG-1")] == [newest]
 
 
 async def publish_interrupted(

@@ -71,7 +71,7 @@ def test_malformed_cost_extensions_are_ignored() -> None:
 
 def test_alt_text_reads_naturally_and_carries_the_marker() -> None:
     alt = alt_text("Blue Mug", "MUG-1", "studio_white")
-    assert alt == "Blue Mug on a studio white background [plinth:MUG-1/studio_white]"
+    assert alt == "Blue Mug – studio white [plinth:MUG-1/studio_white]"
     assert is_plinth_media(alt, "MUG-1", "studio_white")
     assert not is_plinth_media(alt, "MUG-1", "white")
     assert not is_plinth_media(alt, "MUG", "studio_white")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import colorsys
 import re
+import string
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,41 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 HexColour = Annotated[str, AfterValidator(lambda v: _check_hex(v))]
 """An sRGB colour written ``#rrggbb``."""
+
+
+ALT_TEXT_PLACEHOLDERS = ("sku", "title", "theme")
+DEFAULT_ALT_TEXT_TEMPLATE = "{title} – {theme}"
+
+
+def check_alt_text_template(template: str) -> str:
+    """A ``str.format`` template using only :data:`ALT_TEXT_PLACEHOLDERS`, plainly named
+    (no ``{0}``, ``{title.x}``, ``{sku!r}`` or ``{theme:>9}``); ``{{``/``}}`` are literal braces."""
+    if not template.strip():
+        raise ValueError("alt_text_template must not be blank")
+    allowed = ", ".join("{" + p + "}" for p in ALT_TEXT_PLACEHOLDERS)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(
+            f"alt_text_template is not a valid template ({exc}); "
+            "write literal braces as {{ and }}"
+        ) from exc
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in ALT_TEXT_PLACEHOLDERS:
+            raise ValueError(
+                f"alt_text_template has an unknown placeholder {{{field}}}; allowed: {allowed}"
+            )
+        if spec or conversion:
+            raise ValueError(
+                f"alt_text_template placeholder {{{field}}} must be plain (no ':' or '!'); "
+                f"allowed: {allowed}"
+            )
+    return template
+
+
+AltTextTemplate = Annotated[str, Field(max_length=512), AfterValidator(check_alt_text_template)]
 
 
 class _Strict(BaseModel):
@@ -161,6 +197,16 @@ class Theme(_Strict):
     variants: int = Field(3, ge=1, le=12)
     variation: Variation = Variation()
     prompt: str = Field(min_length=1, description="prompt for the AI background option")
+    review_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="hold a cut-out for review when its confidence is under this (0 never "
+        "holds, 1 holds every job); None: the global PLINTH_REVIEW_THRESHOLD",
+    )
+    alt_text_template: AltTextTemplate = Field(
+        DEFAULT_ALT_TEXT_TEMPLATE,
+        description="alt text of the media published to Shopify; placeholders "
+        "{sku}, {title} (the product's title in Shopify) and {theme} (this theme's title)",
+    )
 
     @property
     def stands_on_floor(self) -> bool:

@@ -5,12 +5,18 @@
 1. find the variant by SKU (``productVariants(query: "sku:...")``) and its product, and note
    the product's media ids;
 2. stage the image (``stagedUploadsCreate``, then a multipart POST of the bytes to the target);
-3. attach it to the product (``productUpdate(product:, media:)``) with alt text from the title
-   and theme, ending in a marker for (SKU, theme) (see :mod:`plinth.vendors.shopify.media`);
+3. attach it to the product (``productUpdate(product:, media:)``) with alt text (the job's own,
+   or the theme's template filled with the SKU, the product's title and the theme's title),
+   ending in a marker for (SKU, theme) (see :mod:`plinth.vendors.shopify.media`);
 4. poll until the new media is READY (FAILED raises :class:`MediaFailed`, and the failed media is
    deleted; too slow raises :class:`MediaNotReady`);
-5. only then delete the older media carrying the same marker (``fileDelete``), so the product
-   is never left without its image and a re-run never duplicates it.
+5. make it the image of the variant the SKU names: detach what the variant showed
+   (``productVariantDetachMedia``), append ours (``productVariantAppendMedia``: READY media only,
+   ``NON_READY_MEDIA`` otherwise, which is waited out; at most 100 variant-media pairs a call);
+6. only then delete the older media carrying the same marker, and those the caller says it
+   published before (``job.shopify.media_ids``: found even if a merchant edited their alt text)
+   (``fileDelete``), so the product is never left without its image and a re-run never
+   duplicates it.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ from plinth.vendors.shopify.errors import (
     SkuNotFound,
     StagedUploadRejected,
 )
-from plinth.vendors.shopify.media import alt_text, is_plinth_media
+from plinth.vendors.shopify.media import ALT_MAX_CHARS, alt_text, is_plinth_media
 from plinth.vendors.shopify.transport import AdminGraphQL, Sleep
 
 log = logging.getLogger(__name__)
 
 DELETE_ROUNDS = 5
+NON_READY_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class PublishedImage:
     superseded: bool = False
     """A concurrent run for the same (sku, theme) published a newer image while ours was
     processing and replaced it; ``media_ids`` then names that newer image."""
+    detached_media_ids: tuple[str, ...] = ()
+    """Media the variant showed before ours (detached from the variant, kept on the product
+    unless they were Plinth's older media for the same (sku, theme))."""
 
 
 def sku_search(sku: str) -> str:
@@ -119,10 +129,28 @@ class ShopifyClient:
         image: bytes,
         filename: str,
         mime_type: str = "image/jpeg",
+        alt_override: str | None = None,
+        alt_template: str | None = None,
+        theme_title: str | None = None,
+        replace_media_ids: Sequence[str] = (),
     ) -> PublishedImage:
+        """Publish ``image`` for (sku, theme); see the module docstring for the steps.
+
+        ``alt_override`` (a person's text) wins over ``alt_template`` (the theme's), which
+        defaults to the model's default template; ``replace_media_ids`` are media this job
+        published before (deleted once ours is in place, if they are still on the product).
+        """
         variant = await self.find_variant(sku)
-        before = {m.media_id for m in await self.list_product_media(variant.product_id)}
-        alt = alt_text(variant.product_title, sku, theme)
+        product_media = await self.list_product_media(variant.product_id)
+        before = {m.media_id for m in product_media}
+        alt = alt_text(
+            variant.product_title,
+            sku,
+            theme,
+            template=alt_template,
+            theme_title=theme_title,
+            override=alt_override,
+        )
         source = await self.stage_upload(image, filename=filename, mime_type=mime_type)
         new_ids = await self.attach_media(
             variant.product_id, source, alt=alt, known_media_ids=before
@@ -135,24 +163,55 @@ class ShopifyClient:
             newer = await self.newer_media(variant.product_id, sku, theme, new_ids[0])
             if not newer:
                 raise
-            return PublishedImage(
-                product_id=variant.product_id,
-                variant_id=variant.variant_id,
-                media_ids=(newer[-1],),
-                removed_media_ids=(),
-                alt=alt,
-                superseded=True,
-            )
+            return self._superseded(variant, newer[-1], alt)
         except MediaFailed:
             await self._delete_quietly(new_ids)  # don't leave a broken image on the product
             raise
-        removed = await self.remove_older_media(variant.product_id, sku, theme, new_ids[0])
+        detached = await self._show_on_variant(variant, sku, theme, new_ids[0])
+        if isinstance(detached, str):
+            return self._superseded(variant, detached, alt)
+        removed = await self.remove_older_media(
+            variant.product_id, sku, theme, new_ids[0], also=replace_media_ids
+        )
+        if removed:
+            # An older concurrent run may have put its image on the variant after we did; we
+            # just deleted that image (which clears it from the variant): look once more.
+            again = await self._show_on_variant(variant, sku, theme, new_ids[0])
+            if isinstance(again, str):
+                return self._superseded(variant, again, alt)
         return PublishedImage(
             product_id=variant.product_id,
             variant_id=variant.variant_id,
             media_ids=tuple(new_ids),
             removed_media_ids=tuple(removed),
             alt=alt,
+            detached_media_ids=tuple(detached),
+        )
+
+    async def _show_on_variant(
+        self, variant: VariantRef, sku: str, theme: str, media_id: str
+    ) -> list[str] | str:
+        """:meth:`set_variant_image`; or, when a newer run for the same (sku, theme) deleted
+        our media first, the id of that newer media (we were superseded)."""
+        try:
+            return await self.set_variant_image(variant.product_id, variant.variant_id, media_id)
+        except ShopifyUserError as exc:
+            if not _only(exc, "MEDIA_DOES_NOT_EXIST", "MEDIA_DOES_NOT_EXIST_ON_PRODUCT"):
+                raise
+            newer = await self.newer_media(variant.product_id, sku, theme, media_id)
+            if not newer:
+                raise
+            return newer[-1]
+
+    @staticmethod
+    def _superseded(variant: VariantRef, newer_id: str, alt: str) -> PublishedImage:
+        return PublishedImage(
+            product_id=variant.product_id,
+            variant_id=variant.variant_id,
+            media_ids=(newer_id,),
+            removed_media_ids=(),
+            alt=alt,
+            superseded=True,
         )
 
     async def plinth_media_ids(self, product_id: str, sku: str, theme: str) -> list[str]:
@@ -161,17 +220,23 @@ class ShopifyClient:
         ours = [m.media_id for m in media if is_plinth_media(m.alt, sku, theme)]
         return sorted(ours, key=_id_number)
 
-    async def newer_media(self, product_id: str, sku: str, theme: str, than_id: str
-                          ) -> list[str]:
+    async def newer_media(self, product_id: str, sku: str, theme: str, than_id: str) -> list[str]:
         """Plinth's media for (sku, theme) on the product that are newer than ``than_id``,
         oldest first."""
         media_ids = await self.plinth_media_ids(product_id, sku, theme)
         return [media_id for media_id in media_ids if _is_older(than_id, media_id)]
 
     async def remove_older_media(
-        self, product_id: str, sku: str, theme: str, current_id: str
+        self,
+        product_id: str,
+        sku: str,
+        theme: str,
+        current_id: str,
+        *,
+        also: Sequence[str] = (),
     ) -> list[str]:
-        """Delete Plinth's media for (sku, theme) that are older than ``current_id``.
+        """Delete Plinth's media for (sku, theme) that are older than ``current_id``, and the
+        media in ``also`` (what this job published before) still on the product.
 
         Listed now, after ours is READY, not before the upload: that also catches media left
         by a run that crashed between attaching and cleaning up. "Older" is by id (Shopify ids
@@ -180,8 +245,19 @@ class ShopifyClient:
         exactly one remains.
         """
         for _ in range(DELETE_ROUNDS):
-            media_ids = await self.plinth_media_ids(product_id, sku, theme)
+            media = await self.list_product_media(product_id)
+            media_ids = sorted(
+                (m.media_id for m in media if is_plinth_media(m.alt, sku, theme)), key=_id_number
+            )
             older = [media_id for media_id in media_ids if _is_older(media_id, current_id)]
+            on_product = {m.media_id for m in media}
+            older += [
+                media_id
+                for media_id in also
+                if media_id in on_product
+                and media_id not in older
+                and _is_older(media_id, current_id)  # never a newer run's
+            ]
             if not older:
                 return []
             try:
@@ -194,6 +270,112 @@ class ShopifyClient:
         raise ShopifyUserError(
             "fileDelete", [FieldError(("fileIds",), "media kept vanishing while deleting")]
         )
+
+    async def set_variant_image(self, product_id: str, variant_id: str, media_id: str) -> list[str]:
+        """Make ``media_id`` (READY, on the product) the variant's image: detach whatever else
+        the variant shows, then append ours. Returns the detached media ids.
+
+        A variant shows one media: Shopify refuses a second with
+        ``PRODUCT_VARIANT_ALREADY_HAS_MEDIA``; that answer (a concurrent run for another theme
+        of the same SKU appended between our detach and append) sends us round again.
+        """
+        detached: list[str] = []
+        for _ in range(DELETE_ROUNDS):
+            current = await self.variant_media_ids(variant_id)
+            if current == [media_id]:
+                return detached
+            others = [m for m in current if m != media_id]
+            if others:
+                try:
+                    await self.detach_variant_media(product_id, [(variant_id, m) for m in others])
+                except ShopifyUserError as exc:
+                    if not _only(exc, "MEDIA_IS_NOT_ATTACHED_TO_VARIANT", "MEDIA_DOES_NOT_EXIST"):
+                        raise
+                    continue  # someone else changed the variant's media first: look again
+                detached += others
+            if media_id in current:
+                return detached
+            try:
+                await self.append_variant_media(product_id, [(variant_id, media_id)])
+            except ShopifyUserError as exc:
+                if not _only(exc, "PRODUCT_VARIANT_ALREADY_HAS_MEDIA"):
+                    raise
+                continue
+            return detached
+        raise ShopifyUserError(
+            "productVariantAppendMedia",
+            [FieldError(("variantMedia",), "the variant's media kept changing", None)],
+        )
+
+    async def variant_media_ids(self, variant_id: str) -> list[str]:
+        data = await self.graphql.execute(
+            "PlinthVariantMedia", queries.VARIANT_MEDIA, {"id": variant_id}
+        )
+        variant = data.get("productVariant")
+        if variant is None:
+            raise ShopifyUserError(
+                "productVariant", [FieldError(("id",), f"variant {variant_id} does not exist")]
+            )
+        return [str(n["id"]) for n in _path(variant, "media", "nodes", default=[])]
+
+    async def append_variant_media(self, product_id: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Append media to variants of one product: ``pairs`` of (variant id, media id), one
+        media per variant (Shopify: TOO_MANY_MEDIA_PER_INPUT_PAIR,
+        PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES otherwise).
+
+        Sent in calls of at most 100 pairs (Shopify's limit). Media still processing is
+        refused with ``NON_READY_MEDIA``: that is waited out (status polls, as
+        :meth:`wait_until_ready`) and the call repeated; a FAILED media raises
+        :class:`MediaFailed`, one that stays unready :class:`MediaNotReady` (transient).
+        """
+        for start in range(0, len(pairs), queries.MAX_VARIANT_MEDIA_PAIRS):
+            chunk = pairs[start : start + queries.MAX_VARIANT_MEDIA_PAIRS]
+            variant_media = [{"variantId": v, "mediaIds": [m]} for v, m in chunk]
+            for attempt in range(NON_READY_ROUNDS):
+                data = await self.graphql.execute(
+                    "PlinthAppendVariantMedia",
+                    queries.APPEND_VARIANT_MEDIA,
+                    {"productId": product_id, "variantMedia": variant_media},
+                )
+                payload = data.get("productVariantAppendMedia") or {}
+                errors = payload.get("userErrors") or []
+                if not (errors and all(e.get("code") == "NON_READY_MEDIA" for e in errors)):
+                    _raise_user_errors("productVariantAppendMedia", payload)
+                    break
+                media_ids = sorted({m for _, m in chunk})
+                if attempt == NON_READY_ROUNDS - 1:
+                    raise MediaNotReady(media_ids, self.config.media_ready_timeout_s)
+                await self.wait_until_ready(media_ids)  # FAILED or too slow raises
+
+    async def detach_variant_media(self, product_id: str, pairs: Sequence[tuple[str, str]]) -> None:
+        for start in range(0, len(pairs), queries.MAX_VARIANT_MEDIA_PAIRS):
+            chunk = pairs[start : start + queries.MAX_VARIANT_MEDIA_PAIRS]
+            data = await self.graphql.execute(
+                "PlinthDetachVariantMedia",
+                queries.DETACH_VARIANT_MEDIA,
+                {
+                    "productId": product_id,
+                    "variantMedia": [{"variantId": v, "mediaIds": [m]} for v, m in chunk],
+                },
+            )
+            _raise_user_errors(
+                "productVariantDetachMedia", data.get("productVariantDetachMedia") or {}
+            )
+
+    async def update_alt(self, media_ids: Sequence[str], alt: str) -> list[str]:
+        """Set the alt text of published (READY) media (``fileUpdate``); returns their ids."""
+        if len(alt) > ALT_MAX_CHARS:
+            raise ShopifyUserError(
+                "fileUpdate", [FieldError(("files", "alt"), f"alt text over {ALT_MAX_CHARS}")]
+            )
+        data = await self.graphql.execute(
+            "PlinthUpdateFiles",
+            queries.UPDATE_FILES,
+            {"files": [{"id": media_id, "alt": alt} for media_id in media_ids]},
+        )
+        payload = data.get("fileUpdate") or {}
+        _raise_user_errors("fileUpdate", payload)
+        return [str(f["id"]) for f in payload.get("files") or []]
 
     # --- the steps --------------------------------------------------------------------------
 
@@ -358,6 +540,10 @@ def _raise_user_errors(operation: str, payload: Mapping[str, Any]) -> None:
                 for e in errors
             ],
         )
+
+
+def _only(exc: ShopifyUserError, *codes: str) -> bool:
+    return bool(exc.errors) and all(e.code in codes for e in exc.errors)
 
 
 def _id_number(gid: str) -> int:

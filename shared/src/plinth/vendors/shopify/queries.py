@@ -70,3 +70,46 @@ mutation PlinthDeleteFiles($fileIds: [ID!]!) {
   }
 }
 """
+
+VARIANT_MEDIA: Final = """
+query PlinthVariantMedia($id: ID!) {
+  productVariant(id: $id) {
+    id
+    media(first: 10) { nodes { id } }
+  }
+}
+"""
+
+# At most MAX_VARIANT_MEDIA_PAIRS (variant, media) pairs per call (MediaUserErrorCode
+# MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED); media must be READY (else NON_READY_MEDIA).
+APPEND_VARIANT_MEDIA: Final = """
+mutation PlinthAppendVariantMedia($productId: ID!,
+                                  $variantMedia: [ProductVariantAppendMediaInput!]!) {
+  productVariantAppendMedia(productId: $productId, variantMedia: $variantMedia) {
+    productVariants { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+DETACH_VARIANT_MEDIA: Final = """
+mutation PlinthDetachVariantMedia($productId: ID!,
+                                  $variantMedia: [ProductVariantDetachMediaInput!]!) {
+  productVariantDetachMedia(productId: $productId, variantMedia: $variantMedia) {
+    productVariants { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+# Alt text of existing (READY) media: the Files API, productUpdateMedia being deprecated.
+UPDATE_FILES: Final = """
+mutation PlinthUpdateFiles($files: [FileUpdateInput!]!) {
+  fileUpdate(files: $files) {
+    files { id alt }
+    userErrors { field message code }
+  }
+}
+"""
+
+MAX_VARIANT_MEDIA_PAIRS: Final = 100

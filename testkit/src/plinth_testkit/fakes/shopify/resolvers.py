@@ -11,6 +11,9 @@ from graphql import GraphQLError
 
 from plinth_testkit.fakes.shopify.state import FakeMedia, FakeProduct, FakeVariant
 
+ALT_MAX_CHARS = 512  # FilesErrorCode ALT_VALUE_LIMIT_EXCEEDED
+MAX_VARIANT_MEDIA_PAIRS = 100  # MediaUserErrorCode MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED
+
 if TYPE_CHECKING:
     from plinth_testkit.fakes.shopify.server import FakeShopify
 
@@ -86,6 +89,176 @@ class Root:
             self.fake._create_media(found, item)
         return {"product": self._product(found), "userErrors": []}
 
+    def productVariantAppendMedia(
+        self, _info: Any, productId: str, variantMedia: list[dict[str, Any]]
+    ) -> Any:
+        product = self.fake._products.get(productId)
+        errors = self._variant_media_errors(product, variantMedia, appending=True)
+        if product is None or errors:
+            return {"product": None, "productVariants": None, "userErrors": errors}
+        variants = []
+        for item in variantMedia:
+            variant = self.fake._variants[item["variantId"]]
+            variant.media_ids.extend(item["mediaIds"])
+            variants.append(variant)
+        return {
+            "product": self._product(product),
+            "productVariants": [self._variant(v) for v in variants],
+            "userErrors": [],
+        }
+
+    def productVariantDetachMedia(
+        self, _info: Any, productId: str, variantMedia: list[dict[str, Any]]
+    ) -> Any:
+        product = self.fake._products.get(productId)
+        errors = self._variant_media_errors(product, variantMedia, appending=False)
+        if product is None or errors:
+            return {"product": None, "productVariants": None, "userErrors": errors}
+        variants = []
+        for item in variantMedia:
+            variant = self.fake._variants[item["variantId"]]
+            variant.media_ids = [m for m in variant.media_ids if m not in item["mediaIds"]]
+            variants.append(variant)
+        return {
+            "product": self._product(product),
+            "productVariants": [self._variant(v) for v in variants],
+            "userErrors": [],
+        }
+
+    def _variant_media_errors(
+        self, product: FakeProduct | None, pairs: list[dict[str, Any]], *, appending: bool
+    ) -> list[dict[str, Any]]:
+        """Shopify's checks on variant-media pairs; any error refuses the whole call."""
+        if product is None:
+            return [media_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")]
+        if len(pairs) > MAX_VARIANT_MEDIA_PAIRS:
+            return [
+                media_error(
+                    ["variantMedia"],
+                    f"Exceeded the maximum number of {MAX_VARIANT_MEDIA_PAIRS} variant-media "
+                    "pairs per mutation call.",
+                    "MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED",
+                )
+            ]
+        errors: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for i, item in enumerate(pairs):
+            where = ["variantMedia", str(i)]
+            variant_id, media_ids = item["variantId"], item["mediaIds"]
+            if len(media_ids) > 1:
+                errors.append(
+                    media_error(
+                        [*where, "mediaIds"],
+                        "Only one mediaId is allowed per variant-media input pair.",
+                        "TOO_MANY_MEDIA_PER_INPUT_PAIR",
+                    )
+                )
+                continue
+            if not media_ids:
+                errors.append(media_error([*where, "mediaIds"], "mediaIds is blank", "BLANK"))
+                continue
+            if variant_id in seen:
+                errors.append(
+                    media_error(
+                        [*where, "variantId"],
+                        "Variant specified in more than one pair.",
+                        "PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES",
+                    )
+                )
+                continue
+            seen.add(variant_id)
+            variant = self.fake._variants.get(variant_id)
+            if variant is None or variant.product_id != product.id:
+                errors.append(
+                    media_error(
+                        [*where, "variantId"],
+                        "Variant does not exist on the given product.",
+                        "PRODUCT_VARIANT_DOES_NOT_EXIST_ON_PRODUCT",
+                    )
+                )
+                continue
+            media_id = media_ids[0]
+            media = self.fake._media.get(media_id)
+            if media is None:
+                errors.append(
+                    media_error(
+                        [*where, "mediaIds"], "Media does not exist.", "MEDIA_DOES_NOT_EXIST"
+                    )
+                )
+            elif media_id not in product.media_ids:
+                errors.append(
+                    media_error(
+                        [*where, "mediaIds"],
+                        "Media does not exist on the given product.",
+                        "MEDIA_DOES_NOT_EXIST_ON_PRODUCT",
+                    )
+                )
+            elif not appending:
+                if media_id not in variant.media_ids:
+                    errors.append(
+                        media_error(
+                            [*where, "mediaIds"],
+                            "The specified media is not attached to the specified variant.",
+                            "MEDIA_IS_NOT_ATTACHED_TO_VARIANT",
+                        )
+                    )
+            elif media.status != "READY":
+                errors.append(
+                    media_error(
+                        [*where, "mediaIds"],
+                        "Non-ready media are not supported.",
+                        "NON_READY_MEDIA",
+                    )
+                )
+            elif variant.media_ids:
+                errors.append(
+                    media_error(
+                        [*where, "variantId"],
+                        "Product variant already has attached media.",
+                        "PRODUCT_VARIANT_ALREADY_HAS_MEDIA",
+                    )
+                )
+        return errors
+
+    def fileUpdate(self, _info: Any, files: list[dict[str, Any]]) -> Any:
+        errors: list[dict[str, Any]] = []
+        for i, item in enumerate(files):
+            media = self.fake._media.get(item["id"])
+            where = ["files", str(i)]
+            if media is None:
+                errors.append(
+                    files_error([*where, "id"], "File does not exist.", "FILE_DOES_NOT_EXIST")
+                )
+            elif media.status == "FAILED":
+                errors.append(
+                    files_error(
+                        [*where, "id"],
+                        "File cannot be updated in a failed state.",
+                        "INVALID_FAILED_MEDIA_STATE",
+                    )
+                )
+            elif media.status != "READY":
+                errors.append(
+                    files_error([*where, "id"], "File has a pending operation.", "FILE_LOCKED")
+                )
+            elif item.get("alt") is not None and len(item["alt"]) > ALT_MAX_CHARS:
+                errors.append(
+                    files_error(
+                        [*where, "alt"],
+                        f"The alt value exceeds the maximum limit of {ALT_MAX_CHARS} characters.",
+                        "ALT_VALUE_LIMIT_EXCEEDED",
+                    )
+                )
+        if errors:
+            return {"files": None, "userErrors": errors}
+        updated = []
+        for item in files:
+            media = self.fake._media[item["id"]]
+            if "alt" in item and item["alt"] is not None:
+                media.alt = item["alt"]
+            updated.append(self._media(media))
+        return {"files": updated, "userErrors": []}
+
     def fileDelete(self, _info: Any, fileIds: list[str]) -> Any:
         missing = [i for i in fileIds if i not in self.fake._media]
         if missing:
@@ -137,7 +310,13 @@ class Root:
 
     def _variant(self, variant: FakeVariant) -> dict[str, Any]:
         product = self.fake._products[variant.product_id]
+
+        def media(_info: Any, **args: Any) -> dict[str, Any]:
+            items = [self._media(self.fake._media[m]) for m in variant.media_ids]
+            return connection(items, args)
+
         return {
+            "media": media,
             "__typename": "ProductVariant",
             "id": variant.id,
             "sku": variant.sku,
@@ -164,12 +343,20 @@ class Root:
             "id": media.id,
             "alt": media.alt,
             "status": media.status,
+            "fileStatus": media.status,
             "mediaContentType": "IMAGE",
             "mediaErrors": media.errors if media.status == "FAILED" else [],
             "mimeType": "image/jpeg",
             "image": image,
             "preview": {"status": media.status, "image": image},
         }
+
+
+def media_error(field: list[str], message: str, code: str) -> dict[str, Any]:
+    return {"field": field, "message": message, "code": code}
+
+
+files_error = media_error
 
 
 def connection(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ scalar UnsignedInt64
 interface Node { id: ID! }
 
 enum MediaStatus { UPLOADED PROCESSING READY FAILED }
+enum FileStatus { UPLOADED PROCESSING READY FAILED }
 enum MediaContentType { EXTERNAL_VIDEO IMAGE MODEL_3D VIDEO }
 enum MediaErrorCode {
   UNKNOWN INVALID_SIGNED_URL IMAGE_DOWNLOAD_FAILURE IMAGE_PROCESSING_FAILURE
@@ -38,8 +39,16 @@ interface Media {
   status: MediaStatus!
 }
 
-type MediaImage implements Media & Node {
+interface File {
   alt: String
+  fileStatus: FileStatus!
+  id: ID!
+  preview: MediaPreviewImage
+}
+
+type MediaImage implements File & Media & Node {
+  alt: String
+  fileStatus: FileStatus!
   id: ID!
   image: Image
   mediaContentType: MediaContentType!
@@ -62,6 +71,8 @@ type MediaConnection { edges: [MediaEdge!]! nodes: [Media!]! pageInfo: PageInfo!
 type ProductVariant implements Node {
   id: ID!
   displayName: String!
+  media(first: Int, after: String, last: Int, before: String,
+        reverse: Boolean = false): MediaConnection!
   product: Product!
   sku: String
   title: String!
@@ -120,6 +131,18 @@ input ProductUpdateInput {
   tags: [String!]
 }
 
+input ProductVariantAppendMediaInput { mediaIds: [ID!]! variantId: ID! }
+input ProductVariantDetachMediaInput { mediaIds: [ID!]! variantId: ID! }
+input FileUpdateInput {
+  alt: String
+  filename: String
+  id: ID!
+  originalSource: String
+  previewImageSource: String
+  referencesToAdd: [ID!]
+  referencesToRemove: [ID!]
+}
+
 type StagedUploadParameter { name: String! value: String! }
 type StagedMediaUploadTarget {
   parameters: [StagedUploadParameter!]!
@@ -128,8 +151,19 @@ type StagedMediaUploadTarget {
 }
 type UserError { field: [String!] message: String! }
 enum FilesErrorCode {
-  FILE_DOES_NOT_EXIST FILE_LOCKED INVALID TOO_MANY_ARGUMENTS MISSING_ARGUMENTS
+  ALT_VALUE_LIMIT_EXCEEDED FILE_DOES_NOT_EXIST FILE_LOCKED INVALID INVALID_FAILED_MEDIA_STATE
+  TOO_MANY_ARGUMENTS MISSING_ARGUMENTS
 }
+enum MediaUserErrorCode {
+  BLANK INVALID INVALID_MEDIA_TYPE MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED MEDIA_CANNOT_BE_MODIFIED
+  MEDIA_DOES_NOT_EXIST MEDIA_DOES_NOT_EXIST_ON_PRODUCT MEDIA_IS_NOT_ATTACHED_TO_VARIANT
+  MISSING_ARGUMENTS MODEL3D_THROTTLE_EXCEEDED MODEL3D_VALIDATION_ERROR NON_READY_MEDIA
+  PRODUCT_DOES_NOT_EXIST PRODUCT_MEDIA_LIMIT_EXCEEDED PRODUCT_SUSPENDED
+  PRODUCT_VARIANT_ALREADY_HAS_MEDIA PRODUCT_VARIANT_DOES_NOT_EXIST_ON_PRODUCT
+  PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES SHOP_MEDIA_LIMIT_EXCEEDED TOO_MANY_MEDIA_PER_INPUT_PAIR
+  VIDEO_THROTTLE_EXCEEDED VIDEO_VALIDATION_ERROR
+}
+type MediaUserError { code: MediaUserErrorCode field: [String!] message: String! }
 type FilesUserError { code: FilesErrorCode field: [String!] message: String! }
 
 type StagedUploadsCreatePayload {
@@ -138,10 +172,26 @@ type StagedUploadsCreatePayload {
 }
 type ProductUpdatePayload { product: Product userErrors: [UserError!]! }
 type FileDeletePayload { deletedFileIds: [ID!] userErrors: [FilesUserError!]! }
+type FileUpdatePayload { files: [File!] userErrors: [FilesUserError!]! }
+type ProductVariantAppendMediaPayload {
+  product: Product
+  productVariants: [ProductVariant!]
+  userErrors: [MediaUserError!]!
+}
+type ProductVariantDetachMediaPayload {
+  product: Product
+  productVariants: [ProductVariant!]
+  userErrors: [MediaUserError!]!
+}
 
 type Mutation {
   fileDelete(fileIds: [ID!]!): FileDeletePayload
+  fileUpdate(files: [FileUpdateInput!]!): FileUpdatePayload
   productUpdate(product: ProductUpdateInput, media: [CreateMediaInput!]): ProductUpdatePayload
+  productVariantAppendMedia(productId: ID!, variantMedia: [ProductVariantAppendMediaInput!]!
+                            ): ProductVariantAppendMediaPayload
+  productVariantDetachMedia(productId: ID!, variantMedia: [ProductVariantDetachMediaInput!]!
+                            ): ProductVariantDetachMediaPayload
   stagedUploadsCreate(input: [StagedUploadInput!]!): StagedUploadsCreatePayload
 }
 """

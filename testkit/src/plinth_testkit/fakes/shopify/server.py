@@ -112,6 +112,28 @@ class FakeShopify(ThreadedFake):
                     return self._products[variant.product_id]
         return None
 
+    def add_ready_media(self, sku: str, alt: str | None = None) -> FakeMedia:
+        """Seed a processed image on the SKU's product (a merchant's own, in tests)."""
+        with self._lock:
+            product = self.product_for_sku(sku)
+            if product is None:
+                raise KeyError(sku)
+            media = FakeMedia(id=self._gid("MediaImage"), product_id=product.id, alt=alt)
+            media.status, media.width, media.height = "READY", 64, 48
+            self._media[media.id] = media
+            product.media_ids.append(media.id)
+            return media
+
+    def variant_for_sku(self, sku: str) -> FakeVariant | None:
+        with self._lock:
+            return next((v for v in self._variants.values() if v.sku == sku), None)
+
+    def variant_media(self, sku: str) -> list[FakeMedia]:
+        """The media the SKU's variant shows (its image)."""
+        with self._lock:
+            variant = self.variant_for_sku(sku)
+            return [] if variant is None else [self._media[m] for m in variant.media_ids]
+
     def media_for(self, sku: str, theme: str | None = None) -> list[FakeMedia]:
         """The media on the SKU's product; with ``theme``, only Plinth's for (sku, theme)."""
         with self._lock:
@@ -326,6 +348,9 @@ class FakeShopify(ThreadedFake):
         product = self._products.get(media.product_id)
         if product is not None and file_id in product.media_ids:
             product.media_ids.remove(file_id)
+        for variant in self._variants.values():  # deleting a file clears it from variants
+            if file_id in variant.media_ids:
+                variant.media_ids.remove(file_id)
         return True
 
     def _receive_upload(self, key: str, data: bytes, mime_type: str | None) -> str | None:

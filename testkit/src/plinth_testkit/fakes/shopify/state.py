@@ -26,6 +26,9 @@ class FakeVariant:
     sku: str
     title: str
     product_id: str
+    media_ids: list[str] = field(default_factory=list)
+    """The variant's image: Shopify lets a variant show one media (a second is refused with
+    PRODUCT_VARIANT_ALREADY_HAS_MEDIA), appended from the product's media."""
 
 
 @dataclass
