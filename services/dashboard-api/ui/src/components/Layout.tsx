@@ -1,12 +1,25 @@
 import { useState, type ReactNode } from "react";
 import { NavLink } from "react-router-dom";
 import { setApiKey } from "../lib/api";
+import { useReviewCount } from "../lib/hooks";
 
 const LINKS = [
   { to: "/", label: "Overview", end: true },
   { to: "/jobs", label: "Jobs", end: false },
+  { to: "/review", label: "Review", end: false },
+  { to: "/themes", label: "Themes", end: false },
   { to: "/workers", label: "Workers", end: false },
 ];
+
+function ReviewBadge() {
+  const count = useReviewCount();
+  if (!count.data) return null;
+  return (
+    <span className="ml-2 inline-flex min-w-5 items-center justify-center rounded-full bg-orange-500 px-1.5 text-xs font-bold text-white" data-testid="review-badge" aria-label={`${count.data} held for review`}>
+      {count.data}
+    </span>
+  );
+}
 
 function toggleTheme() {
   const dark = document.documentElement.classList.toggle("dark");
@@ -25,6 +38,7 @@ export function Layout({ children }: { children: ReactNode }) {
           {LINKS.map((l) => (
             <NavLink key={l.to} to={l.to} end={l.end} className={linkClass} onClick={() => setMenuOpen(false)}>
               {l.label}
+              {l.to === "/review" && <ReviewBadge />}
             </NavLink>
           ))}
         </nav>

@@ -49,6 +49,7 @@ export const STATUS_COLOURS: Record<JobStatus, string> = {
   COMPOSITING: "bg-cyan-100 text-cyan-800 dark:bg-cyan-900 dark:text-cyan-200",
   COMPOSITED: "bg-violet-100 text-violet-800 dark:bg-violet-900 dark:text-violet-200",
   DERIVATIVES: "bg-amber-100 text-amber-800 dark:bg-amber-900 dark:text-amber-200",
+  IN_REVIEW: "bg-orange-100 text-orange-800 dark:bg-orange-900 dark:text-orange-200",
   SHOPIFY_PUSH: "bg-fuchsia-100 text-fuchsia-800 dark:bg-fuchsia-900 dark:text-fuchsia-200",
   DONE: "bg-green-100 text-green-800 dark:bg-green-900 dark:text-green-200",
   FAILED: "bg-red-100 text-red-800 dark:bg-red-900 dark:text-red-200",

@@ -2,12 +2,12 @@
 
 export type JobStatus =
   | "NEW" | "BG_REMOVED" | "BACKGROUND_READY" | "COMPOSITED" | "DERIVATIVES" | "SHOPIFY_PUSH"
-  | "DONE" | "FAILED" | "QUEUED" | "SEGMENTING" | "BG_GENERATING" | "COMPOSITING";
+  | "IN_REVIEW" | "DONE" | "FAILED" | "QUEUED" | "SEGMENTING" | "BG_GENERATING" | "COMPOSITING";
 
 export const PIPELINE: JobStatus[] = [
   "NEW", "BG_REMOVED", "BACKGROUND_READY", "COMPOSITED", "DERIVATIVES", "SHOPIFY_PUSH", "DONE",
 ];
-export const ALL_STATUSES: JobStatus[] = [...PIPELINE, "FAILED"];
+export const ALL_STATUSES: JobStatus[] = [...PIPELINE.slice(0, 5), "IN_REVIEW", ...PIPELINE.slice(5), "FAILED"];
 export const STAGES = ["download", "segment", "background", "composite", "derive", "manifest", "publish"];
 
 export interface JobSummary {
@@ -60,7 +60,81 @@ export interface Job extends JobSummary {
   provider_metadata: Record<string, unknown>;
   history: Transition[];
   processing_ms: number | null;
+  review?: Review | null;
+  mask_versions?: MaskVersion[];
+  theme_version?: number | null;
+  alt_text?: string | null;
 }
+
+/** Why a job was held before publish, and what a person decided. */
+export interface Review {
+  held_at: string;
+  confidence: number | null;
+  threshold: number;
+  reason: string;
+  decision: "approved" | "rejected" | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  note: string | null;
+}
+
+export interface MaskVersion {
+  version: number;
+  s3_mask_key: string;
+  s3_cutout_key: string;
+  source: "model" | "touch-up" | "recut";
+  created_at: string;
+  created_by: string | null;
+  note: string | null;
+  /** presigned URLs (GET /api/jobs/{id}/masks) */
+  mask_url?: string;
+  cutout_url?: string;
+}
+export interface MaskVersions { versions: MaskVersion[]; current: number | null }
+
+export interface ReviewItem { job: Job; confidence: number | null; threshold: number; reason: string; held_at: string }
+export interface ReviewPage { items: ReviewItem[]; next_cursor: string | null }
+export interface BulkResult { results: { job_id: string; ok: boolean; error?: string | null }[] }
+
+export type TouchUpMethod = "paint" | "grabcut" | "learned";
+export interface Stroke { mode: "add" | "remove"; size: number; points: [number, number][] }
+export interface ClickPoint { x: number; y: number; positive: boolean }
+export interface TouchUpBody {
+  base_version: number;
+  strokes: Stroke[];
+  points: ClickPoint[];
+  method: TouchUpMethod;
+  note?: string;
+}
+
+export interface AuditEntry {
+  action: string;
+  actor: string;
+  at: string;
+  role?: string;
+  job_id?: string | null;
+  [key: string]: unknown;
+}
+
+/** A theme as the API stores it (validated server-side by the same pydantic model). */
+export type ThemeDoc = Record<string, unknown> & { name: string; title?: string };
+export interface ThemeListItem {
+  name: string;
+  version: number;
+  status: "active" | "archived";
+  updated_at: string | null;
+  updated_by: string | null;
+  theme: ThemeDoc;
+}
+export interface ThemeDetail {
+  name: string;
+  status: "active" | "archived";
+  version: number;
+  theme: ThemeDoc;
+  versions: { version: number; created_at: string; created_by: string | null }[];
+}
+export interface ThemePreview { variants: { index: number; image: string }[] }
+export interface Me { name: string; role: "viewer" | "operator" }
 
 export interface StepDuration { step: string; count: number; p50_ms: number | null; p95_ms: number | null }
 export interface HourBucket { hour: string; total: number; done: number; failed: number }
@@ -132,16 +206,41 @@ export function setApiKey(key: string | null): void {
 }
 
 export class ApiError extends Error {
-  constructor(public status: number, message: string) {
+  constructor(public status: number, message: string, public body: unknown = null) {
     super(message);
   }
 }
 
-export async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+function errorFrom(response: Response, body: unknown): ApiError {
+  const detail =
+    body && typeof body === "object" && "detail" in body ? String((body as { detail: unknown }).detail) : response.statusText;
+  return new ApiError(response.status, detail || `HTTP ${response.status}`, body);
+}
+
+function authHeaders(init: RequestInit): Headers {
   const headers = new Headers(init.headers);
   const key = getApiKey();
   if (key) headers.set("X-API-Key", key);
   if (init.body) headers.set("Content-Type", "application/json");
+  return headers;
+}
+
+/** A call that answers with bytes (an image): the blob, or an ApiError from the JSON body. */
+export async function requestBlob(path: string, init: RequestInit = {}): Promise<Blob> {
+  const response = await fetch(path, { ...init, headers: authHeaders(init) });
+  if (response.ok) return response.blob();
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    /* plain text */
+  }
+  throw errorFrom(response, body);
+}
+
+export async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = authHeaders(init);
   const response = await fetch(path, { ...init, headers });
   const text = await response.text();
   let body: unknown = null;
@@ -150,11 +249,7 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
   } catch {
     body = text;
   }
-  if (!response.ok && !(path === "/health" && response.status === 503)) {
-    const detail =
-      body && typeof body === "object" && "detail" in body ? String((body as { detail: unknown }).detail) : response.statusText;
-    throw new ApiError(response.status, detail || `HTTP ${response.status}`);
-  }
+  if (!response.ok && !(path === "/health" && response.status === 503)) throw errorFrom(response, body);
   return body as T;
 }
 
@@ -186,4 +281,39 @@ export const api = {
   control: (action: "start" | "stop", stage: string) =>
     request<{ event_id: string }>(`/api/processor/${action}`, { method: "POST", body: JSON.stringify({ stage }) }),
   health: () => request<Health>("/health"),
+  me: () => request<Me>("/api/me"),
+
+  review: (cursor?: string | null, limit = 50) => {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (cursor) params.set("cursor", cursor);
+    return request<ReviewPage>(`/api/review?${params}`);
+  },
+  approve: (id: string, note?: string) =>
+    request<Job>(`/api/jobs/${encodeURIComponent(id)}/approve`, { method: "POST", body: JSON.stringify(note ? { note } : {}) }),
+  reject: (id: string, reason: string) =>
+    request<Job>(`/api/jobs/${encodeURIComponent(id)}/reject`, { method: "POST", body: JSON.stringify({ reason }) }),
+  approveMany: (jobIds: string[]) =>
+    request<BulkResult>("/api/review/approve", { method: "POST", body: JSON.stringify({ job_ids: jobIds }) }),
+  audit: (id: string) => request<AuditEntry[] | { items: AuditEntry[] }>(`/api/jobs/${encodeURIComponent(id)}/audit`),
+
+  masks: (id: string) => request<MaskVersions>(`/api/jobs/${encodeURIComponent(id)}/masks`),
+  touchUp: (id: string, body: TouchUpBody) =>
+    request<{ version: number; jobs: string[] }>(`/api/jobs/${encodeURIComponent(id)}/touch-up`, { method: "POST", body: JSON.stringify(body) }),
+  touchUpPreview: (id: string, body: TouchUpBody) =>
+    requestBlob(`/api/jobs/${encodeURIComponent(id)}/touch-up/preview`, { method: "POST", body: JSON.stringify(body) }),
+  setAltText: (id: string, altText: string) =>
+    request<Job>(`/api/jobs/${encodeURIComponent(id)}/alt-text`, { method: "PUT", body: JSON.stringify({ alt_text: altText }) }),
+
+  themes: (includeArchived = false) =>
+    request<{ items: ThemeListItem[] }>(`/api/themes${includeArchived ? "?include_archived=true" : ""}`),
+  theme: (name: string) => request<ThemeDetail>(`/api/themes/${encodeURIComponent(name)}`),
+  createTheme: (theme: ThemeDoc) => request<ThemeDetail>("/api/themes", { method: "POST", body: JSON.stringify({ theme }) }),
+  updateTheme: (name: string, theme: ThemeDoc) =>
+    request<ThemeDetail>(`/api/themes/${encodeURIComponent(name)}`, { method: "PUT", body: JSON.stringify({ theme }) }),
+  duplicateTheme: (name: string, newName: string) =>
+    request<ThemeDetail>(`/api/themes/${encodeURIComponent(name)}/duplicate`, { method: "POST", body: JSON.stringify({ name: newName }) }),
+  archiveTheme: (name: string) => request<ThemeDetail>(`/api/themes/${encodeURIComponent(name)}/archive`, { method: "POST" }),
+  restoreTheme: (name: string) => request<ThemeDetail>(`/api/themes/${encodeURIComponent(name)}/restore`, { method: "POST" }),
+  previewTheme: (theme: ThemeDoc, size?: number, signal?: AbortSignal) =>
+    request<ThemePreview>("/api/themes/preview", { method: "POST", body: JSON.stringify(size ? { theme, size } : { theme }), signal }),
 };

@@ -43,6 +43,8 @@ export function stepIndex(status: string, failedFrom: string | null, pipeline: s
   const at = status === "FAILED" ? failedFrom ?? "NEW" : status;
   const legacy: Record<string, string> = {
     QUEUED: "NEW", SEGMENTING: "NEW", BG_GENERATING: "BG_REMOVED", COMPOSITING: "BACKGROUND_READY",
+    // held for a person before publish: the derivatives are made, the push waits
+    IN_REVIEW: "SHOPIFY_PUSH",
   };
   return pipeline.indexOf(legacy[at] ?? at);
 }

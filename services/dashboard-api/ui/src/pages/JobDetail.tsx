@@ -1,6 +1,7 @@
 import { useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useLocation, useParams } from "react-router-dom";
 import { AssetTile, CopyButton } from "../components/Asset";
+import { AltTextCard, MaskVersionsCard, ReviewCard, canTouchUp } from "../components/JobReview";
 import { Stepper } from "../components/Stepper";
 import { Button, Card, Dialog, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
@@ -97,6 +98,7 @@ export function JobDetailPage() {
   const [failOpen, setFailOpen] = useState(false);
   const [reason, setReason] = useState("");
   const [template, setTemplate] = useState<string | null>(null);
+  const touchedUp = (useLocation().state as { touchedUp?: number; jobs?: string[] } | null) ?? null;
 
   if (job.isPending) return <Spinner label="Loading job…" />;
   if (job.isError) return <ErrorBox error={job.error} onRetry={() => job.refetch()} />;
@@ -122,11 +124,19 @@ export function JobDetailPage() {
           </p>
         </div>
         <div className="flex gap-2">
+          {canTouchUp(j) && (
+            <Link to={`/jobs/${encodeURIComponent(j.id)}/touch-up`} className="inline-flex items-center rounded-md border border-gray-300 px-3 py-2 text-sm font-medium hover:bg-gray-100 dark:border-gray-700 dark:hover:bg-gray-800" data-testid="touch-up-link">Touch up</Link>
+          )}
           {j.status === "FAILED" && <Button onClick={() => setRetryOpen(true)}>Retry</Button>}
           {!terminal && <Button variant="destructive" onClick={() => setFailOpen(true)}>Fail job</Button>}
         </div>
       </div>
 
+      {touchedUp?.touchedUp && (
+        <p role="status" className="rounded-md border border-green-300 bg-green-50 p-2 text-sm text-green-900 dark:border-green-800 dark:bg-green-950 dark:text-green-200" data-testid="touched-up">
+          Saved mask v{touchedUp.touchedUp}; {touchedUp.jobs?.length ?? 1} job(s) of this photo run again from the cut-out.
+        </p>
+      )}
       <Card><Stepper job={j} /></Card>
 
       {j.status === "FAILED" && (
@@ -165,7 +175,11 @@ export function JobDetailPage() {
           </dl>
         </Card>
         {segment && <SegmentationCard info={segment} />}
+        <ReviewCard job={j} />
+        <MaskVersionsCard job={j} />
       </div>
+
+      <AltTextCard job={j} />
 
       <Card title="Trace">
         {j.trace_id ? (
