@@ -14,6 +14,7 @@ from litestar.exceptions import ServiceUnavailableException
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Readiness
 from plinth.adapters.s3 import BlobStore
+from plinth.adapters.themes import ThemeStore
 from plinth_dashboard_api import lag_metrics, retention, sweeper
 from plinth_dashboard_api.indexes import ensure_dashboard_indexes
 from plinth_dashboard_api.kafka_lag import KafkaInspector
@@ -59,6 +60,7 @@ async def open_resources(settings: DashboardSettings) -> AsyncIterator[Resources
     try:
         async with BlobStore.from_settings(settings) as blobs:
             await ensure_dashboard_indexes(db)
+            await ThemeStore.of(db).ensure_ready()  # the packaged themes, on the first start
             if settings.retention_interval_s > 0:
                 housekeeping.append(asyncio.create_task(
                     retention.run_periodically(
