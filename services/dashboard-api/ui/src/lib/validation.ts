@@ -1,6 +1,7 @@
 // Validation errors from the API, keyed by the field they name (unit-tested).
 //
-// Accepts the shapes the API may answer with: Litestar's {"detail", "extra": [{"key", "message"}]},
+// Accepts the shapes the API may answer with: the themes API's {"detail", "extra": {"problems":
+// [{"field", "message"}]}}, Litestar's {"detail", "extra": [{"key", "message"}]},
 // pydantic's [{"loc": [...], "msg"}] under "errors"/"extra"/"detail", and {"field", "detail"}.
 // Field paths are dotted, without a leading "theme" (the request wraps the theme in {"theme"}).
 
@@ -25,7 +26,8 @@ export function fieldErrors(body: unknown): FieldErrors {
   const errors: FieldErrors = {};
   if (!body || typeof body !== "object") return errors;
   const record = body as Record<string, unknown>;
-  const lists = [record.errors, record.extra, Array.isArray(record.detail) ? record.detail : null];
+  const extra = record.extra && typeof record.extra === "object" ? (record.extra as Record<string, unknown>) : null;
+  const lists = [record.errors, record.extra, record.problems, extra?.problems, extra?.errors, Array.isArray(record.detail) ? record.detail : null];
   for (const list of lists) {
     if (!Array.isArray(list)) continue;
     for (const item of list) {

@@ -19,6 +19,14 @@ describe("fieldErrors", () => {
     expect(errorsFor(errors, "variants")).toEqual(["Input should be less than or equal to 12"]);
     expect(errorsFor(errors, "title")).toEqual([]);
   });
+  it("reads the themes API's extra.problems", () => {
+    const body = {
+      status_code: 422,
+      detail: "theme.background.floor_line: must be below the horizon",
+      extra: { problems: [{ field: "theme.background.floor_line", message: "must be below the horizon" }, { field: "theme.name", message: "taken" }] },
+    };
+    expect(fieldErrors(body)).toEqual({ "background.floor_line": ["must be below the horizon"], name: ["taken"] });
+  });
   it("reads Litestar's extra list with dotted keys and a single field", () => {
     expect(fieldErrors({ detail: "Validation failed", extra: [{ key: "theme.shadow.opacity", message: "too big" }] })).toEqual({
       "shadow.opacity": ["too big"],
