@@ -20,6 +20,7 @@ from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import Resources, open_resources
 from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_settings
+from plinth_dashboard_api.session import me
 from plinth_dashboard_api.spa import spa_router
 from plinth_dashboard_api.themes import ThemesController
 from plinth_dashboard_api.webhooks import WebhooksController
@@ -56,6 +57,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             JobsController,
             ProcessorController,
             WebhooksController,
+            me,
             ThemesController,
             live,
             health,
