@@ -11,8 +11,9 @@ export UV_PYTHON_DOWNLOADS := never
 STACK := deploy/local/stack
 WITH_STACK := deploy/local/with-stack
 PYTEST_ARGS ?=
-# Debian packages: PostgreSQL is the local stack's storage under FerretDB.
-APT_PACKAGES ?= postgresql-15
+# Debian packages: PostgreSQL is the local stack's storage under FerretDB; Chromium (and its
+# driver) runs the dashboard's browser tests (tests/browser, Playwright with Debian's build).
+APT_PACKAGES ?= postgresql-15 chromium chromium-driver
 # scripts/demo.py's options, e.g. DEMO_ARGS=--exit-when-done (scripts: stop once the jobs are done)
 DEMO_ARGS ?=
 # Phase headers, "==> [m:ss] ...": the time since this make started (a nested make keeps it).
