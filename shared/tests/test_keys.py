@@ -23,6 +23,17 @@ def test_layout_matches_the_seed_exactly() -> None:
     assert keys.manifest_key("S1", SHA, "default") == f"manifests/S1/{SHA}-default.json"
 
 
+def test_mask_versions_keep_the_first_at_the_old_key() -> None:
+    assert keys.mask_key("S1", SHA, 1) == keys.mask_key("S1", SHA) == f"masks/S1/{SHA}.png"
+    assert keys.cutout_key("S1", SHA, 1) == f"cutouts/S1/{SHA}.png"
+    assert keys.mask_key("S1", SHA, 2) == f"masks/S1/{SHA}.v2.png"
+    assert keys.cutout_key("S1", SHA, 12) == f"cutouts/S1/{SHA}.v12.png"
+    assert keys.content_type_for(keys.mask_key("S1", SHA, 3)) == "image/png"
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(keys.InvalidKeyPart, match="mask version"):
+            keys.mask_key("S1", SHA, bad)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "sku",
     ["", "   ", "a/b", "../etc", "a..b", "..", "x\\y", "tab\there", "nl\n", "nul\x00", "del\x7f",

@@ -90,12 +90,25 @@ def original_key(sku: str, sha256: str) -> str:
     return _checked(f"originals/{validate_sku(sku)}/{validate_sha256(sha256)}.jpg")
 
 
-def cutout_key(sku: str, sha256: str) -> str:
-    return _checked(f"cutouts/{validate_sku(sku)}/{validate_sha256(sha256)}.png")
+def _version(version: int) -> str:
+    """The key suffix of a mask version: none for the first (the model's, stored where it always
+    was, so older jobs' keys stay valid), ``.v<N>`` for each touch-up after it."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidKeyPart(f"mask version {version!r} must be an integer from 1")
+    return "" if version == 1 else f".v{version}"
 
 
-def mask_key(sku: str, sha256: str) -> str:
-    return _checked(f"masks/{validate_sku(sku)}/{validate_sha256(sha256)}.png")
+def cutout_key(sku: str, sha256: str, version: int = 1) -> str:
+    """The cut-out made with mask ``version`` (1: the model's; see :func:`mask_key`)."""
+    return _checked(
+        f"cutouts/{validate_sku(sku)}/{validate_sha256(sha256)}{_version(version)}.png")
+
+
+def mask_key(sku: str, sha256: str, version: int = 1) -> str:
+    """Mask ``version`` of a photo: 1 is the segmentation's, 2 and on a person's touch-ups
+    (``masks/<sku>/<sha>.v2.png``, ...). Versions are never overwritten."""
+    return _checked(
+        f"masks/{validate_sku(sku)}/{validate_sha256(sha256)}{_version(version)}.png")
 
 
 def background_key(theme: str, sku: str, sha256: str, idx: int) -> str:
