@@ -159,6 +159,9 @@ async def test_two_themes_of_one_photo_call_the_provider_once(
     one, two = await stored_job(database, first), await stored_job(database, second)
     assert one.status is two.status is JobStatus.BG_REMOVED
     assert (one.s3_cutout_key, one.s3_mask_key) == (two.s3_cutout_key, two.s3_mask_key)
+    for job in (one, two):  # each records the model's mask as its version 1
+        assert [(v.version, v.source, v.s3_mask_key, v.s3_cutout_key)
+                for v in job.mask_versions] == [(1, "model", one.s3_mask_key, one.s3_cutout_key)]
     assert one.cost_breakdown == {"segmentation": PRICE_USD} and one.cost_usd == PRICE_USD
     assert two.cost_breakdown == {} and two.cost_usd == 0.0
     assert one.segment_confidence == two.segment_confidence == 0.42

@@ -72,6 +72,10 @@ async def test_cutout_and_mask_are_stored_at_the_seed_keys() -> None:
     meta = result.changes["provider_metadata"]["segment"]
     assert meta["provider"] == "local" and meta["bytes"] == len(data)
     assert result.attributes["provider"] == "local"
+    [first] = result.changes["mask_versions"]
+    assert (first.version, first.source) == (1, "model")
+    assert (first.s3_mask_key, first.s3_cutout_key) == (
+        result.changes["s3_mask_key"], result.changes["s3_cutout_key"])
 
 
 async def test_a_corrupt_original_is_a_permanent_error() -> None:

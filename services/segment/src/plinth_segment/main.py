@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from plinth.domain.job import Job
+from plinth.domain.job import Job, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.errors import ImagingError
 from plinth.imaging.segment import SegmentProvider
@@ -25,7 +25,7 @@ from plinth.settings import Settings, get_settings
 from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
-from plinth_segment.reuse import confidence_of, identity_of, segment_once
+from plinth_segment.reuse import confidence_of, identity_of, model_versions, segment_once
 
 UPLOAD_PREFIX = "uploads/segment/"
 """Where photos a URL-fetching provider cannot read as stored (WebP, HEIC, TIFF, EXIF-rotated)
@@ -125,7 +125,8 @@ async def cut_out(job: Job, ctx: StageContext, provider: SegmentProvider) -> Sta
                             "format": cut.source_format, "bytes": len(original), **cut.meta}}
     return StageResult(
         changes={"s3_cutout_key": cutout, "s3_mask_key": mask, "provider_metadata": metadata,
-                 "segment_confidence": confidence_of(cut.meta)},
+                 "segment_confidence": confidence_of(cut.meta),
+                 "mask_versions": model_versions(job, cutout, mask, utcnow())},
         artefacts={cutout: cut.cutout_png, mask: cut.mask_png},
         cost_usd={"segmentation": cut.cost_usd} if cut.cost_usd else {},
         attributes={"provider": cut.provider,

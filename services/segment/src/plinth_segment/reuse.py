@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from plinth.adapters.segmentations import (
@@ -36,7 +37,7 @@ from plinth.adapters.segmentations import (
     SegmentationRepository,
     segmentation_id,
 )
-from plinth.domain.job import Job, utcnow
+from plinth.domain.job import Job, MaskVersion, utcnow
 from plinth.imaging.segment import SegmentProvider
 from plinth.worker import StageResult
 from plinth.worker.errors import RetryLater
@@ -79,6 +80,15 @@ def identity_of(provider: SegmentProvider) -> Identity:
             or _text(getattr(model, "name", None)))
     sha256 = _text(getattr(provider, "model_sha256", None)) or _text(getattr(model, "sha256", None))
     return Identity(provider=provider.name, model=name, model_sha256=sha256)
+
+
+def model_versions(job: Job, cutout_key: str, mask_key: str,
+                   created_at: datetime) -> list[MaskVersion]:
+    """The job's mask versions with the segmentation's as version 1 (source ``model``); a
+    person's later versions, if the job has any (a retry that segments again), are kept."""
+    first = MaskVersion(version=1, s3_mask_key=mask_key, s3_cutout_key=cutout_key,
+                        source="model", created_at=created_at)
+    return [first, *(version for version in job.mask_versions if version.version != 1)]
 
 
 def confidence_of(meta: Mapping[str, Any]) -> float | None:
@@ -176,7 +186,10 @@ def reused(job: Job, record: SegmentationRecord) -> StageResult:
     return StageResult(
         changes={"s3_cutout_key": record.cutout_key, "s3_mask_key": record.mask_key,
                  "provider_metadata": {**job.provider_metadata, "segment": meta},
-                 "segment_confidence": record.confidence},
+                 "segment_confidence": record.confidence,
+                 "mask_versions": model_versions(job, record.cutout_key or "",
+                                                 record.mask_key or "",
+                                                 record.done_at or record.claimed_at)},
         cost_usd={"segmentation": record.cost_usd} if own and record.cost_usd else {},
         attributes=attributes,
     )
