@@ -9,9 +9,10 @@ objects are still stored under its own keys, but each background is rendered onc
 
 from __future__ import annotations
 
+from plinth.adapters.themes import load_job_theme
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.imaging.backgrounds import Theme, load_theme
+from plinth.imaging.backgrounds import Theme
 from plinth.imaging.composite import DEFAULT_CANVAS
 from plinth.imaging.types import RGB
 from plinth.keys import background_key
@@ -56,7 +57,8 @@ def generator_for(settings: Settings) -> BackgroundGenerator:
 async def backgrounds(job: Job, ctx: StageContext) -> StageResult:
     if job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no image hash")
-    theme = load_theme(job.theme)
+    # The version the job recorded at ingest; the packaged theme for jobs older than that.
+    theme = await load_job_theme(ctx.db, job.theme, job.theme_version)
     rendered = await ctx.to_thread(
         render_backgrounds, theme, variant_count(theme, ctx.settings),
         canvas=DEFAULT_CANVAS, generator=generator_for(ctx.settings),

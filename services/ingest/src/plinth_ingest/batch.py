@@ -20,6 +20,7 @@ from plinth_ingest.auth import Authenticator, AuthResult, NotConfigured, Signatu
 from plinth_ingest.deliveries import DeliveryLog, new_delivery_id
 from plinth_ingest.intake import Intake, PublishFailed
 from plinth_ingest.request import ImageRequest, InvalidRequest, parse_image_request
+from plinth_ingest.themes import ThemeSource, as_theme_source
 from plinth_ingest.webhook import Reply, error_body
 
 log = logging.getLogger("plinth.ingest.batch")
@@ -112,14 +113,14 @@ class BatchReceiver:
         auth: Authenticator,
         intake: Intake,
         deliveries: DeliveryLog,
-        known_themes: frozenset[str],
+        known_themes: frozenset[str] | ThemeSource,
         max_themes: int,
         max_rows: int,
     ) -> None:
         self.auth = auth
         self.intake = intake
         self.deliveries = deliveries
-        self.known_themes = known_themes
+        self.themes = as_theme_source(known_themes)
         self.max_themes = max_themes
         self.max_rows = max_rows
 
@@ -142,6 +143,14 @@ class BatchReceiver:
         except CsvRefused as exc:
             await self.record_refusal(batch_id, 400, "invalid_csv", str(exc), signature_valid)
             return Reply(400, error_body("invalid_csv", str(exc), batch_id=batch_id))
+        try:
+            themes = await self.themes.snapshot()
+        except Exception as exc:
+            log.exception("batch %s: cannot read the themes", batch_id)
+            reason = f"cannot read the themes ({type(exc).__name__}: {exc}); send it again later"
+            await self.record_refusal(batch_id, 503, "storage_unavailable", reason,
+                                      signature_valid)
+            return Reply(503, error_body("storage_unavailable", reason, batch_id=batch_id))
         results: list[RowResult] = []
         groups: dict[tuple[str, str, str | None], _Group] = {}
         for line, row in rows:
@@ -149,8 +158,9 @@ class BatchReceiver:
             results.append(result)
             try:
                 request = parse_image_request(
-                    _row_fields(row), known_themes=self.known_themes, max_themes=self.max_themes
-                )
+                    _row_fields(row), known_themes=themes.active,
+                    archived_themes=themes.archived, max_themes=self.max_themes,
+                )  # fmt: skip
             except InvalidRequest as exc:
                 result.errors = [f"{p.field}: {p.message}" for p in exc.problems] or [
                     "more cells than header columns"
@@ -169,10 +179,12 @@ class BatchReceiver:
                 )
                 group.rows.append(result)
         for number, group in enumerate(groups.values(), start=1):
-            await self._take(f"{batch_id}-{number}", group, signature_valid)
+            await self._take(f"{batch_id}-{number}", group, signature_valid, themes.versions)
         return self._reply(batch_id, results)
 
-    async def _take(self, delivery_id: str, group: _Group, signature_valid: bool) -> None:
+    async def _take(
+        self, delivery_id: str, group: _Group, signature_valid: bool, versions: dict[str, int]
+    ) -> None:
         request = group.request
         common: dict[str, Any] = {
             "delivery_id": delivery_id,
@@ -184,7 +196,9 @@ class BatchReceiver:
             "lines": [row.line for row in group.rows],
         }
         try:
-            outcome = await self.intake.take(request, delivery_id=delivery_id, trace_id=None)
+            outcome = await self.intake.take(
+                request, delivery_id=delivery_id, trace_id=None, theme_versions=versions
+            )
         except PublishFailed as exc:
             for row in group.rows:
                 row.status, row.errors = "failed", [f"{exc}; send the row again"]

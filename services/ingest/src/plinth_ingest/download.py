@@ -59,6 +59,7 @@ from plinth.worker.runtime import REDELIVERY_LIMIT, EventPublisher, EventWorker,
 from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.intake import identity_job_id
 from plinth_ingest.settings import IngestSettings
+from plinth_ingest.themes import ThemeSource
 
 log = logging.getLogger("plinth.ingest.download")
 
@@ -121,6 +122,7 @@ class DownloadWorker(EventWorker[IngestRequested]):
         fetcher: Fetcher,
         instance: str,
         tracer: Tracer | None = None,
+        themes: ThemeSource | None = None,
     ) -> None:
         super().__init__(
             stage=Stage.DOWNLOAD, settings=settings, publisher=publisher, instance=instance
@@ -131,6 +133,8 @@ class DownloadWorker(EventWorker[IngestRequested]):
         self.blobs = blobs
         self.deliveries = deliveries
         self.fetcher = fetcher
+        self.themes = themes
+        """The store's themes: the version a job created here records (none without it)."""
 
     # ---------------------------------------------------------------- the runtime's hooks
     async def handle_event(self, event: IngestRequested, record: Record) -> None:
@@ -297,6 +301,7 @@ class DownloadWorker(EventWorker[IngestRequested]):
                 if stored is not None:
                     jobs.append(stored)
         else:
+            versions = (await self.themes.snapshot()).versions if self.themes else {}
             for theme in request.themes:
                 job_id = identity_job_id(request.sku, sha, theme)
                 existing = await self.jobs.get(job_id)
@@ -308,6 +313,7 @@ class DownloadWorker(EventWorker[IngestRequested]):
                             id=job_id,
                             sku=request.sku,
                             theme=theme,
+                            theme_version=versions.get(theme),
                             image_url=str(request.image_url),
                             img_sha256=sha,
                             delivery_id=request.delivery_id,

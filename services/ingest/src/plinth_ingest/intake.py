@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -89,14 +90,22 @@ class Intake:
         self.publish_timeout_s = publish_timeout_s
 
     async def take(
-        self, request: ImageRequest, *, delivery_id: str, trace_id: str | None
+        self,
+        request: ImageRequest,
+        *,
+        delivery_id: str,
+        trace_id: str | None,
+        theme_versions: Mapping[str, int] | None = None,
     ) -> IntakeResult:
+        """The request's jobs (when the hash is known) and its download request; each new job
+        records its theme's current version from ``theme_versions`` (the store's)."""
+        versions = theme_versions or {}
         refs: list[JobRef] = []
         waiting: list[str] = []
         sha = request.img_sha256
         if sha is not None:
             found = await asyncio.gather(
-                *(self._job_for(request, sha, theme, delivery_id, trace_id)
+                *(self._job_for(request, sha, theme, versions.get(theme), delivery_id, trace_id)
                   for theme in request.themes)
             )  # fmt: skip
             for theme, (job, created) in zip(request.themes, found, strict=True):
@@ -132,7 +141,13 @@ class Intake:
         )
 
     async def _job_for(
-        self, request: ImageRequest, sha: str, theme: str, delivery_id: str, trace_id: str | None
+        self,
+        request: ImageRequest,
+        sha: str,
+        theme: str,
+        theme_version: int | None,
+        delivery_id: str,
+        trace_id: str | None,
     ) -> tuple[Job, bool]:
         # Write first: a new job is created in one (group-committed) insert, with no read
         # before it; the unique indexes (_id, derived from the identity, and the identity
@@ -145,6 +160,7 @@ class Intake:
                 id=job_id,
                 sku=request.sku,
                 theme=theme,
+                theme_version=theme_version,
                 image_url=request.image_url,
                 img_sha256=sha,
                 delivery_id=delivery_id,

@@ -45,16 +45,23 @@ class ImageRequest:
 
 
 def parse_image_request(
-    data: Any, *, known_themes: frozenset[str], max_themes: int
+    data: Any,
+    *,
+    known_themes: frozenset[str],
+    max_themes: int,
+    archived_themes: frozenset[str] = frozenset(),
 ) -> ImageRequest:
-    """Validate a decoded JSON body (or CSV row); raise :class:`InvalidRequest` listing problems."""
+    """Validate a decoded JSON body (or CSV row); raise :class:`InvalidRequest` listing problems.
+
+    ``known_themes`` are the themes a delivery may ask for (the active ones); ``archived_themes``
+    are refused with a reason of their own."""
     if not isinstance(data, Mapping):
         raise InvalidRequest([FieldProblem("body", "must be a JSON object")])
     problems: list[FieldProblem] = []
     sku = _sku(data.get("sku"), problems)
     image_url = _image_url(data.get("image_url"), problems)
     sha = _sha256(data.get("img_sha256"), problems)
-    themes = _themes(data, problems, known_themes, max_themes)
+    themes = _themes(data, problems, known_themes, max_themes, archived_themes)
     if problems:
         raise InvalidRequest(problems)
     assert sku is not None and image_url is not None
@@ -122,6 +129,7 @@ def _themes(
     problems: list[FieldProblem],
     known_themes: frozenset[str],
     max_themes: int,
+    archived_themes: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
     raw: list[Any] = []
     for name in ("themes", "theme"):
@@ -143,6 +151,7 @@ def _themes(
     themes: list[str] = []
     invalid: list[FieldProblem] = []
     unknown: dict[str, None] = {}  # an ordered set: a body can hold 40,000 names
+    archived: dict[str, None] = {}
     for item in raw:
         if not isinstance(item, str):
             invalid.append(FieldProblem("themes", f"{item!r} is not a string"))
@@ -152,8 +161,8 @@ def _themes(
         except InvalidKeyPart as exc:
             invalid.append(FieldProblem("themes", str(exc)))
             continue
-        if known_themes and theme not in known_themes:
-            unknown[theme] = None
+        if theme not in known_themes:
+            (archived if theme in archived_themes else unknown)[theme] = None
             continue
         if theme not in themes:
             themes.append(theme)
@@ -172,7 +181,18 @@ def _themes(
                 "themes",
                 f"unknown theme{'s' if len(unknown) > 1 else ''} {names}"
                 f"{f' and {more} more' if more > 0 else ''}; "
-                f"available: {', '.join(sorted(known_themes))}",
+                f"available: {', '.join(sorted(known_themes)) or 'none'}",
+            )
+        )
+    if archived:
+        names = ", ".join(repr(name) for name in list(archived)[:MAX_REPORTED_THEMES])
+        more = len(archived) - MAX_REPORTED_THEMES
+        problems.append(
+            FieldProblem(
+                "themes",
+                f"archived theme{'s' if len(archived) > 1 else ''} {names}"
+                f"{f' and {more} more' if more > 0 else ''}: "
+                "restore it in the dashboard's theme editor to use it",
             )
         )
     if len(themes) > max_themes:

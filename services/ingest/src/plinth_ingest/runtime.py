@@ -19,6 +19,7 @@ from plinth.adapters.kafka import ensure_topics, make_broker
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Probe, Readiness, kafka_probe
 from plinth.adapters.s3 import BlobStore
+from plinth.adapters.themes import ThemeCatalogue, ThemeSettings, ThemeStore
 from plinth.messaging.topics import INGEST_REQUESTED
 from plinth.telemetry import tracer as get_tracer
 from plinth.worker.heartbeat import default_instance_id
@@ -30,7 +31,6 @@ from plinth_ingest.deliveries import DeliveryLog
 from plinth_ingest.download import DownloadWorker, Fetcher, make_fetcher
 from plinth_ingest.intake import Intake
 from plinth_ingest.settings import IngestSettings
-from plinth_ingest.themes import known_themes
 from plinth_ingest.webhook import WebhookReceiver
 
 log = logging.getLogger("plinth.ingest")
@@ -75,6 +75,11 @@ async def open_runtime(
         stack.push_async_callback(db.close)
         # The unique (sku, img_sha256, theme) index is what makes deliveries idempotent.
         await db.ensure_indexes()
+        # The packaged themes are seeded on the first start (idempotent, racing processes
+        # safe); a delivery may then ask for any active theme of the store.
+        theme_store = ThemeStore.of(db)
+        await theme_store.ensure_ready()
+        themes = ThemeCatalogue(theme_store, ThemeSettings().themes_cache_ttl_s)
         broker = make_broker(
             settings, client_id=f"plinth-ingest-{instance}", tracer_provider=tracer_provider
         )
@@ -90,7 +95,6 @@ async def open_runtime(
             ReadBatcher(db.jobs_collection, max_batch=per_trip),
         )
         intake = Intake(jobs, publisher, publish_timeout_s=settings.publish_timeout_s)
-        themes = known_themes()
         ingest_tracer = (
             tracer_provider.get_tracer("plinth.ingest")
             if tracer_provider is not None
@@ -119,6 +123,7 @@ async def open_runtime(
             worker = DownloadWorker(
                 settings=settings, jobs=db.jobs, blobs=blobs, publisher=publisher,
                 deliveries=deliveries, fetcher=fetcher, instance=instance, tracer=ingest_tracer,
+                themes=themes,
             )  # fmt: skip
             binding = KafkaStageBinding(
                 broker, worker, settings, offset_reset=settings.ingest_offset_reset,

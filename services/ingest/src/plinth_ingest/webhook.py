@@ -18,6 +18,7 @@ from plinth_ingest.auth import Authenticator, NotConfigured, SignatureError
 from plinth_ingest.deliveries import DeliveryLog, new_delivery_id
 from plinth_ingest.intake import Intake, PublishFailed
 from plinth_ingest.request import InvalidRequest, parse_image_request
+from plinth_ingest.themes import ThemeSource, as_theme_source
 
 log = logging.getLogger("plinth.ingest.webhook")
 
@@ -57,7 +58,7 @@ class WebhookReceiver:
         auth: Authenticator,
         intake: Intake,
         deliveries: DeliveryLog,
-        known_themes: frozenset[str],
+        known_themes: frozenset[str] | ThemeSource,
         max_themes: int,
         tracer: Tracer | None = None,
     ) -> None:
@@ -65,7 +66,7 @@ class WebhookReceiver:
         self.auth = auth
         self.intake = intake
         self.deliveries = deliveries
-        self.known_themes = known_themes
+        self.themes = as_theme_source(known_themes)
         self.max_themes = max_themes
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -97,9 +98,19 @@ class WebhookReceiver:
                 signature_valid=auth.signature_valid,
             )  # fmt: skip
         try:
+            themes = await self.themes.snapshot()
+        except Exception as exc:
+            log.exception("delivery %s: cannot read the themes", delivery_id)
+            return await self._reject(
+                delivery_id, body, 503, "storage_unavailable",
+                f"cannot read the themes ({type(exc).__name__}: {exc}); redeliver later",
+                signature_valid=auth.signature_valid,
+            )  # fmt: skip
+        try:
             request = parse_image_request(
-                data, known_themes=self.known_themes, max_themes=self.max_themes
-            )
+                data, known_themes=themes.active, archived_themes=themes.archived,
+                max_themes=self.max_themes,
+            )  # fmt: skip
         except InvalidRequest as exc:
             return await self._reject(
                 delivery_id, body, 422, "invalid_payload", str(exc),
@@ -118,8 +129,9 @@ class WebhookReceiver:
         trace.get_current_span().set_attribute(ATTR_SKU, request.sku)
         try:
             result = await self.intake.take(
-                request, delivery_id=delivery_id, trace_id=current_trace_id()
-            )
+                request, delivery_id=delivery_id, trace_id=current_trace_id(),
+                theme_versions=themes.versions,
+            )  # fmt: skip
         except PublishFailed as exc:
             log.error("delivery %s: %s", delivery_id, exc)
             job_ids = [ref.job_id for ref in exc.jobs]
