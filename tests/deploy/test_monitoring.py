@@ -26,6 +26,7 @@ def _exported_names() -> set[str]:
     metrics.webhook_deliveries.add(1, {"outcome": "accepted", "source": "webhook"})
     metrics.stuck_jobs_redriven.add(1, labels)
     metrics.observe_gauge("plinth.consumer.lag", lambda: [(3.0, labels)], "test")
+    metrics.record_execution_provider("isnet-medium", "CPUExecutionProvider", "fallback")
     text = exposition().decode()
     names = set(re.findall(r"^(plinth_[A-Za-z_]+?)(?:\{| )", text, flags=re.MULTILINE))
     return {n.removesuffix(s) for n in names for s in SERIES_SUFFIXES if n.endswith(s)} | names
@@ -47,6 +48,7 @@ def test_alerts_and_dashboard_use_exported_metrics() -> None:
     histograms = {n.removesuffix("_bucket") for n in used}
     assert histograms <= exported, f"not exported: {sorted(histograms - exported)}"
     for expected in ("plinth_jobs_processed_total", "plinth_stage_duration_seconds",
-                     "plinth_consumer_lag", "plinth_webhook_deliveries_total"):
+                     "plinth_consumer_lag", "plinth_webhook_deliveries_total",
+                     "plinth_onnx_execution_provider"):
         assert expected in exported
     assert len(rules["spec"]["groups"][0]["rules"]) >= 5

@@ -17,6 +17,9 @@ Names follow Prometheus conventions once exported (``_total`` on counters, units
 ``plinth_webhook_deliveries_total``         webhook deliveries answered, by ``outcome``
 ``plinth_stuck_jobs_redriven_total``        jobs the sweeper handed back to their stage
 ``plinth_consumer_lag``                     each stage's consumer-group lag (dashboard-api)
+``plinth_onnx_execution_provider``          1 per ONNX model loaded, by ``model``, the ``provider``
+                                            its session really runs on and ``cuda`` (used,
+                                            fallback, not_in_build, off): segment's CPU fallback
 ==========================================  =====================================================
 """
 
@@ -48,6 +51,26 @@ webhook_deliveries = _meter.create_counter(
 )
 stuck_jobs_redriven = _meter.create_counter(
     "plinth.stuck_jobs.redriven", description="live jobs the sweeper handed back to their stage"
+)
+
+_execution_providers: dict[str, dict[str, str]] = {}
+
+
+def record_execution_provider(model: str, provider: str, cuda: str) -> None:
+    """The execution provider ``model``'s onnxruntime session really runs on (the last load of a
+    model wins), read by the ``plinth_onnx_execution_provider`` gauge."""
+    _execution_providers[model] = {"model": model, "provider": provider, "cuda": cuda}
+
+
+def _observe_execution_providers(
+    _options: metrics.CallbackOptions,
+) -> Iterable[metrics.Observation]:
+    return [metrics.Observation(1, dict(labels)) for labels in _execution_providers.values()]
+
+
+_meter.create_observable_gauge(
+    "plinth.onnx.execution_provider", callbacks=[_observe_execution_providers],
+    description="1 per loaded ONNX model: the execution provider its session runs on",
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

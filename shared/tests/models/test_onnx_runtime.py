@@ -18,6 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from plinth import metrics
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.saliency import IMAGENET_MEAN_255, IMAGENET_STD_255, ModelContract
 from plinth.models import onnx_runtime
@@ -432,6 +433,94 @@ def test_a_graph_pinned_by_a_reshape_keeps_its_fixed_size(
     again = OnnxSaliencyModel(path, ModelContract(input_side=96), options=CPU)
     assert again.fixed_size == (64, 64)
     assert list(tmp_path.glob("*.any-size.onnx")) == []
+
+
+# --- which execution provider really runs (the GPU image's CPU fallback) -----------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """What the model reports to plinth.metrics (model, provider, cuda)."""
+    calls: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(metrics, "record_execution_provider",
+                        lambda *args: calls.append(args))
+    return calls
+
+
+def test_the_cpu_build_says_it_has_no_cuda(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, recorded: list[tuple[str, str, str]]
+) -> None:
+    """The default install is the CPU package: CUDA is wanted (the default) but not in it."""
+    import onnxruntime
+
+    assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers(), (
+        "the default environment must carry the CPU onnxruntime, not onnxruntime-gpu")
+    path = saliency_model(tmp_path / "m.onnx", input_shape=[1, 3, 32, 32])
+    with caplog.at_level(logging.INFO, logger="plinth.models.onnx_runtime"):
+        model = OnnxSaliencyModel(path, UNIT, options=RuntimeOptions(threads=1, use_cuda=True))
+    assert (model.execution_provider, model.cuda_status) == ("CPUExecutionProvider",
+                                                             "not_in_build")
+    assert "runs on CPUExecutionProvider; this onnxruntime build has no CUDAExecutionProvider" \
+        in caplog.text
+    assert recorded == [("m.onnx", "CPUExecutionProvider", "not_in_build")]
+
+
+def test_cuda_turned_off_is_reported_as_off(
+    tmp_path: Path, recorded: list[tuple[str, str, str]]
+) -> None:
+    path = saliency_model(tmp_path / "m.onnx", input_shape=[1, 3, 32, 32])
+    model = OnnxSaliencyModel(path, UNIT, name="isnet-tiny", options=CPU)
+    assert model.cuda_status == "off"
+    assert recorded == [("isnet-tiny", "CPUExecutionProvider", "off")]
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_a_cuda_build_that_cannot_start_cuda_is_a_loud_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    recorded: list[tuple[str, str, str]],
+) -> None:
+    """onnxruntime-gpu lists CUDAExecutionProvider even where no GPU or CUDA library is, and its
+    session then runs on the CPU with only onnxruntime's own log saying so. Here the CPU build is
+    made to list CUDA as onnxruntime-gpu does: the session is asked for CUDA, cannot have it, and
+    really runs on the CPU; the model must say so as a warning and as cuda="fallback"."""
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    asked: list[list[str]] = []
+    real_session = onnxruntime.InferenceSession
+
+    def session(*args: object, providers: list[str], **kwargs: object) -> object:
+        asked.append(providers)
+        return real_session(*args, providers=providers, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    path = saliency_model(tmp_path / "m.onnx", input_shape=[1, 3, 32, 32])
+    with caplog.at_level(logging.INFO, logger="plinth.models.onnx_runtime"):
+        model = OnnxSaliencyModel(path, UNIT, options=RuntimeOptions(threads=1, use_cuda=True))
+    assert asked and all(p[0] == "CUDAExecutionProvider" for p in asked), asked
+    assert (model.execution_provider, model.cuda_status) == ("CPUExecutionProvider", "fallback")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "runs on CPUExecutionProvider, NOT on CUDAExecutionProvider" in warnings[0].getMessage()
+    assert recorded == [("m.onnx", "CPUExecutionProvider", "fallback")]
+    batch = random_batch(32)
+    np.testing.assert_allclose(model.predict(batch), expected(batch), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("use_cuda", "available", "in_use", "status"),
+    [
+        (True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "CUDAExecutionProvider", "used"),
+        (True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "CPUExecutionProvider",
+         "fallback"),
+        (True, ["CPUExecutionProvider"], "CPUExecutionProvider", "not_in_build"),
+        (False, ["CUDAExecutionProvider", "CPUExecutionProvider"], "CPUExecutionProvider", "off"),
+    ],
+)
+def test_cuda_status(use_cuda: bool, available: list[str], in_use: str, status: str) -> None:
+    options = RuntimeOptions(use_cuda=use_cuda)
+    assert onnx_runtime.cuda_status(options, available, in_use) == status
 
 
 def test_imagenet_constants_are_in_0_255_units() -> None:

@@ -14,6 +14,13 @@ CPU (IS-Net fp16 on 2 threads: 1.3 s at 1024, 0.73 s at 768, 0.5 s at 640). Side
 multiples of 32 (the network halves the size five times). The rewritten copy is made once and
 kept beside the original (:func:`any_size_copy`), so a worker's start-up only pays for it the
 first time.
+
+**Which execution provider really runs.** A session asks for CUDA (``use_cuda``, when this
+onnxruntime build has it: the ``onnxruntime-gpu`` package of the GPU image) or OpenVINO before
+the CPU, and onnxruntime falls back to the CPU on its own when a provider cannot start (no GPU
+visible, CUDA or cuDNN libraries missing), saying so only in its own log. The model therefore
+logs, once loaded, the provider its session really uses and why (``cuda_status``), and records
+it as the ``plinth_onnx_execution_provider`` gauge (:mod:`plinth.metrics`).
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from plinth import metrics
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.saliency import ModelContract
 
 log = logging.getLogger(__name__)
 
 SIDE_MULTIPLE = 32
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
 _FLOATS: dict[str, type[np.floating[Any]]] = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -102,6 +112,10 @@ class OnnxSaliencyModel:
                     session = _session(path, options)
         self._session = session
         self.execution_provider = str(session.get_providers()[0])
+        # used, fallback (asked for and in this build, but the session runs elsewhere),
+        # not_in_build (this onnxruntime has no CUDA provider: the CPU package) or off
+        self.cuda_status = cuda_status(options, _providers(options)[1], self.execution_provider)
+        _report_provider(self.name, self.execution_provider, self.cuda_status)
         self._input, self._dtype = _check_input(session)
         self._output = _check_output(session)
         self.fixed_size = fixed
@@ -223,15 +237,50 @@ def _fixed_size(session: Any) -> tuple[int, int] | None:
     return (int(w), int(h)) if fixed else None
 
 
-def _session(path: Path, options: RuntimeOptions) -> Any:
+def cuda_status(options: RuntimeOptions, available: list[str], in_use: str) -> str:
+    """Whether a session runs on CUDA, and if not, why (see ``OnnxSaliencyModel.cuda_status``)."""
+    if not options.use_cuda:
+        return "off"
+    if CUDA not in available:
+        return "not_in_build"
+    return "used" if in_use == CUDA else "fallback"
+
+
+def _report_provider(name: str, in_use: str, status: str) -> None:
+    """Log the provider a loaded model's session really uses, and export it as a gauge."""
+    import onnxruntime as ort
+
+    build = f"onnxruntime {ort.__version__}, providers {ort.get_available_providers()}"
+    if status == "fallback":
+        log.warning("onnx model %s runs on %s, NOT on %s: this onnxruntime build has CUDA but "
+                    "could not start it (no GPU visible to the process, or the CUDA 13 / cuDNN "
+                    "9 libraries missing: onnxruntime's own error above says which) (%s)",
+                    name, in_use, CUDA, build)
+    elif status == "not_in_build":
+        log.info("onnx model %s runs on %s; this onnxruntime build has no %s (the CPU "
+                 "package; the gpu image carries onnxruntime-gpu) (%s)", name, in_use, CUDA, build)
+    else:
+        log.info("onnx model %s runs on %s (CUDA %s; %s)", name, in_use, status, build)
+    metrics.record_execution_provider(name, in_use, status)
+
+
+def _providers(options: RuntimeOptions) -> tuple[list[str], list[str]]:
+    """The providers to ask a session for, best first, and all this onnxruntime build has."""
     import onnxruntime as ort  # imported here: only learned providers need it (~0.3 s to import)
 
-    available = ort.get_available_providers()
-    providers = ["CPUExecutionProvider"]
+    available = [str(p) for p in ort.get_available_providers()]
+    providers = [CPU]
     if options.use_openvino and "OpenVINOExecutionProvider" in available:
         providers.insert(0, "OpenVINOExecutionProvider")
-    if options.use_cuda and "CUDAExecutionProvider" in available:
-        providers.insert(0, "CUDAExecutionProvider")
+    if options.use_cuda and CUDA in available:
+        providers.insert(0, CUDA)
+    return providers, available
+
+
+def _session(path: Path, options: RuntimeOptions) -> Any:
+    import onnxruntime as ort
+
+    providers = _providers(options)[0]
     levels = {
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
