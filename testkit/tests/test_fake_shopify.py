@@ -167,3 +167,63 @@ def test_runs_standalone_from_the_command_line() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+APPEND = """mutation A($p: ID!, $vm: [ProductVariantAppendMediaInput!]!) {
+  productVariantAppendMedia(productId: $p, variantMedia: $vm) { userErrors { code field } }
+}"""
+DETACH = """mutation D($p: ID!, $vm: [ProductVariantDetachMediaInput!]!) {
+  productVariantDetachMedia(productId: $p, variantMedia: $vm) { userErrors { code field } }
+}"""
+FILE_UPDATE = """mutation F($files: [FileUpdateInput!]!) {
+  fileUpdate(files: $files) { files { id alt } userErrors { code field } }
+}"""
+
+
+def codes(fake: FakeShopify, query: str, variables: dict[str, object], root: str) -> list[str]:
+    body = post(fake, {"query": query, "variables": variables}).json()
+    return [e["code"] for e in body["data"][root]["userErrors"]]
+
+
+def test_variant_media_pairs_follow_shopifys_rules(fake: FakeShopify) -> None:
+    product = fake.add_product("Tee", ["TEE-S", "TEE-M"])
+    small, medium = product.variant_ids
+    one, two = fake.add_ready_media("TEE-S"), fake.add_ready_media("TEE-S")
+    other = fake.add_ready_media("MUG-1")  # on another product
+
+    def append(*pairs: tuple[str, list[str]]) -> list[str]:
+        vm = [{"variantId": v, "mediaIds": m} for v, m in pairs]
+        return codes(fake, APPEND, {"p": product.id, "vm": vm}, "productVariantAppendMedia")
+
+    assert append((small, [one.id, two.id])) == ["TOO_MANY_MEDIA_PER_INPUT_PAIR"]
+    assert append((small, [one.id]), (small, [two.id])) == [
+        "PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES"
+    ]
+    assert append((small, [other.id])) == ["MEDIA_DOES_NOT_EXIST_ON_PRODUCT"]
+    assert append((small, [one.id])) == []
+    assert append((small, [two.id])) == ["PRODUCT_VARIANT_ALREADY_HAS_MEDIA"]
+    assert append((medium, [two.id])) == []
+    assert fake.variant_media("TEE-S") == [one] and fake.variant_media("TEE-M") == [two]
+
+    detach = {"p": product.id, "vm": [{"variantId": medium, "mediaIds": [one.id]}]}
+    assert codes(fake, DETACH, detach, "productVariantDetachMedia") == [
+        "MEDIA_IS_NOT_ATTACHED_TO_VARIANT"
+    ]
+    fake._delete_file(one.id)  # deleting a file clears it from the variants showing it
+    assert fake.variant_media("TEE-S") == []
+
+
+def test_file_update_needs_a_ready_file_and_at_most_512_characters(fake: FakeShopify) -> None:
+    ready = fake.add_ready_media("MUG-1", alt="old")
+    processing = fake.add_ready_media("MUG-1")
+    processing.status = "PROCESSING"
+
+    def update(media_id: str, alt: str) -> list[str]:
+        return codes(fake, FILE_UPDATE, {"files": [{"id": media_id, "alt": alt}]}, "fileUpdate")
+
+    assert update(processing.id, "x") == ["FILE_LOCKED"]
+    assert update(ready.id, "x" * 513) == ["ALT_VALUE_LIMIT_EXCEEDED"]
+    assert update("gid://shopify/MediaImage/1", "x") == ["FILE_DOES_NOT_EXIST"]
+    assert ready.alt == "old"
+    assert update(ready.id, "new") == []
+    assert ready.alt == "new"

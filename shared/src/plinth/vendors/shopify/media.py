@@ -67,13 +67,5 @@ def alt_text(
     return with_marker(readable, sku, theme)
 
 
-def readable_part(alt: str | None, sku: str, theme: str) -> str | None:
-    """The alt text without Plinth's marker (what a person reads and edits)."""
-    if alt is None:
-        return None
-    marker = alt_marker(sku, theme)
-    return alt.removesuffix(marker).rstrip() if alt.endswith(marker) else alt
-
-
 def is_plinth_media(alt: str | None, sku: str, theme: str) -> bool:
     return bool(alt) and str(alt).endswith(alt_marker(sku, theme))

@@ -9,8 +9,9 @@ It follows the contract request by request:
     of the Admin schema written from the 2026-10 reference (field, argument, input and enum
     names as Shopify spells them), so an unknown field, argument, operation or variable type is
     refused with a GraphQL error, as Shopify would. Supported: ``productVariants``, ``product``,
-    ``node``/``nodes``, ``stagedUploadsCreate``, ``productUpdate(product:, media:)`` and
-    ``fileDelete``.
+    ``productVariant`` (with its ``media``), ``node``/``nodes``, ``stagedUploadsCreate``,
+    ``productUpdate(product:, media:)``, ``productVariantAppendMedia``,
+    ``productVariantDetachMedia``, ``fileUpdate`` and ``fileDelete``.
 Cost and throttling
     Each query is costed the way Shopify documents it (scalar and enum 0, object 1, connection
     2 + ``first``/``last`` × the per-item cost, mutation 10; a single query over 1000 is refused
@@ -25,6 +26,16 @@ Media
     fetch). A new media is ``UPLOADED``; each ``nodes``/``node`` status poll moves it on, and
     after ``polls_to_ready`` polls it is ``READY``, or ``FAILED`` with ``mediaErrors`` when the
     bytes are not a JPEG/PNG/GIF/WebP image of at most 20 megapixels.
+Variant media
+    ``productVariantAppendMedia`` checks what Shopify does, each failure a ``MediaUserError``
+    with its code, refusing the whole call: at most 100 variant-media pairs
+    (``MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED``), one media per pair
+    (``TOO_MANY_MEDIA_PER_INPUT_PAIR``), each variant once
+    (``PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES``), variant and media on the product, the media
+    ``READY`` (``NON_READY_MEDIA`` until its status polls made it so), and a variant shows one
+    media (``PRODUCT_VARIANT_ALREADY_HAS_MEDIA``: detach first). Deleting a file clears it
+    from the variants. ``fileUpdate`` changes alt text of ``READY`` files (``FILE_LOCKED``
+    while processing, ``ALT_VALUE_LIMIT_EXCEEDED`` over 512 characters).
 ``POST /_staged`` (multipart, the fields ``stagedUploadsCreate`` returned, then ``file``) and
 ``PUT /_staged/{key}``
     the staged-upload target (Google Cloud Storage in real life); answers 201/200.
