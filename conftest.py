@@ -28,7 +28,7 @@ import pytest_asyncio
 from plinth.adapters.kafka import delete_consumer_groups
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def _reachable(host_port: str) -> bool:
         return False
 
 
-def _stack_endpoints(settings: Settings) -> dict[str, str]:
+def _stack_endpoints(settings: WorkerSettings) -> dict[str, str]:
     mongo = urlparse(settings.mongo_uri)
     s3 = urlparse(settings.s3_endpoint)
     return {
@@ -90,7 +90,7 @@ def test_namespace() -> SessionNamespace:
     return NAMESPACE
 
 
-async def remove_namespace(settings: Settings, namespace: SessionNamespace) -> str:
+async def remove_namespace(settings: WorkerSettings, namespace: SessionNamespace) -> str:
     """Drop the session's databases, its bucket and its consumer groups; says what it did."""
     db = Database.from_settings(settings)
     try:
@@ -137,14 +137,14 @@ def _in_own_loop(coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
     return outcome[0]
 
 
-async def _ensure_bucket(settings: Settings) -> None:
+async def _ensure_bucket(settings: WorkerSettings) -> None:
     async with BlobStore.from_settings(settings) as store:
         await store.ensure_bucket()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After every fixture is torn down: remove what this session left on the stack."""
-    settings = Settings()
+    settings = WorkerSettings()
     if not _namespace_used or not all(map(_reachable, _stack_endpoints(settings).values())):
         return
     try:
@@ -158,10 +158,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(test_namespace: SessionNamespace) -> Settings:
-    """Settings pointing at the running local stack, with a database, a bucket and consumer
+def stack_settings(test_namespace: SessionNamespace) -> WorkerSettings:
+    """WorkerSettings pointing at the running local stack, with a database, a bucket and consumer
     groups private to this run."""
-    settings = Settings(
+    settings = WorkerSettings(
         mongo_db=test_namespace.database("shared"),
         s3_bucket=test_namespace.bucket,
         kafka_consumer_group_prefix=test_namespace.group_prefix("shared"),
@@ -178,7 +178,7 @@ def stack_settings(test_namespace: SessionNamespace) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def database(stack_settings: Settings) -> AsyncIterator[Database]:
+async def database(stack_settings: WorkerSettings) -> AsyncIterator[Database]:
     db = Database.from_settings(stack_settings)
     await db.ensure_indexes()
     yield db
@@ -187,7 +187,7 @@ async def database(stack_settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def blobs(stack_settings: Settings) -> AsyncIterator[BlobStore]:
+async def blobs(stack_settings: WorkerSettings) -> AsyncIterator[BlobStore]:
     async with BlobStore.from_settings(stack_settings) as store:
         await store.ensure_bucket()
         yield store

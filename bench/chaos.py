@@ -68,7 +68,7 @@ from plinth.domain.job import Job  # noqa: E402
 from plinth.domain.states import TERMINAL, JobStatus  # noqa: E402
 from plinth.imaging.backgrounds import load_theme  # noqa: E402
 from plinth.imaging.manifest import validate_manifest  # noqa: E402
-from plinth.settings import Settings  # noqa: E402
+from plinth.settings import InfrastructureSettings  # noqa: E402
 from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
 from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
 
@@ -139,10 +139,10 @@ class PrivateStack:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def settings_from_env(env: dict[str, str], **overrides: Any) -> Settings:
+def settings_from_env(env: dict[str, str], **overrides: Any) -> InfrastructureSettings:
     values: dict[str, Any] = {k.removeprefix("PLINTH_").lower(): v for k, v in env.items()
                               if k.startswith("PLINTH_") and v != ""}
-    return Settings(**{**values, **overrides})
+    return InfrastructureSettings(**{**values, **overrides})
 
 
 # -- configuration and report -----------------------------------------------------------------
@@ -438,8 +438,9 @@ def expected_keys(job: Job, variants: int) -> list[str]:
     return out
 
 
-async def check(cfg: ChaosConfig, db: Database, settings: Settings, shopify: FakeShopify,
-                wanted: set[tuple[str, str, str]], report: ChaosReport) -> None:
+async def check(cfg: ChaosConfig, db: Database, settings: InfrastructureSettings,
+                shopify: FakeShopify, wanted: set[tuple[str, str, str]],
+                report: ChaosReport) -> None:
     docs = await db.jobs_collection.find({}).to_list()
     groups: dict[tuple[str, str, str], list[Job]] = {}
     for doc in docs:

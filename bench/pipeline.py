@@ -47,15 +47,21 @@ CONFIGS = ((1, 1), (1, 3), (3, 1), (3, 3))
 
 
 def _provider(name: str) -> Any:
-    from plinth.settings import get_settings
-
     try:
         from plinth.models.segmenters import build_segmenter, config_from_settings
     except ImportError:  # an older tree: the pure registry only
         from plinth.imaging.segment import get_provider
 
         return get_provider(name)
-    return build_segmenter(config_from_settings(get_settings(), provider=name))
+    try:
+        from plinth.settings import SegmentSettings
+
+        settings: Any = SegmentSettings()
+    except ImportError:  # a tree from before the settings per concern
+        from plinth.settings import get_settings  # type: ignore[attr-defined]
+
+        settings = get_settings()
+    return build_segmenter(config_from_settings(settings, provider=name))
 
 
 def measure(provider_name: str, theme_names: list[str], repeats: int) -> dict[str, Any]:

@@ -345,9 +345,9 @@ async def seed_duplicates(
     deliveries.count = 0
     from pymongo import AsyncMongoClient
 
-    from plinth.settings import Settings
+    from plinth.settings import MongoSettings
 
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(Settings().mongo_uri)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MongoSettings().mongo_uri)
     try:
         result = await client[mongo_db]["jobs"].update_many(
             {"sku": {"$regex": f"^B{deliveries.run}-d"}},
@@ -422,9 +422,9 @@ async def target(args: argparse.Namespace, mongo_db: str) -> AsyncIterator[str]:
 async def _drop(mongo_db: str) -> None:
     from pymongo import AsyncMongoClient
 
-    from plinth.settings import Settings
+    from plinth.settings import MongoSettings
 
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(Settings().mongo_uri)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MongoSettings().mongo_uri)
     try:
         await client.drop_database(mongo_db)
     finally:
@@ -480,9 +480,9 @@ async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     (REPO / "out").mkdir(exist_ok=True)
     run = uuid.uuid4().hex[:6]
-    from plinth.settings import Settings
+    from plinth.settings import MongoSettings
 
-    mongo_db = args.mongo_db or (Settings().mongo_db if args.url else f"bench_webhook_{run}")
+    mongo_db = args.mongo_db or (MongoSettings().mongo_db if args.url else f"bench_webhook_{run}")
     cells: list[Cell] = []
     async with target(args, mongo_db) as url, contextlib.AsyncExitStack() as stack:
         meter = CpuMeter(args.server_pid)

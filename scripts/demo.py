@@ -57,7 +57,7 @@ from plinth.adapters.kafka import delete_consumer_groups, ensure_topics  # noqa:
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
-from plinth.settings import Settings  # noqa: E402
+from plinth.settings import InfrastructureSettings  # noqa: E402
 from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
 from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
 from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
@@ -111,7 +111,7 @@ def port_or_free(port: int) -> int:
     return port
 
 
-async def clear_namespace(settings: Settings) -> None:
+async def clear_namespace(settings: InfrastructureSettings) -> None:
     """Empty the demo's database, bucket and consumer groups (and those of older demos, which
     used a prefix per run); refuse while another demo's workers hold them."""
     groups = await delete_consumer_groups(settings, f"{DEMO_GROUPS}-")
@@ -251,7 +251,7 @@ def hop_overhead(spans: list[dict[str, Any]]) -> Table:
 
 async def run(args: argparse.Namespace) -> int:
     # The stack's endpoints (environment or defaults), the demo's own names.
-    base = Settings().model_copy(update={
+    base = InfrastructureSettings().model_copy(update={
         "mongo_db": DEMO_DB, "s3_bucket": DEMO_BUCKET, "kafka_consumer_group_prefix": DEMO_GROUPS,
     })  # fmt: skip
     themes = [t.strip() for t in args.themes.split(",") if t.strip()]

@@ -19,10 +19,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from botocore.config import Config
 from pymongo import MongoClient
 
-from plinth.settings import Settings
+from plinth.settings import InfrastructureSettings
 
 
-async def check_kafka(settings: Settings, token: str) -> str:
+async def check_kafka(settings: InfrastructureSettings, token: str) -> str:
     topic = f"smoke.{token}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -53,7 +53,7 @@ async def check_kafka(settings: Settings, token: str) -> str:
     return f"topic {topic} created, message produced and consumed"
 
 
-def check_mongo(settings: Settings, token: str) -> str:
+def check_mongo(settings: InfrastructureSettings, token: str) -> str:
     client: MongoClient[dict[str, object]] = MongoClient(
         settings.mongo_uri, serverSelectionTimeoutMS=5000
     )
@@ -69,7 +69,7 @@ def check_mongo(settings: Settings, token: str) -> str:
     return f"document inserted, found and deleted in {settings.mongo_db}.smoke"
 
 
-def check_s3(settings: Settings, token: str) -> str:
+def check_s3(settings: InfrastructureSettings, token: str) -> str:
     s3 = boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint,
@@ -93,7 +93,7 @@ def check_s3(settings: Settings, token: str) -> str:
 
 
 def main() -> int:
-    settings = Settings()
+    settings = InfrastructureSettings()
     token = uuid.uuid4().hex[:12]
     checks = {
         "kafka": lambda: asyncio.run(check_kafka(settings, token)),

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from plinth.domain.states import Stage
 from plinth.messaging.topics import all_topics
-from plinth.settings import Settings
+from plinth.settings import CONCERNS, KafkaSettings, PlinthSettings
 from plinth.worker.groups import pipeline_groups
 from plinth.worker.logs import LogSettings
 from plinth.worker.service import consumer_group as stage_consumer_group
@@ -57,6 +57,7 @@ from plinth_dashboard_api.settings import DashboardSettings
 from plinth_ingest.settings import IngestSettings
 
 from .kustomize_subset import KustomizeError, build, object_id, split_image
+from .service_settings import SERVICES, service_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "deploy" / "k8s"
@@ -195,15 +196,13 @@ def routes(script: str) -> dict[str, frozenset[str]]:
     return {path: frozenset(methods) for path, methods in found.items()}
 
 
-def settings_class(deployment: Obj) -> type[Settings]:
-    script = command(deployment)[0]
-    return {"plinth-ingest": IngestSettings, "plinth-dashboard-api": DashboardSettings}.get(
-        script, WorkerSettings
-    )
+def settings_class(deployment: Obj) -> type[PlinthSettings]:
+    """The composition of concerns the container's console script reads."""
+    return service_settings(command(deployment)[0])
 
 
 SETTINGS_CLASSES: tuple[type[Any], ...] = (
-    Settings, WorkerSettings, IngestSettings, DashboardSettings, LogSettings,
+    *CONCERNS, WorkerSettings, *map(service_settings, SERVICES), LogSettings,
 )
 SETTING_FIELDS = {name for cls in SETTINGS_CLASSES for name in cls.model_fields}
 # Fields that hold a credential: never in the ConfigMap. The MongoDB URI carries its password.
@@ -682,7 +681,8 @@ def test_a_complete_system(overlay: str) -> None:
     deployments = of_kind(objs, "Deployment")
     assert len(deployments) == len(console_scripts()) + 1  # ingest runs twice
     consumers = [d for d in deployments.values() if not serves_http(d)]
-    assert len(of_kind(objs, "ScaledObject")) == len(consumers) == len(pipeline_groups(Settings()))
+    groups = pipeline_groups(KafkaSettings())
+    assert len(of_kind(objs, "ScaledObject")) == len(consumers) == len(groups)
     assert {"ingest", "dashboard-api"} <= set(of_kind(objs, "Service"))
     assert len(of_kind(objs, "PodDisruptionBudget")) == len(deployments)
     assert of_kind(objs, "Ingress") and CONFIGMAP in of_kind(objs, "ConfigMap")

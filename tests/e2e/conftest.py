@@ -29,8 +29,8 @@ from harness import (
 
 from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
-from plinth.settings import Settings
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth.worker.settings import WorkerSettings
 from plinth_testkit.fakes.shopify import FakeShopify
 from plinth_testkit.http_server import LocalHttpServer
 
@@ -41,7 +41,7 @@ SHOPIFY_TOKEN = "e2e-shopify-token"
 
 @dataclass
 class Pipeline:
-    settings: Settings
+    settings: WorkerSettings
     db: Database
     processes: ServiceProcesses
     photos: LocalHttpServer
@@ -63,7 +63,7 @@ def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def pipeline(
-    stack_settings: Settings, test_namespace: Any, e2e_dir: Path
+    stack_settings: WorkerSettings, test_namespace: Any, e2e_dir: Path
 ) -> AsyncIterator[Pipeline]:
     run = uuid.uuid4().hex[:8]
     # The session's test names (root conftest): removed from the stack when the session ends.
@@ -99,9 +99,9 @@ async def pipeline(
         "PLINTH_MAX_ATTEMPTS": "3",
         "PYTHONUNBUFFERED": "1",
     }
-    settings = Settings(mongo_db=db_name, kafka_bootstrap=stack_settings.kafka_bootstrap,
-                        s3_bucket=stack_settings.s3_bucket,
-                        kafka_consumer_group_prefix=env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"])
+    settings = WorkerSettings(mongo_db=db_name, kafka_bootstrap=stack_settings.kafka_bootstrap,
+                              s3_bucket=stack_settings.s3_bucket,
+                              kafka_consumer_group_prefix=env["PLINTH_KAFKA_CONSUMER_GROUP_PREFIX"])
     await ensure_topics(settings)
     await start_groups_at_end(settings, pipeline_groups(settings))
     db = Database.from_settings(settings)

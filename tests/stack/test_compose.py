@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from plinth.settings import Settings
+from plinth.settings import InfrastructureSettings, PlinthSettings
 from plinth.worker.settings import WorkerSettings
 
 from .conftest import REPO_ROOT, STACK
@@ -53,23 +53,24 @@ HTTP_BIND = {
 }
 
 
-def _settings_class(service: str) -> type[Settings]:
-    """The service's own settings model if it has one, else the shared one."""
+def _settings_class(service: str) -> type[PlinthSettings]:
+    """The service's own composition of concerns if it has one, else the worker's or the
+    infrastructure's."""
     module_name = f"plinth_{service.replace('-', '_')}.settings"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        return WorkerSettings if service in STAGE_WORKERS else Settings
+        return WorkerSettings if service in STAGE_WORKERS else InfrastructureSettings
     subclasses = [
         obj
         for obj in vars(module).values()
         if isinstance(obj, type)
-        and issubclass(obj, Settings)
+        and issubclass(obj, PlinthSettings)
         and obj.__module__ == module_name  # defined here, not imported (e.g. its base class)
     ]
-    assert len(subclasses) == 1, f"{module_name}: expected one Settings subclass"
+    assert len(subclasses) == 1, f"{module_name}: expected one settings class"
     return subclasses[0]
 
 

@@ -19,10 +19,10 @@ from plinth.domain.job import Job
 from plinth.imaging.backgrounds import load_theme
 from plinth.imaging.composite import DEFAULT_CANVAS
 from plinth.imaging.errors import ProviderError
-from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError, classify
 from plinth_background.main import backgrounds, generator_for
+from plinth_background.settings import BackgroundWorkerSettings
 from plinth_testkit.fakes.freepik import FakeFreepik
 
 SHA = "f" * 64
@@ -53,8 +53,10 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFreepik]:
         yield server
 
 
-def context(fake: FakeFreepik, *, api_key: str | None = "test-key") -> StageContext:
-    settings = Settings(
+def context(
+    fake: FakeFreepik, *, api_key: str | None = "test-key"
+) -> StageContext[BackgroundWorkerSettings]:
+    settings = BackgroundWorkerSettings(
         background_mode="ai", background_variants=2, freepik_base_url=fake.url,
         freepik_api_key=None if api_key is None else SecretStr(api_key),
         freepik_mystic_price_usd=PRICE_USD,

@@ -10,10 +10,10 @@ from PIL import Image
 
 from plinth.domain.job import Job
 from plinth.imaging.errors import ThemeError
-from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import classify
 from plinth_background.main import backgrounds
+from plinth_background.settings import BackgroundWorkerSettings
 
 SHA = "e" * 64
 
@@ -26,8 +26,8 @@ class NoBlobs:
         raise AssertionError("the background step signs nothing")
 
 
-def context(**settings: object) -> StageContext:
-    return StageContext(Settings(**settings), NoBlobs(), INVALID_SPAN, "t")  # type: ignore[arg-type]
+def context(**settings: object) -> StageContext[BackgroundWorkerSettings]:
+    return StageContext(BackgroundWorkerSettings(**settings), NoBlobs(), INVALID_SPAN, "t")  # type: ignore[arg-type]
 
 
 def job(theme: str = "warm_paper") -> Job:

@@ -12,8 +12,8 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.imaging.backgrounds import load_theme, render_background
 from plinth.imaging.decode import encode_jpeg, encode_png
-from plinth.settings import Settings
 from plinth.worker import StageContext
+from plinth.worker.settings import WorkerSettings
 from plinth_composite.main import composites
 
 SHA = "f" * 64
@@ -40,7 +40,8 @@ async def test_one_composite_per_background_with_the_product_on_it() -> None:
     job = Job(sku="SKU-C", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               status=JobStatus.BACKGROUND_READY, s3_cutout_key=f"cutouts/SKU-C/{SHA}.png",
               s3_background_keys=list(backgrounds))
-    result = await composites(job, StageContext(Settings(), Blobs(objects), INVALID_SPAN, "t"))
+    ctx = StageContext(WorkerSettings(), Blobs(objects), INVALID_SPAN, "t")
+    result = await composites(job, ctx)
 
     keys = [f"composites/default/SKU-C/{SHA}_{i}.jpg" for i in (0, 1)]
     assert result.changes == {"s3_composite_keys": keys}

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.demo import seed_demo, seed_webhook_events, seed_workers
 from plinth_dashboard_api.resources import Resources
@@ -64,7 +64,7 @@ class Fuzzed:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(stack_settings: Settings, test_namespace: Any) -> Iterator[Fuzzed]:
+def fuzzed(stack_settings: WorkerSettings, test_namespace: Any) -> Iterator[Fuzzed]:
     settings = DashboardSettings(
         **{
             **stack_settings.model_dump(),

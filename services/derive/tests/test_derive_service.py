@@ -12,11 +12,11 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.manifest import validate_manifest
-from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError
 from plinth_derive.main import derivatives
 from plinth_derive.manifest_step import manifest
+from plinth_derive.settings import DeriveWorkerSettings
 
 SHA = "0" * 64
 
@@ -49,7 +49,7 @@ def composited_job() -> tuple[Job, Blobs]:
 
 async def test_nine_derivatives_then_a_manifest_that_validates() -> None:
     job, blobs = composited_job()
-    ctx = StageContext(Settings(), blobs, INVALID_SPAN, "t")
+    ctx = StageContext(DeriveWorkerSettings(), blobs, INVALID_SPAN, "t")
     made = await derivatives(job, ctx)
     keys = made.changes["s3_derivative_keys"]
     assert len(keys) == 9 == len(made.artefacts)
@@ -72,4 +72,4 @@ async def test_a_manifest_without_derivative_metadata_is_refused() -> None:
     broken = job.model_copy(update={"status": JobStatus.DERIVATIVES,
                                     "s3_derivative_keys": ["derivatives/x/0_hero.jpg"]})
     with pytest.raises(PermanentStageError, match="described"):
-        await manifest(broken, StageContext(Settings(), blobs, INVALID_SPAN, "t"))
+        await manifest(broken, StageContext(DeriveWorkerSettings(), blobs, INVALID_SPAN, "t"))

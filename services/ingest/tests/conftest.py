@@ -20,8 +20,8 @@ from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
-from plinth.settings import Settings
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth.worker.settings import WorkerSettings
 from plinth_ingest.app import WEBHOOK_PATH, create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
@@ -46,7 +46,7 @@ def images() -> Iterator[LocalHttpServer]:
 
 
 @pytest.fixture(scope="session")
-def ingest_settings(stack_settings: Settings, test_namespace: Any) -> IngestSettings:
+def ingest_settings(stack_settings: WorkerSettings, test_namespace: Any) -> IngestSettings:
     overrides: dict[str, Any] = {
         "mongo_db": test_namespace.database("ingest"),
         "webhook_secret": SECRET,

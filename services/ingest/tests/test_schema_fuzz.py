@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from plinth.messaging.events import Event
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 from plinth_ingest.app import create_app
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
@@ -55,7 +55,7 @@ class KeptEvents:
 
 
 @pytest.fixture(scope="module")
-def fuzz_client(stack_settings: Settings, test_namespace: Any) -> Iterator[TestClient[Any]]:
+def fuzz_client(stack_settings: WorkerSettings, test_namespace: Any) -> Iterator[TestClient[Any]]:
     settings = IngestSettings(
         **{
             **stack_settings.model_dump(),

@@ -17,12 +17,12 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.keys import derivative_key
 from plinth.messaging.events import Event, JobEvent, JobFailed
 from plinth.messaging.topics import JOB_DONE, JOB_FAILED, JOB_SHOPIFY_PUSH, retry_topic
-from plinth.settings import Settings
 from plinth.worker import StageWorker, Step, runtime
 from plinth.worker.errors import PermanentStageError
 from plinth.worker.runtime import Record
 from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, publish
 from plinth_publish.main import STEPS
+from plinth_publish.settings import PublishWorkerSettings
 from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
 
 
@@ -105,7 +105,7 @@ def record_for(job: Job) -> Record:
 
 
 class Harness:
-    def __init__(self, settings: Settings, steps: list[Step]) -> None:
+    def __init__(self, settings: PublishWorkerSettings, steps: list[Step]) -> None:
         self.jobs = MemoryJobs()
         self.blobs = MemoryBlobs()
         self.events = Events()
@@ -140,8 +140,8 @@ async def clients() -> AsyncIterator[ShopifyClients]:
     await pool.aclose()
 
 
-def shopify_settings(fake: FakeShopify, **extra: object) -> Settings:
-    return Settings(
+def shopify_settings(fake: FakeShopify, **extra: object) -> PublishWorkerSettings:
+    return PublishWorkerSettings(
         shopify_store_domain="plinth-test.myshopify.com",
         shopify_access_token=fake.access_token,  # type: ignore[arg-type]
         shopify_api_version=DEFAULT_VERSION,
@@ -150,7 +150,7 @@ def shopify_settings(fake: FakeShopify, **extra: object) -> Settings:
     )
 
 
-def harness(settings: Settings, clients: ShopifyClients) -> Harness:
+def harness(settings: PublishWorkerSettings, clients: ShopifyClients) -> Harness:
     step = Step(
         Stage.PUBLISH,
         JobStatus.SHOPIFY_PUSH,
@@ -161,7 +161,7 @@ def harness(settings: Settings, clients: ShopifyClients) -> Harness:
 
 
 async def test_without_shopify_settings_the_job_is_done_and_marked_skipped() -> None:
-    settings = Settings(shopify_store_domain=None, shopify_access_token=None)
+    settings = PublishWorkerSettings(shopify_store_domain=None, shopify_access_token=None)
     assert not settings.shopify_enabled
     h = Harness(settings, STEPS)
 

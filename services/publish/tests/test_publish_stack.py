@@ -13,9 +13,10 @@ from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import Event
-from plinth.settings import Settings
 from plinth.worker import StageWorker, Step
+from plinth.worker.settings import WorkerSettings
 from plinth_publish.handler import ShopifyClients, hero_key, publish
+from plinth_publish.settings import PublishWorkerSettings
 from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
 
 from .test_publish_handler import jpeg, pushed_job, record_for
@@ -38,7 +39,7 @@ def fake() -> Iterator[FakeShopify]:
 
 
 async def test_job_in_mongo_and_hero_in_s3_is_published_and_done(
-    stack_settings: Settings,
+    stack_settings: WorkerSettings,
     database: Database,
     blobs: BlobStore,
     fake: FakeShopify,
@@ -46,8 +47,9 @@ async def test_job_in_mongo_and_hero_in_s3_is_published_and_done(
 ) -> None:
     sku = f"MUG-{unique}"
     fake.add_product("Stack Mug", [sku])
-    settings = stack_settings.model_copy(
-        update={
+    settings = PublishWorkerSettings(
+        **{
+            **stack_settings.model_dump(),
             "shopify_store_domain": "plinth-test.myshopify.com",
             "shopify_access_token": SecretStr(fake.access_token),
             "shopify_api_version": DEFAULT_VERSION,

@@ -22,12 +22,13 @@ from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
 from plinth.imaging.errors import ProviderError
 from plinth.imaging.segment import SegmentProvider
-from plinth.settings import Settings
 from plinth.vendors.freepik.client import FreepikClient
 from plinth.worker import StageContext
 from plinth.worker.errors import classify
 from plinth.worker.result import BlobReader
+from plinth.worker.settings import WorkerSettings
 from plinth_segment.main import UPLOAD_PREFIX, segment
+from plinth_segment.settings import SegmentWorkerSettings
 from plinth_testkit.fakes.freepik import FakeFreepik, RecordedRequest
 
 pytestmark = pytest.mark.stack
@@ -86,9 +87,10 @@ async def stored_job(blobs: BlobStore, unique: str, data: bytes, ext: str) -> Jo
                img_sha256=sha, s3_original_key=key)
 
 
-def context(stack_settings: Settings, blobs: BlobReader, fake: FakeFreepik,
-            api_key: str = "test-key") -> StageContext:
-    settings = stack_settings.model_copy(update={
+def context(stack_settings: WorkerSettings, blobs: BlobReader, fake: FakeFreepik,
+            api_key: str = "test-key") -> StageContext[SegmentWorkerSettings]:
+    settings = SegmentWorkerSettings(**{
+        **stack_settings.model_dump(),
         "segment_provider": "freepik",
         "freepik_api_key": SecretStr(api_key),
         "freepik_base_url": fake.url,
@@ -122,7 +124,7 @@ def image_url_sent(call: RecordedRequest) -> str:
     return url
 
 
-def s3_key_of(url: str, settings: Settings) -> str:
+def s3_key_of(url: str, settings: WorkerSettings) -> str:
     """The object key in a path-style presigned URL of the stack's S3 (``/bucket/key?sig``)."""
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == settings.s3_endpoint
@@ -147,7 +149,7 @@ def assert_product_is_opaque(alpha: np.ndarray) -> None:
 
 
 async def test_a_jpeg_original_is_sent_as_its_presigned_url(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik
 ) -> None:
     data = encoded(upright_photo(), "JPEG", quality=95)
     job = await stored_job(blobs, unique, data, "jpg")
@@ -177,7 +179,7 @@ async def test_a_jpeg_original_is_sent_as_its_presigned_url(
     (exif_rotated_jpeg(), "jpg", "JPEG"),
 ], ids=["webp", "jpeg-exif-orientation-6"])
 async def test_an_original_freepik_cannot_read_as_stored_is_uploaded_decoded(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik,
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik,
     data: bytes, ext: str, fmt: str,
 ) -> None:
     job = await stored_job(blobs, unique, data, ext)
@@ -197,7 +199,7 @@ async def test_an_original_freepik_cannot_read_as_stored_is_uploaded_decoded(
 
 
 async def test_a_rejected_api_key_is_a_permanent_failure(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik
 ) -> None:
     job = await stored_job(blobs, unique, encoded(upright_photo(), "PNG"), "png")
 
@@ -211,7 +213,7 @@ async def test_a_rejected_api_key_is_a_permanent_failure(
 
 
 async def test_freepik_unavailable_on_every_attempt_is_transient(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik,
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(FreepikClient, "_backoff", lambda self, attempt: 0.0)
@@ -228,7 +230,7 @@ async def test_freepik_unavailable_on_every_attempt_is_transient(
 
 
 async def test_the_provider_name_is_read_in_any_case(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik
 ) -> None:
     job = await stored_job(blobs, unique, encoded(upright_photo(), "PNG"), "png")
     ctx = context(stack_settings, blobs, fake)
@@ -241,7 +243,7 @@ async def test_the_provider_name_is_read_in_any_case(
 
 
 async def test_uploads_go_through_the_blob_store_of_the_call(
-    stack_settings: Settings, blobs: BlobStore, unique: str, fake: FakeFreepik
+    stack_settings: WorkerSettings, blobs: BlobStore, unique: str, fake: FakeFreepik
 ) -> None:
     """The provider is cached per process; its uploader must not outlive the store it uses."""
     job = await stored_job(blobs, unique, encoded(upright_photo(), "WEBP", lossless=True), "webp")

@@ -24,11 +24,12 @@ from plinth.imaging.errors import ProviderError
 from plinth.imaging.segment import Segmentation
 from plinth.messaging.events import Event, JobEvent
 from plinth.messaging.topics import JOB_BG_REMOVED, JOB_NEW, retry_topic
-from plinth.settings import Settings
 from plinth.worker import StageWorker
 from plinth.worker.runtime import Record
+from plinth.worker.settings import WorkerSettings
 from plinth_segment.main import STEPS
 from plinth_segment.reuse import CLAIM_STALE_AFTER_S, WAIT_MIN_S
+from plinth_segment.settings import SegmentWorkerSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
@@ -120,9 +121,10 @@ async def new_job(database: Database, sku: str, sha: str, key: str, theme: str) 
     return await database.jobs.insert(job)
 
 
-def worker(settings: Settings, database: Database, blobs: CountingBlobs | BlobStore,
+def worker(settings: WorkerSettings, database: Database, blobs: CountingBlobs | BlobStore,
            events: Events) -> StageWorker:
-    return StageWorker(stage=Stage.SEGMENT, steps=STEPS, settings=settings, jobs=database.jobs,
+    return StageWorker(stage=Stage.SEGMENT, steps=STEPS,
+                       settings=SegmentWorkerSettings(**settings.model_dump()), jobs=database.jobs,
                        blobs=blobs, publisher=events, instance="segment-test", db=database)
 
 
@@ -139,7 +141,7 @@ async def stored_job(database: Database, job: Job) -> Job:
 
 
 async def test_two_themes_of_one_photo_call_the_provider_once(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"ONCE-{unique}"
@@ -183,7 +185,7 @@ async def test_two_themes_of_one_photo_call_the_provider_once(
 
 
 async def test_a_fresh_claim_by_another_job_sends_the_job_back_without_using_an_attempt(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"BUSY-{unique}"
@@ -210,7 +212,7 @@ async def test_a_fresh_claim_by_another_job_sends_the_job_back_without_using_an_
 
 
 async def test_concurrent_jobs_of_one_photo_wait_for_the_one_that_segments(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"RACE-{unique}"
@@ -240,7 +242,7 @@ async def test_concurrent_jobs_of_one_photo_wait_for_the_one_that_segments(
 
 
 async def test_a_stale_claim_is_taken_over(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"STALE-{unique}"
@@ -261,7 +263,7 @@ async def test_a_stale_claim_is_taken_over(
 
 
 async def test_a_changed_provider_segments_again_and_overwrites_the_record(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"MODEL-{unique}"
@@ -284,7 +286,7 @@ async def test_a_changed_provider_segments_again_and_overwrites_the_record(
 
 
 async def test_a_segmentation_whose_objects_are_gone_is_made_again(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"GONE-{unique}"
@@ -304,7 +306,7 @@ async def test_a_segmentation_whose_objects_are_gone_is_made_again(
 
 
 async def test_a_failed_segmentation_gives_its_claim_back(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str,
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
     provider: CountingProvider,
 ) -> None:
     sku = f"FAIL-{unique}"

@@ -15,10 +15,10 @@ from PIL import Image
 from plinth.adapters.s3 import BlobNotFound
 from plinth.domain.job import Job
 from plinth.imaging.errors import SegmentationError, TruncatedImageError
-from plinth.settings import Settings
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError, classify
 from plinth_segment.main import segment
+from plinth_segment.settings import SegmentWorkerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bench.quality.synth import make_case
@@ -39,10 +39,12 @@ class Blobs:
         return f"memory://{key}"
 
 
-LOCAL = Settings(segment_provider="local")
+LOCAL = SegmentWorkerSettings(segment_provider="local")
 
 
-def job_with(original: bytes, settings: Settings = LOCAL) -> tuple[Job, StageContext]:
+def job_with(
+    original: bytes, settings: SegmentWorkerSettings = LOCAL
+) -> tuple[Job, StageContext[SegmentWorkerSettings]]:
     key = f"originals/SKU-9/{SHA}.jpg"
     job = Job(sku="SKU-9", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               s3_original_key=key)
@@ -87,7 +89,7 @@ async def test_a_corrupt_original_is_a_permanent_error() -> None:
 
 
 async def test_an_unknown_provider_is_a_permanent_error() -> None:
-    job, ctx = job_with(photo(), Settings(segment_provider="magic"))
+    job, ctx = job_with(photo(), SegmentWorkerSettings(segment_provider="magic"))
     with pytest.raises(PermanentStageError) as caught:
         await segment(job, ctx)
     assert caught.value.code == "provider_not_configured"

@@ -112,9 +112,9 @@ def background_cache(max_mb: int | None = None) -> BackgroundCache:
     ``PLINTH_BACKGROUND_CACHE_MB`` setting (see :mod:`plinth.imaging.backgrounds.cache`); the
     background service and the in-process pipeline both use it."""
     if max_mb is None:
-        from plinth.settings import get_settings
+        from plinth.settings import BackgroundSettings
 
-        max_mb = get_settings().background_cache_mb
+        max_mb = BackgroundSettings().background_cache_mb
     return _background_cache(max_mb)
 
 

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span
 
-from plinth.settings import Settings
+from plinth.settings import TelemetrySettings
 
 TRACE_FILE_ENV: Final = "PLINTH_TRACE_FILE"
 
@@ -90,7 +90,7 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def setup_tracing(settings: Settings, service_name: str) -> TracerProvider:
+def setup_tracing(settings: TelemetrySettings, service_name: str) -> TracerProvider:
     """Install the process-wide tracer provider with the exporters the settings ask for."""
     provider = TracerProvider(
         resource=Resource.create(

@@ -16,7 +16,7 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.domain.transitions import advance
 from plinth.messaging.events import JobEvent
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
@@ -24,7 +24,7 @@ SHA = "b" * 64
 
 
 async def test_faststream_publisher_and_subscriber_through_kafka(
-    stack_settings: Settings, unique: str
+    stack_settings: WorkerSettings, unique: str
 ) -> None:
     topic = f"plinth.test.roundtrip.{unique}"
     created = await ensure_topics(stack_settings, [topic])

@@ -17,9 +17,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from plinth.cli.main import app
+from plinth.cli.settings import get_cli_settings
 from plinth.imaging.backgrounds import list_themes, load_theme
 from plinth.imaging.manifest import validate_manifest
-from plinth.settings import get_settings
 
 SHA_DIR = re.compile(r"^[0-9a-f]{64}$")
 
@@ -34,9 +34,9 @@ def no_installed_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     model_dir = tmp_path / "no-models"
     model_dir.mkdir()
     monkeypatch.setenv("PLINTH_MODEL_DIR", str(model_dir))
-    get_settings.cache_clear()
+    get_cli_settings.cache_clear()
     yield model_dir
-    get_settings.cache_clear()
+    get_cli_settings.cache_clear()
 
 
 def tiny_model(path: Path) -> Path:
@@ -206,7 +206,7 @@ def test_segment_with_an_invalid_model_contract_is_a_usage_error(
     runner: CliRunner, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PLINTH_SEGMENT_MODEL_STD", "[0, 1, 1]")
-    get_settings.cache_clear()
+    get_cli_settings.cache_clear()
     model = tiny_model(tmp_path / "tiny.onnx")
     out = tmp_path / "c.png"
     result = runner.invoke(app, ["segment", str(photo), str(out),

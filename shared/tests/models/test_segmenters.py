@@ -31,7 +31,7 @@ from plinth.models.segmenters import (
     build_segmenter,
     config_from_settings,
 )
-from plinth.settings import Settings
+from plinth.settings import SegmentSettings
 
 CPU = RuntimeOptions(threads=1, use_cuda=False)
 LOGGER = "plinth.models.segmenters"
@@ -63,7 +63,7 @@ def sha(path: Path) -> str:
 @pytest.fixture(autouse=True)
 def no_plinth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from each test alone, not from the machine's PLINTH_* variables."""
-    for name in Settings.model_fields:
+    for name in SegmentSettings.model_fields:
         monkeypatch.delenv(f"PLINTH_{name.upper()}", raising=False)
 
 
@@ -294,7 +294,7 @@ def test_auto_with_an_invalid_configured_contract_falls_back_to_local_with_a_war
 
 
 def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None:
-    settings = Settings(
+    settings = SegmentSettings(
         segment_provider="learned",
         segment_model="isnet-small",
         segment_input_side=640,
@@ -321,7 +321,7 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
                                graph_optimisation="basic", memory_arena=True),
         model_dir=tmp_path,
     )
-    segment_fields = {name for name in Settings.model_fields if name.startswith("segment_")}
+    segment_fields = {name for name in SegmentSettings.model_fields if name.startswith("segment_")}
     assert segment_fields == {
         "segment_provider", "segment_model", "segment_input_side", "segment_model_mean",
         "segment_model_std", "segment_model_output", "segment_fusion", "segment_threads",
@@ -331,7 +331,7 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
 
 
 def test_config_from_settings_defaults() -> None:
-    config = config_from_settings(Settings())
+    config = config_from_settings(SegmentSettings())
     assert config == SegmenterConfig()
     assert (config.provider, config.model, config.model_dir) == ("auto", "isnet-medium", None)
 
@@ -355,7 +355,7 @@ def test_config_from_settings_reads_the_environment(
         "PLINTH_MODEL_DIR": str(tmp_path),
     }.items():
         monkeypatch.setenv(name, value)
-    config = config_from_settings(Settings())
+    config = config_from_settings(SegmentSettings())
     assert config == SegmenterConfig(
         provider="onnx", model="/models/u2net.onnx", input_side=320,
         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), output="sigmoid",
@@ -365,14 +365,14 @@ def test_config_from_settings_reads_the_environment(
 
 
 def test_the_older_onnx_model_path_setting_names_the_onnx_providers_file() -> None:
-    onnx_settings = Settings(segment_provider="ONNX", onnx_model_path="/old/model.onnx")
+    onnx_settings = SegmentSettings(segment_provider="ONNX", onnx_model_path="/old/model.onnx")
     assert config_from_settings(onnx_settings).model == "/old/model.onnx"
-    learned = Settings(segment_provider="learned", onnx_model_path="/old/model.onnx")
+    learned = SegmentSettings(segment_provider="learned", onnx_model_path="/old/model.onnx")
     assert config_from_settings(learned).model == "isnet-medium", "only for the onnx provider"
 
 
 def test_config_from_settings_overrides_win(tmp_path: Path) -> None:
-    settings = Settings(segment_provider="learned", segment_model="isnet-small")
+    settings = SegmentSettings(segment_provider="learned", segment_model="isnet-small")
     config = config_from_settings(settings, provider="local", model=str(tmp_path / "x.onnx"))
     assert (config.provider, config.model) == ("local", str(tmp_path / "x.onnx"))
     assert config.runtime == RuntimeOptions()

@@ -10,10 +10,10 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import ControlCommand, DeadLetter, JobEvent
 from plinth.messaging.topics import CONTROL, DEAD_LETTER, JOB_BG_REMOVED, JOB_NEW
-from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
 from plinth.worker.control import CONTROL_SCOPE_HEADER
 from plinth.worker.service import BrokerPublisher, KafkaStageBinding, consumer_group
+from plinth.worker.settings import WorkerSettings
 
 SHA = "c" * 64
 
@@ -25,10 +25,10 @@ async def cut(job: Job, ctx: StageContext) -> StageResult:
 
 def build(jobs, blobs):  # type: ignore[no-untyped-def]
     broker = KafkaBroker()
-    worker = StageWorker(stage=Stage.SEGMENT, settings=Settings(), jobs=jobs, blobs=blobs,
+    worker = StageWorker(stage=Stage.SEGMENT, settings=WorkerSettings(), jobs=jobs, blobs=blobs,
                          publisher=BrokerPublisher(broker), instance="t:1",
                          steps=[Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, cut)])
-    binding = KafkaStageBinding(broker, worker, Settings())
+    binding = KafkaStageBinding(broker, worker, WorkerSettings())
     return broker, worker, binding
 
 
@@ -78,16 +78,16 @@ async def test_control_commands_pause_and_resume_the_right_stage(jobs, memory_bl
 
 
 def test_instances_of_a_stage_share_one_consumer_group() -> None:
-    settings = Settings(kafka_consumer_group_prefix="acme")
+    settings = WorkerSettings(kafka_consumer_group_prefix="acme")
     assert consumer_group(settings, Stage.COMPOSITE) == "acme-composite"
 
 
 async def test_a_scoped_worker_obeys_only_commands_of_its_scope(jobs, memory_blobs) -> None:
     broker = KafkaBroker()
-    worker = StageWorker(stage=Stage.SEGMENT, settings=Settings(), jobs=jobs, blobs=memory_blobs,
-                         publisher=BrokerPublisher(broker), instance="t:1",
+    worker = StageWorker(stage=Stage.SEGMENT, settings=WorkerSettings(), jobs=jobs,
+                         blobs=memory_blobs, publisher=BrokerPublisher(broker), instance="t:1",
                          steps=[Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, cut)])
-    KafkaStageBinding(broker, worker, Settings(), control_scope="run-1")
+    KafkaStageBinding(broker, worker, WorkerSettings(), control_scope="run-1")
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(ControlCommand(action="pause"), CONTROL)
         await test_broker.publish(ControlCommand(action="pause"), CONTROL,

@@ -13,12 +13,12 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import DeadLetter, JobEvent, JobFailed
 from plinth.messaging.topics import DEAD_LETTER, JOB_FAILED, JOB_NEW
-from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
 from plinth.worker import service as service_module
 from plinth.worker.offsets import CommitTracker
 from plinth.worker.redelivery import RedeliveryGuard
 from plinth.worker.service import KafkaStageBinding
+from plinth.worker.settings import WorkerSettings
 
 SHA = "c" * 64
 
@@ -128,13 +128,13 @@ async def test_a_poison_record_is_dead_lettered_after_max_deliveries(
     job = Job(sku="S", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               s3_original_key=f"originals/S/{SHA}.jpg")  # fmt: skip
     jobs, publisher = BrokenJobs(job), Publisher()
-    worker = StageWorker(stage=Stage.SEGMENT, settings=Settings(), jobs=jobs, blobs=memory_blobs,
-                         publisher=publisher, instance="t:1",
+    worker = StageWorker(stage=Stage.SEGMENT, settings=WorkerSettings(), jobs=jobs,
+                         blobs=memory_blobs, publisher=publisher, instance="t:1",
                          steps=[Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, cut)])
     from faststream.kafka import KafkaBroker
 
     readiness, _ = switchable()
-    binding = KafkaStageBinding(KafkaBroker(), worker, Settings(), max_deliveries=3,
+    binding = KafkaStageBinding(KafkaBroker(), worker, WorkerSettings(), max_deliveries=3,
                                 readiness=readiness)
     event = JobEvent(job_id=job.id, sku="S", theme="default", img_sha256=SHA,
                      status=JobStatus.NEW)
@@ -158,7 +158,7 @@ async def test_a_dead_lettered_record_fails_its_job_when_the_store_allows(
               status=JobStatus.BG_REMOVED)  # fmt: skip
     jobs.docs[job.id] = job
     publisher = Publisher()
-    worker = StageWorker(stage=Stage.BACKGROUND, settings=Settings(), jobs=jobs,
+    worker = StageWorker(stage=Stage.BACKGROUND, settings=WorkerSettings(), jobs=jobs,
                          blobs=memory_blobs, publisher=publisher, instance="t:1",
                          steps=[Step(Stage.BACKGROUND, JobStatus.BG_REMOVED,
                                      JobStatus.BACKGROUND_READY, cut)])  # fmt: skip

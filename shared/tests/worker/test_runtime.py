@@ -20,11 +20,11 @@ from plinth.messaging.topics import (
     JOB_SHOPIFY_PUSH,
     retry_topic,
 )
-from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, StageWorker, Step
 from plinth.worker.backoff import retry_delay_s
 from plinth.worker.errors import RetryLater
 from plinth.worker.runtime import Record
+from plinth.worker.settings import WorkerSettings
 
 SHA = "a" * 64
 
@@ -68,7 +68,7 @@ class Segmenter:
 def make_worker(jobs, blobs, publisher, steps, **settings: object) -> StageWorker:  # type: ignore[no-untyped-def]
     return StageWorker(stage=steps[0].stage if steps[0].stage is not Stage.MANIFEST
                        else Stage.DERIVE, steps=steps,
-                       settings=Settings(**settings),  # type: ignore[arg-type]
+                       settings=WorkerSettings(**settings),  # type: ignore[arg-type]
                        jobs=jobs, blobs=blobs, publisher=publisher, instance="test:1")
 
 
@@ -251,7 +251,7 @@ async def test_after_store_runs_once_the_artefacts_are_stored_and_before_the_job
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    settings = Settings(retry_base_delay_s=1.0, retry_max_delay_s=5.0)
+    settings = WorkerSettings(retry_base_delay_s=1.0, retry_max_delay_s=5.0)
     assert [retry_delay_s(settings, n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
 
 
@@ -334,7 +334,7 @@ def test_steps_must_chain() -> None:
         return StageResult()
 
     with pytest.raises(ValueError, match="do not chain"):
-        StageWorker(stage=Stage.DERIVE, settings=Settings(), jobs=None, blobs=None,  # type: ignore[arg-type]
+        StageWorker(stage=Stage.DERIVE, settings=WorkerSettings(), jobs=None, blobs=None,  # type: ignore[arg-type]
                     publisher=None, instance="x",  # type: ignore[arg-type]
                     steps=[Step(Stage.DERIVE, JobStatus.COMPOSITED, JobStatus.DERIVATIVES, noop),
                            Step(Stage.MANIFEST, JobStatus.COMPOSITED, JobStatus.SHOPIFY_PUSH,

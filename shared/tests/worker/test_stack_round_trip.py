@@ -18,7 +18,6 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.errors import ProviderError
 from plinth.messaging.events import DeadLetter, JobEvent
 from plinth.messaging.topics import DEAD_LETTER, JOB_NEW
-from plinth.settings import Settings
 from plinth.worker import StageContext, StageResult, Step
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
 from plinth.worker.service import serve_stage
@@ -31,7 +30,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
 
 
 async def test_retry_topic_backoff_and_dead_letter_through_kafka(
-    stack_settings: Settings, database: Database, blobs: BlobStore, unique: str
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str
 ) -> None:
     settings = WorkerSettings(
         mongo_db=stack_settings.mongo_db, s3_bucket=stack_settings.s3_bucket,

@@ -23,8 +23,8 @@ from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_NEW
-from plinth.settings import Settings
 from plinth.worker.groups import pipeline_groups, start_groups_at_end
+from plinth.worker.settings import WorkerSettings
 from plinth_testkit.kafka import publish_once
 from plinth_testkit.waiting import until
 
@@ -67,7 +67,7 @@ async def forwarder(port: int, target: str) -> asyncio.Server:
 
 
 async def test_a_worker_started_without_kafka_waits_and_then_consumes(
-    stack_settings: Settings, database: Database, unique: str, tmp_path: Path
+    stack_settings: WorkerSettings, database: Database, unique: str, tmp_path: Path
 ) -> None:
     real_kafka = stack_settings.kafka_bootstrap.split(",")[0]
     prefix = f"{stack_settings.kafka_consumer_group_prefix}-wait-{unique}"

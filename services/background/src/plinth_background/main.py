@@ -16,7 +16,7 @@ from plinth.imaging.backgrounds import Theme
 from plinth.imaging.composite import DEFAULT_CANVAS
 from plinth.imaging.types import RGB
 from plinth.keys import background_key
-from plinth.settings import Settings
+from plinth.settings import BackgroundSettings, FreepikSettings
 from plinth.stages import (
     BackgroundGenerator,
     background_cache,
@@ -25,14 +25,15 @@ from plinth.stages import (
 )
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
+from plinth_background.settings import BackgroundWorkerSettings
 
 
-def variant_count(theme: Theme, settings: Settings) -> int:
+def variant_count(theme: Theme, settings: BackgroundSettings) -> int:
     return min(settings.background_variants or theme.variants, theme.variants)
 
 
 def render_ai(theme: Theme, variant: int, size: tuple[int, int],
-              settings: Settings) -> tuple[RGB, float]:
+              settings: FreepikSettings) -> tuple[RGB, float]:
     from plinth.vendors.freepik.backgrounds import FreepikBackgroundGenerator
 
     if settings.freepik_api_key is None:
@@ -48,13 +49,13 @@ def render_ai(theme: Theme, variant: int, size: tuple[int, int],
     return generated.rgb, generated.cost_usd
 
 
-def generator_for(settings: Settings) -> BackgroundGenerator:
+def generator_for(settings: BackgroundWorkerSettings) -> BackgroundGenerator:
     if settings.background_mode == "ai":
         return lambda theme, variant, size: render_ai(theme, variant, size, settings)
     return procedural_background
 
 
-async def backgrounds(job: Job, ctx: StageContext) -> StageResult:
+async def backgrounds(job: Job, ctx: StageContext[BackgroundWorkerSettings]) -> StageResult:
     if job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no image hash")
     # The version the job recorded at ingest; the packaged theme for jobs older than that.
@@ -81,7 +82,8 @@ STEPS = [Step(Stage.BACKGROUND, JobStatus.BG_REMOVED, JobStatus.BACKGROUND_READY
 
 
 def main() -> None:
-    run_stage_service(Stage.BACKGROUND, STEPS, service_name="plinth-background")
+    run_stage_service(Stage.BACKGROUND, STEPS, service_name="plinth-background",
+                      settings=BackgroundWorkerSettings)
 
 
 if __name__ == "__main__":

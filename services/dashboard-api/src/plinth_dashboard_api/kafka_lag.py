@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from plinth.domain.states import Stage
 from plinth.messaging.topics import STAGE_INPUT
-from plinth.settings import Settings
+from plinth.settings import KafkaSettings
 from plinth.worker.groups import pipeline_groups
 
 _TIMEOUT_MS = 5000
@@ -40,7 +40,7 @@ class GroupLag:
     partitions: list[PartitionLag] = field(default_factory=list)
 
 
-def conventional_group(settings: Settings, stage: Stage) -> str:
+def conventional_group(settings: KafkaSettings, stage: Stage) -> str:
     """The consumer group of this deployment that reads ``stage``'s input topic."""
     topic = STAGE_INPUT[stage]
     for group, topics in pipeline_groups(settings).items():
@@ -63,7 +63,7 @@ def partition_lag(partition: int, committed: int | None, beginning: int, end: in
 class KafkaInspector:
     """Long-lived admin client and group-less consumer, opened on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None

@@ -12,11 +12,11 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
 from plinth.adapters.kafka import make_broker
-from plinth.settings import Settings
+from plinth.settings import KafkaSettings
 
 
 class EventPublisher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._broker: KafkaBroker | None = None
         self._lock = asyncio.Lock()

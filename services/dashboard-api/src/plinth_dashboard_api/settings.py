@@ -1,4 +1,5 @@
-"""The dashboard-api's own settings, on top of the shared ``plinth.settings.Settings``.
+"""What the dashboard-api reads: the infrastructure (``plinth.settings.InfrastructureSettings``)
+and its own settings; no vendor key, no webhook secret.
 
 Same ``PLINTH_*`` prefix, so one environment configures every process. API keys map a secret key
 to a role; ``PLINTH_DASHBOARD_API_KEYS='{"k1": "operator", "k2": "viewer"}'`` (JSON).
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from plinth.settings import Settings
+from plinth.settings import InfrastructureSettings
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
 
 
-class DashboardSettings(Settings):
+class DashboardSettings(InfrastructureSettings):
     dashboard_api_keys: dict[SecretStr, str] = Field(
         default_factory=dict,
         description=(

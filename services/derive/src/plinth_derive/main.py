@@ -18,6 +18,7 @@ from plinth.stages import derive_files
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 from plinth_derive.manifest_step import manifest
+from plinth_derive.settings import DeriveWorkerSettings
 
 DERIVATIVES_PER_COMPOSITE = 9
 
@@ -60,7 +61,8 @@ STEPS = [
 
 
 def main() -> None:
-    run_stage_service(Stage.DERIVE, STEPS, service_name="plinth-derive")
+    run_stage_service(Stage.DERIVE, STEPS, service_name="plinth-derive",
+                      settings=DeriveWorkerSettings)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from plinth.imaging.manifest import (
 )
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
+from plinth_derive.settings import DeriveWorkerSettings
 
 
 def derivative_infos(job: Job) -> list[DerivativeInfo]:
@@ -47,7 +48,7 @@ def asset_keys(job: Job) -> list[str]:
                             *job.s3_derivative_keys) if key]
 
 
-async def manifest(job: Job, ctx: StageContext) -> StageResult:
+async def manifest(job: Job, ctx: StageContext[DeriveWorkerSettings]) -> StageResult:
     if job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no image hash")
     # The manifest's signer is synchronous; presigning is local computation, so sign every

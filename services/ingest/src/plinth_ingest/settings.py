@@ -1,4 +1,6 @@
-"""Ingest's own settings on top of the shared ones (same ``PLINTH_*`` environment variables)."""
+"""What the ingest service reads: the worker's settings (its downloader is a worker), the webhook's
+and the downloads', and its own (same ``PLINTH_*`` environment variables). No Freepik key, no
+Shopify token."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from plinth.settings import DownloadSettings, WebhookSettings
 from plinth.worker.settings import WorkerSettings
 
 
-class IngestSettings(WorkerSettings):
+class IngestSettings(WorkerSettings, WebhookSettings, DownloadSettings):
     """The downloader is a worker too: it obeys ``PLINTH_WORKER_CONTROL_SCOPE`` like the stages."""
 
     ingest_host: str = "127.0.0.1"

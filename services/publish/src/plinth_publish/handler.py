@@ -24,11 +24,12 @@ from typing import Any
 
 from plinth.domain.job import Job, ShopifyResult
 from plinth.keys import derivative_key
-from plinth.settings import Settings
+from plinth.settings import ShopifySettings
 from plinth.telemetry import ATTR_BYTES, ATTR_PROVIDER
 from plinth.vendors.shopify import ShopifyClient, ShopifyConfig, ShopifyError
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
+from plinth_publish.settings import PublishWorkerSettings
 
 SKIPPED_REASON = (
     "Shopify is not configured (PLINTH_SHOPIFY_STORE_DOMAIN and PLINTH_SHOPIFY_ACCESS_TOKEN)"
@@ -57,7 +58,7 @@ class ShopifyClients:
         self._clients: dict[ShopifyConfig, ShopifyClient] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, settings: Settings) -> ShopifyClient:
+    async def get(self, settings: ShopifySettings) -> ShopifyClient:
         config = replace(ShopifyConfig.from_settings(settings), **self._overrides)
         async with self._lock:
             client = self._clients.get(config)
@@ -75,7 +76,9 @@ class ShopifyClients:
 CLIENTS = ShopifyClients()
 
 
-async def publish(job: Job, ctx: StageContext, *, clients: ShopifyClients = CLIENTS) -> StageResult:
+async def publish(
+    job: Job, ctx: StageContext[PublishWorkerSettings], *, clients: ShopifyClients = CLIENTS
+) -> StageResult:
     if not ctx.settings.shopify_enabled:
         return StageResult(
             changes={"shopify": ShopifyResult(status="skipped", reason=SKIPPED_REASON)},

@@ -9,12 +9,14 @@ from __future__ import annotations
 from plinth.domain.states import JobStatus, Stage
 from plinth.worker import Step, run_stage_service
 from plinth_publish.handler import publish
+from plinth_publish.settings import PublishWorkerSettings
 
 STEPS = [Step(Stage.PUBLISH, JobStatus.SHOPIFY_PUSH, JobStatus.DONE, publish)]
 
 
 def main() -> None:
-    run_stage_service(Stage.PUBLISH, STEPS, service_name="plinth-publish")
+    run_stage_service(Stage.PUBLISH, STEPS, service_name="plinth-publish",
+                      settings=PublishWorkerSettings)
 
 
 if __name__ == "__main__":

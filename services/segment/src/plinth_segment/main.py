@@ -21,11 +21,11 @@ from plinth.imaging.errors import ImagingError
 from plinth.imaging.segment import SegmentProvider
 from plinth.keys import cutout_key, mask_key
 from plinth.models.segmenters import build_segmenter, config_from_settings
-from plinth.settings import Settings, get_settings
 from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
 from plinth_segment.reuse import confidence_of, identity_of, model_versions, segment_once
+from plinth_segment.settings import SegmentWorkerSettings
 
 UPLOAD_PREFIX = "uploads/segment/"
 """Where photos a URL-fetching provider cannot read as stored (WebP, HEIC, TIFF, EXIF-rotated)
@@ -35,7 +35,9 @@ log = logging.getLogger("plinth_segment")
 _providers: dict[tuple[Any, ...], SegmentProvider] = {}
 
 
-def provider_for(settings: Settings, ctx: StageContext) -> SegmentProvider:
+def provider_for(
+    settings: SegmentWorkerSettings, ctx: StageContext[SegmentWorkerSettings]
+) -> SegmentProvider:
     """One provider per process and configuration (a learned one loads its model once)."""
     identity = _identity(settings)
     if settings.segment_provider.strip().lower() == "freepik":
@@ -48,7 +50,7 @@ def provider_for(settings: Settings, ctx: StageContext) -> SegmentProvider:
     return _providers[identity]
 
 
-def preload_provider(settings: Settings) -> None:
+def preload_provider(settings: SegmentWorkerSettings) -> None:
     """Build the provider at start-up, so the model is loaded (and ``auto``'s fallback to
     ``local`` logged) before the first job. Freepik's is bound to the running loop later; a
     provider that cannot be built fails each job with ``provider_not_configured`` instead."""
@@ -60,13 +62,15 @@ def preload_provider(settings: Settings) -> None:
         log.error("segment provider: %s", exc)
 
 
-def _identity(settings: Settings) -> tuple[Any, ...]:
+def _identity(settings: SegmentWorkerSettings) -> tuple[Any, ...]:
     api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
     return (api_key, settings.freepik_base_url, settings.freepik_remove_bg_price_usd,
             config_from_settings(settings))
 
 
-def _build_provider(settings: Settings, ctx: StageContext | None) -> SegmentProvider:
+def _build_provider(
+    settings: SegmentWorkerSettings, ctx: StageContext[SegmentWorkerSettings] | None
+) -> SegmentProvider:
     config: dict[str, Any] = {}
     if settings.segment_provider.strip().lower() == "freepik":
         api_key = settings.freepik_api_key.get_secret_value() if settings.freepik_api_key else None
@@ -97,7 +101,7 @@ def s3_uploader(blobs: Any, loop: asyncio.AbstractEventLoop) -> Callable[[bytes,
     return upload
 
 
-async def segment(job: Job, ctx: StageContext) -> StageResult:
+async def segment(job: Job, ctx: StageContext[SegmentWorkerSettings]) -> StageResult:
     if job.s3_original_key is None or job.img_sha256 is None:
         raise PermanentStageError("missing_original", "the job has no stored original image")
     provider = provider_for(ctx.settings, ctx)
@@ -107,7 +111,9 @@ async def segment(job: Job, ctx: StageContext) -> StageResult:
                               lambda: cut_out(job, ctx, provider))
 
 
-async def cut_out(job: Job, ctx: StageContext, provider: SegmentProvider) -> StageResult:
+async def cut_out(
+    job: Job, ctx: StageContext[SegmentWorkerSettings], provider: SegmentProvider
+) -> StageResult:
     """Call the provider on the job's original: the cut-out and mask, their keys and metadata."""
     assert job.s3_original_key is not None and job.img_sha256 is not None
     original = await ctx.blobs.get(job.s3_original_key)
@@ -140,8 +146,9 @@ STEPS = [Step(Stage.SEGMENT, JobStatus.NEW, JobStatus.BG_REMOVED, segment)]
 def main() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    preload_provider(get_settings())
-    run_stage_service(Stage.SEGMENT, STEPS, service_name="plinth-segment")
+    preload_provider(SegmentWorkerSettings())
+    run_stage_service(Stage.SEGMENT, STEPS, service_name="plinth-segment",
+                      settings=SegmentWorkerSettings)
 
 
 if __name__ == "__main__":

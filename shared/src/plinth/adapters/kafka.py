@@ -20,13 +20,13 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
 from plinth.messaging.topics import all_topics
-from plinth.settings import Settings
+from plinth.settings import KafkaSettings
 
 BROKER_LOGGER = logging.getLogger("plinth.kafka.broker")
 
 
 def make_broker(
-    settings: Settings,
+    settings: KafkaSettings,
     *,
     client_id: str = "plinth",
     tracer_provider: TracerProvider | None = None,
@@ -43,7 +43,7 @@ def make_broker(
     )
 
 
-async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None) -> list[str]:
     """Create every missing topic with the configured partitions; return the ones created.
 
     The brokers run with auto-creation off, so a typo in a topic name fails loudly instead of
@@ -89,7 +89,7 @@ class DeletedGroups:
     """groups that still have members (a running worker): Kafka refuses to delete those"""
 
 
-async def delete_consumer_groups(settings: Settings, prefix: str) -> DeletedGroups:
+async def delete_consumer_groups(settings: KafkaSettings, prefix: str) -> DeletedGroups:
     """Delete every consumer group whose id starts with ``prefix`` (their committed offsets go
     with them). Groups with live members are left alone and reported as ``busy``.
 

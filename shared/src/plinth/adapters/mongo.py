@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from plinth.adapters.segmentations import SegmentationRepository
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
-from plinth.settings import Settings
+from plinth.settings import MongoSettings
 
 Document = dict[str, Any]
 
@@ -119,7 +119,7 @@ class Database:
         self.segmentations = SegmentationRepository(self.db["segmentations"])
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
+    def from_settings(cls, settings: MongoSettings) -> Database:
         return cls(settings.mongo_uri, settings.mongo_db)
 
     async def ensure_indexes(self) -> None:

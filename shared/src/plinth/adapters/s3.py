@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from plinth.keys import content_type_for
-from plinth.settings import Settings
+from plinth.settings import S3Settings
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
@@ -90,7 +90,7 @@ class BlobStore:
         self._client: Any = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BlobStore:
+    def from_settings(cls, settings: S3Settings) -> BlobStore:
         return cls(
             endpoint_url=settings.s3_endpoint,
             bucket=settings.s3_bucket,

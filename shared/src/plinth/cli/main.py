@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from plinth.cli.models import models_app
+from plinth.cli.settings import get_cli_settings
 from plinth.imaging.backgrounds import Theme, list_themes, load_theme, render_background
 from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.errors import ImagingError
@@ -22,7 +23,6 @@ from plinth.imaging.segment import SegmentProvider
 from plinth.keys import InvalidKeyPart
 from plinth.models.segmenters import PROVIDERS, build_segmenter, config_from_settings
 from plinth.pipeline import STEP_NAMES, PhotoRun, run_photo
-from plinth.settings import get_settings
 from plinth.stages import segment_photo
 
 app = typer.Typer(
@@ -57,7 +57,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def _provider(name: str | None, model: str | None) -> SegmentProvider:
     """The provider the options name, else the one the settings name (``auto`` by default)."""
-    settings = get_settings()
+    settings = get_cli_settings()
     overrides: dict[str, Any] = {}
     if name is not None:
         overrides["provider"] = name
@@ -119,7 +119,7 @@ def process(
         fail(str(exc))
     chosen = _themes(theme)
     segmenter = _provider(provider, model)
-    settings = get_settings()
+    settings = get_cli_settings()
     runs: list[tuple[Path, PhotoRun]] = []
     failures: list[tuple[Path, str]] = []
     progress = Progress(
@@ -199,7 +199,7 @@ def segment(
         fail(f"{output} must end in .png: a cutout needs an alpha channel")
     data = _read(image)
     segmenter = _provider(provider, model)
-    settings = get_settings()
+    settings = get_cli_settings()
     try:
         result = segment_photo(
             data, segmenter, max_pixels=settings.max_image_pixels,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment import SegmentProvider, get_provider
@@ -27,6 +27,9 @@ from plinth.models.errors import ModelError
 from plinth.models.install import resolve
 from plinth.models.onnx_runtime import OnnxSaliencyModel, RuntimeOptions
 from plinth.models.registry import DEFAULT_MODEL, MODELS
+
+if TYPE_CHECKING:
+    from plinth.settings import SegmentSettings
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +123,8 @@ def learned_segmenter(config: SegmenterConfig) -> LearnedSegmenter:
     return LearnedSegmenter(model, options)
 
 
-def config_from_settings(settings: Any, **overrides: Any) -> SegmenterConfig:
-    """A :class:`SegmenterConfig` from ``plinth.settings.Settings`` (``overrides`` win)."""
+def config_from_settings(settings: SegmentSettings, **overrides: Any) -> SegmenterConfig:
+    """A :class:`SegmenterConfig` from ``plinth.settings.SegmentSettings`` (``overrides`` win)."""
     model = settings.segment_model
     if settings.segment_provider.strip().lower() == "onnx" and settings.onnx_model_path:
         model = settings.onnx_model_path

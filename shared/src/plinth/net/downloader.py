@@ -37,7 +37,7 @@ from plinth.net.resolver import ResolutionError, Resolver, SystemResolver, liter
 from plinth.net.sniff import HTML_TYPES, looks_like_html, media_type, sniff_image_type
 
 if TYPE_CHECKING:
-    from plinth.settings import Settings
+    from plinth.settings import DownloadSettings
 
 ALLOWED_SCHEMES: Final = frozenset({"http", "https"})
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -55,7 +55,7 @@ class DownloadPolicy:
     user_agent: str = "plinth-downloader/1.0"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DownloadPolicy:
+    def from_settings(cls, settings: DownloadSettings) -> DownloadPolicy:
         return cls(
             max_bytes=settings.download_max_bytes,
             timeout_s=settings.download_timeout_s,

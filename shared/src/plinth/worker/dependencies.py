@@ -30,7 +30,7 @@ from typing import Generic, Protocol, TypeVar
 from plinth.adapters.mongo import Database
 from plinth.adapters.readiness import Probe, Readiness, ReadinessReport, kafka_probe
 from plinth.adapters.s3 import BlobStore
-from plinth.settings import Settings
+from plinth.settings import InfrastructureSettings
 
 log = logging.getLogger("plinth.dependencies")
 
@@ -234,7 +234,7 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool,
 # ---------------------------------------------------------------------------- HTTP apps
 @asynccontextmanager
 async def probes_for(
-    settings: Settings, *, kafka: bool = True, mongo: bool = True, s3: bool = True
+    settings: InfrastructureSettings, *, kafka: bool = True, mongo: bool = True, s3: bool = True
 ) -> AsyncIterator[Readiness]:
     """A :class:`Readiness` over clients of its own: for a process whose resources (and their
     probes) are not open yet."""

@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from plinth.domain.states import Stage
 from plinth.messaging.topics import INGEST_REQUESTED, STAGE_INPUT, retry_topic
-from plinth.settings import Settings
+from plinth.settings import KafkaSettings
 
 
-def pipeline_groups(settings: Settings) -> dict[str, list[str]]:
+def pipeline_groups(settings: KafkaSettings) -> dict[str, list[str]]:
     """Every consumer group of the pipeline (ingest's downloader and the stage workers) and the
     topics each consumes."""
     prefix = settings.kafka_consumer_group_prefix
@@ -28,7 +28,7 @@ def pipeline_groups(settings: Settings) -> dict[str, list[str]]:
     return groups
 
 
-async def start_groups_at_end(settings: Settings, groups: dict[str, list[str]]) -> None:
+async def start_groups_at_end(settings: KafkaSettings, groups: dict[str, list[str]]) -> None:
     """Commit, for each group, the current end offset of every partition of its topics."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()

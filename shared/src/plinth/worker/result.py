@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from opentelemetry.trace import Span
+from typing_extensions import TypeVar as TypeVar_  # PEP 696 defaults (pydantic needs it too)
 
 from plinth.adapters.mongo import Database
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
-from plinth.settings import Settings
+from plinth.worker.settings import WorkerSettings
 
 P = ParamSpec("P")
 T = TypeVar("T")
+S = TypeVar_("S", bound=WorkerSettings, default=WorkerSettings)
 
 
 class BlobReader(Protocol):
@@ -52,10 +54,14 @@ class StageResult:
 
 
 @dataclass
-class StageContext:
-    """What a handler may use besides the job: settings, its inputs, and a thread pool."""
+class StageContext(Generic[S]):
+    """What a handler may use besides the job: settings, its inputs, and a thread pool.
 
-    settings: Settings
+    ``settings`` is what the service composed (``run_stage_service(..., settings=...)``): the
+    worker's own and the concerns its steps use; a handler that reads more than the worker's
+    names the class it needs (``ctx: StageContext[SegmentWorkerSettings]``)."""
+
+    settings: S
     blobs: BlobReader
     span: Span
     instance: str
@@ -68,7 +74,7 @@ class StageContext:
         return await asyncio.to_thread(func, *args, **kwargs)
 
 
-Handler = Callable[[Job, StageContext], Awaitable[StageResult]]
+Handler = Callable[[Job, StageContext[Any]], Awaitable[StageResult]]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from plinth.domain.transitions import advance, count_attempt, fail
 from plinth.keys import content_type_for
 from plinth.messaging.events import DeadLetter, Event, IngestRequested, JobEvent, JobFailed
 from plinth.messaging.topics import DEAD_LETTER, JOB_FAILED, STAGE_INPUT, STAGE_OUTPUT, retry_topic
-from plinth.settings import Settings
 from plinth.telemetry import (
     ATTR_BYTES,
     ATTR_INSTANCE,
@@ -54,6 +53,7 @@ from plinth.worker.control import PauseGate
 from plinth.worker.errors import Classified, classify
 from plinth.worker.logs import job_context
 from plinth.worker.result import StageContext, Step
+from plinth.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class EventWorker(Generic[RetryableEvent]):
     event_type: ClassVar[type[Event]]
 
     def __init__(
-        self, *, stage: Stage, settings: Settings, publisher: EventPublisher, instance: str
+        self, *, stage: Stage, settings: WorkerSettings, publisher: EventPublisher, instance: str
     ) -> None:
         self.stage = stage
         self.settings = settings
@@ -253,7 +253,7 @@ class StageWorker(EventWorker[JobEvent]):
         *,
         stage: Stage,
         steps: Sequence[Step],
-        settings: Settings,
+        settings: WorkerSettings,
         jobs: JobStore,
         blobs: BlobStore,
         publisher: EventPublisher,

@@ -41,7 +41,7 @@ from plinth.domain.states import Stage
 from plinth.messaging.events import Event
 from plinth.messaging.topics import CONTROL, STAGE_INPUT, retry_topic
 from plinth.metrics import exposition, setup_metrics
-from plinth.settings import Settings
+from plinth.settings import KafkaSettings
 from plinth.telemetry import setup_tracing
 from plinth.worker.control import PauseGate, apply_command, command_for
 from plinth.worker.dependencies import DependencyWatch, retry_until_done, unless_stopped
@@ -107,7 +107,7 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     return bytes(message.body)
 
 
-def consumer_group(settings: Settings, stage: Stage) -> str:
+def consumer_group(settings: KafkaSettings, stage: Stage) -> str:
     # The downloader's group kept the name it had as ingest's own consumer (committed offsets).
     name = "ingest" if stage is Stage.DOWNLOAD else stage.value
     return f"{settings.kafka_consumer_group_prefix}-{name}"
@@ -131,7 +131,7 @@ class KafkaStageBinding:
     """The FastStream subscribers of one worker and the pause/resume of its consumers."""
 
     def __init__(
-        self, broker: KafkaBroker, worker: Worker, settings: Settings,
+        self, broker: KafkaBroker, worker: Worker, settings: WorkerSettings,
         *, offset_reset: Literal["earliest", "latest"] = "earliest",
         control_scope: str | None = None,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
@@ -437,15 +437,25 @@ class WorkerHealth:
         return report.ready and consuming, body
 
 
-def run_stage_service(stage: Stage, steps: Sequence[Step], *, service_name: str) -> None:
-    """Console-script entry point body: run until SIGTERM or Ctrl-C."""
+def run_stage_service(
+    stage: Stage,
+    steps: Sequence[Step],
+    *,
+    service_name: str,
+    settings: type[WorkerSettings] = WorkerSettings,
+) -> None:
+    """Console-script entry point body: run until SIGTERM or Ctrl-C.
+
+    ``settings`` is the service's composition of concerns (the worker's and what its steps use,
+    e.g. ``plinth_publish.settings.PublishWorkerSettings``), read from the environment here."""
     setup_logging(service_name)
+    config = settings()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve_stage(stage, steps, service_name=service_name, stop=stop)
+        await serve_stage(stage, steps, service_name=service_name, settings=config, stop=stop)
 
     asyncio.run(main())

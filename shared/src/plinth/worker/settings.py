@@ -1,4 +1,6 @@
-"""Stage workers' own settings on top of the shared ones (same ``PLINTH_*`` variables)."""
+"""What every worker (a stage, or ingest's downloader) reads: the infrastructure, the retries, and
+the worker's own settings (same ``PLINTH_*`` variables). Each stage service adds the concerns its
+steps use (``plinth_segment.settings``, ...); a stage with none runs on this class alone."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from plinth.settings import Settings
+from plinth.settings import InfrastructureSettings, RetrySettings
 
 
-class WorkerSettings(Settings):
+class WorkerSettings(InfrastructureSettings, RetrySettings):
     worker_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="where a NEW consumer group starts reading: earliest (at-least-once from "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plinth.settings import Settings
+from plinth.settings import ShopifySettings
 
 
 class ShopifyNotConfigured(ValueError):
@@ -32,7 +32,7 @@ class ShopifyConfig:
         return f"{base.rstrip('/')}/{self.api_version}/graphql.json"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ShopifyConfig:
+    def from_settings(cls, settings: ShopifySettings) -> ShopifyConfig:
         if not settings.shopify_enabled:
             raise ShopifyNotConfigured(
                 "PLINTH_SHOPIFY_STORE_DOMAIN and PLINTH_SHOPIFY_ACCESS_TOKEN must both be set"
