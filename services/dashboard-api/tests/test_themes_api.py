@@ -104,8 +104,8 @@ async def test_invalid_themes_are_422_naming_the_field(
     response = await client.post("/api/themes", json={"theme": bad}, headers=operator)
     assert response.status_code == 422
     problems = response.json()["extra"]["problems"]
-    assert problems[0]["field"] == "theme.background.solid.colour"
-    assert "theme.background.solid.colour" in response.json()["detail"]
+    assert problems[0]["field"] == "theme.background.colour"
+    assert "theme.background.colour" in response.json()["detail"]
 
     response = await client.post("/api/themes", json={"theme": {**solid(name), "variants": 99,
                                                                 "extra": 1}}, headers=operator)

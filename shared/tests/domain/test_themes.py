@@ -30,7 +30,7 @@ def test_an_invalid_theme_names_each_bad_field() -> None:
     with pytest.raises(InvalidTheme) as caught:
         validate_theme(raw)
     fields = {p["field"] for p in caught.value.problems}
-    assert "theme.background.sweep.floor_line" in fields
+    assert "theme.background.floor_line" in fields
     assert "theme.variants" in fields
     with pytest.raises(InvalidTheme) as caught:
         validate_theme(["not", "an", "object"])

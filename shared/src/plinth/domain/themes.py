@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plinth.imaging.backgrounds.model import Theme
 
+_FILL_KINDS = frozenset({"solid", "linear", "radial", "sweep"})
+
 ThemeStatus = Literal["active", "archived"]
 ACTIVE: ThemeStatus = "active"
 ARCHIVED: ThemeStatus = "archived"
@@ -38,6 +40,16 @@ class ThemeConflict(ValueError):
     """The change makes no sense for the record as it is (a 409)."""
 
 
+def field_path(loc: tuple[int | str, ...], prefix: str | None = None) -> str:
+    """A pydantic error location as the JSON path it names: ``background.floor_line``, not
+    pydantic's ``background.sweep.floor_line`` (the tag of the fill's kind is no key of the
+    document)."""
+    parts = [str(part) for part in loc]
+    if len(parts) > 1 and parts[0] == "background" and parts[1] in _FILL_KINDS:
+        del parts[1]
+    return ".".join([prefix, *parts] if prefix else parts)
+
+
 def validate_theme(raw: Any, *, field: str = "theme") -> Theme:
     """``raw`` (decoded JSON) as a :class:`Theme`; :class:`InvalidTheme` names every bad field,
     prefixed with ``field`` (``theme.background.floor_line``)."""
@@ -48,10 +60,7 @@ def validate_theme(raw: Any, *, field: str = "theme") -> Theme:
     except ValidationError as exc:
         raise InvalidTheme(
             [
-                {
-                    "field": ".".join([field, *(str(part) for part in err["loc"])]),
-                    "message": err["msg"],
-                }
+                {"field": field_path(err["loc"], field), "message": err["msg"]}
                 for err in exc.errors()
             ]
         ) from exc
@@ -169,7 +178,7 @@ def duplicate_theme(theme: Theme, name: str, *, title: str | None = None) -> The
     except ValidationError as exc:
         raise InvalidTheme(
             [
-                {"field": ".".join(str(part) for part in err["loc"]), "message": err["msg"]}
+                {"field": field_path(err["loc"]), "message": err["msg"]}
                 for err in exc.errors()
             ]
         ) from exc
