@@ -28,6 +28,8 @@ from plinth.messaging.topics import (
     DEAD_LETTER,
     JOB_DONE,
     JOB_FAILED,
+    JOB_IN_REVIEW,
+    JOB_SHOPIFY_PUSH,
     STAGE_INPUT,
     STAGE_OUTPUT,
     all_topics,
@@ -81,6 +83,17 @@ def build_broker(group_prefix: str = "plinth") -> KafkaBroker:
         broker.publisher(topic, schema=JobEvent, title=f"{topic}:{stage.value}",
                          description=f"published by {SERVICE_OF[stage]} when a job leaves its "
                          "stage")
+    broker.publisher(JOB_SHOPIFY_PUSH, schema=JobEvent, title=f"{JOB_SHOPIFY_PUSH}:review",
+                     description="published by dashboard-api when a reviewer approves a job held "
+                     "IN_REVIEW (POST /api/jobs/{id}/approve): it goes on to publish")
+    broker.publisher(JOB_IN_REVIEW, schema=JobEvent, title=f"{JOB_IN_REVIEW}:manifest",
+                     description="published by plinth-derive when its manifest step holds a job "
+                     "for review (confidence under the threshold): the job is IN_REVIEW")
+    broker.subscriber(
+        JOB_IN_REVIEW, group_id="<yours>", title=f"{JOB_IN_REVIEW}:anyone",
+        description="a job waits for a person in the review queue: for notifications; no "
+        "stage consumes it",
+    )(_handler(JobEvent))
     broker.publisher(JOB_FAILED, schema=JobFailed, title=f"{JOB_FAILED}:any stage",
                      description="a stage gave up on a job (the job is FAILED): for alerting")
     broker.publisher(DEAD_LETTER, schema=DeadLetter, title=f"{DEAD_LETTER}:any consumer",

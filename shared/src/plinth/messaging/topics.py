@@ -23,7 +23,12 @@ JOB_BACKGROUND_READY: Final = "plinth.job.background-ready.v1"
 JOB_COMPOSITED: Final = "plinth.job.composited.v1"
 """composites stored -> derive (derivatives, then manifest)"""
 JOB_SHOPIFY_PUSH: Final = "plinth.job.shopify-push.v1"
-"""manifest stored -> publish"""
+"""manifest stored -> publish (from derive; or from dashboard-api when a reviewer approves a held
+job)"""
+JOB_IN_REVIEW: Final = "plinth.job.in-review.v1"
+"""manifest stored but the cut-out is held for a person (IN_REVIEW): no stage consumes it; for
+anyone who wants to know (a notification, a chat message). Approval goes on through
+``JOB_SHOPIFY_PUSH``."""
 JOB_DONE: Final = "plinth.job.done.v1"
 """published (or skipped): the job is finished; for anyone who wants to know"""
 JOB_FAILED: Final = "plinth.job.failed.v1"
@@ -65,6 +70,7 @@ def all_topics() -> list[str]:
         JOB_BACKGROUND_READY,
         JOB_COMPOSITED,
         JOB_SHOPIFY_PUSH,
+        JOB_IN_REVIEW,
         JOB_DONE,
         JOB_FAILED,
         DEAD_LETTER,
