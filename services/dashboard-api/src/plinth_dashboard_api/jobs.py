@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from plinth.adapters.mongo import count_matching
 from plinth.domain.job import Job, utcnow
-from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, canonical
+from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, Stage, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
 from plinth.messaging.resume import resume_message
 from plinth_dashboard_api import audit
@@ -230,6 +230,14 @@ class JobsController(Controller):
             raise ConflictException(f"job {job_id} cannot be retried: {err}") from err
         if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
             raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
+        if resumed.status is JobStatus.IN_REVIEW:
+            # a rejected job goes back to the review queue: a person takes it, no stage
+            await audit.record(
+                res.db, principal_of(request), "job.retry", job_id=job_id,
+                details={"resumed_at": resumed.status.value, "stage": Stage.REVIEW.value,
+                         "topic": None, "failed_code": job.error_code},
+            )
+            return job_detail(resumed, res.settings.dashboard_trace_url_template)
         topic, event = resume_message(job, resumed)
         stage = job.failed_stage or STAGE_FROM[resumed.status]
         try:

@@ -54,6 +54,8 @@ class DashboardStats(BaseModel):
     jobs_per_hour: list[HourBucket]
     window_jobs: int
     sampled: bool
+    in_review: int = 0
+    """jobs held for review now, whenever they were created (the queue's length)"""
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -163,4 +165,6 @@ async def dashboard_stats(db: Database, now: datetime) -> DashboardStats:
         jobs_per_hour=list(window.buckets.values()),
         window_jobs=window.count,
         sampled=window.count >= SAMPLE_CAP,
+        in_review=await count_matching(db.jobs_collection,
+                                       {"status": JobStatus.IN_REVIEW.value}),
     )
