@@ -28,8 +28,14 @@ from plinth_ingest.themes import known_themes
 _STRING = Schema(type=OpenAPIType.STRING)
 
 def webhook_body(themes: frozenset[str]) -> RequestBody:
-    """The webhook's body; ``themes`` are the packaged themes, the only ones accepted."""
-    theme = Schema(type=OpenAPIType.STRING, enum=sorted(themes)) if themes else _STRING
+    """The webhook's body; ``themes`` are the packaged themes, given as examples: any active
+    theme of the store (the dashboard's theme editor) is accepted, so no list is complete."""
+    theme = Schema(
+        type=OpenAPIType.STRING, pattern="^[a-z0-9][a-z0-9_-]{0,63}$",
+        examples=sorted(themes) or None,
+        description="an active theme: a packaged one (the examples) or one made in the "
+        "dashboard's theme editor; archived and unknown themes are a 422 naming them",
+    )  # fmt: skip
     return RequestBody(
         required=True,
         description="One image event from 3JMS. Give 'themes' (a list) or 'theme' (one name).",
