@@ -95,6 +95,9 @@ async def pipeline(
         "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
         # One background per theme keeps the run short; every other count is unchanged.
         "PLINTH_BACKGROUND_VARIANTS": "1",
+        # Every job goes straight on to publish: the review hold has its own stack test
+        # (services/derive/tests/test_review_stack.py).
+        "PLINTH_REVIEW_THRESHOLD": "0",
         "PLINTH_RETRY_BASE_DELAY_S": "0.5",
         "PLINTH_MAX_ATTEMPTS": "3",
         "PYTHONUNBUFFERED": "1",

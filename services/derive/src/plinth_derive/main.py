@@ -1,4 +1,4 @@
-"""The derive service: COMPOSITED -> DERIVATIVES -> SHOPIFY_PUSH.
+"""The derive service: COMPOSITED -> DERIVATIVES -> SHOPIFY_PUSH (or IN_REVIEW, held).
 
 Two steps, two spans, two conditional updates: the nine storefront files of every composite
 (hero/pdp/thumb x jpg/webp/avif), then the manifest, validated against its published schema
@@ -14,6 +14,7 @@ from functools import lru_cache
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus, Stage
 from plinth.keys import derivative_key
+from plinth.messaging.topics import JOB_IN_REVIEW
 from plinth.stages import derive_files
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
@@ -56,7 +57,9 @@ async def derivatives(job: Job, ctx: StageContext) -> StageResult:
 
 STEPS = [
     Step(Stage.DERIVE, JobStatus.COMPOSITED, JobStatus.DERIVATIVES, derivatives),
-    Step(Stage.MANIFEST, JobStatus.DERIVATIVES, JobStatus.SHOPIFY_PUSH, manifest),
+    # a cut-out under the review threshold is held for a person instead of going to publish
+    Step(Stage.MANIFEST, JobStatus.DERIVATIVES, JobStatus.SHOPIFY_PUSH, manifest,
+         alternatives={JobStatus.IN_REVIEW: JOB_IN_REVIEW}),
 ]
 
 

@@ -1,7 +1,10 @@
-"""The manifest step of the derive service: DERIVATIVES -> SHOPIFY_PUSH.
+"""The manifest step of the derive service: DERIVATIVES -> SHOPIFY_PUSH, or IN_REVIEW.
 
 Builds the manifest from what the earlier stages recorded on the job, with presigned URLs for
-every asset, validates it against the published schema and stores it under ``manifests/``.
+every asset, validates it against the published schema and stores it under ``manifests/``. Then
+it decides whether the job goes on to publish or waits for a person: a cut-out whose confidence
+is under the review threshold (the theme's, else ``PLINTH_REVIEW_THRESHOLD``) is held IN_REVIEW
+and announced on ``plinth.job.in-review.v1`` instead of ``plinth.job.shopify-push.v1``.
 """
 
 from __future__ import annotations
@@ -9,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from plinth import keys
+from plinth.adapters.themes import load_job_theme
 from plinth.domain.job import Job
+from plinth.domain.states import JobStatus
+from plinth.domain.transitions import hold_review
+from plinth.imaging.backgrounds import Theme
+from plinth.imaging.errors import ThemeError
 from plinth.imaging.manifest import (
     DerivativeInfo,
     SourceInfo,
@@ -19,6 +27,7 @@ from plinth.imaging.manifest import (
 )
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
+from plinth_derive.review import global_threshold
 from plinth_derive.settings import DeriveWorkerSettings
 
 
@@ -73,5 +82,32 @@ async def manifest(job: Job, ctx: StageContext[DeriveWorkerSettings]) -> StageRe
     validate_manifest(doc)
     key = keys.manifest_key(job.sku, job.img_sha256, job.theme)
     body = manifest_json(doc)
-    return StageResult(changes={"manifest_s3_key": key}, artefacts={key: body},
-                       attributes={"manifest.derivatives": doc["totals"]["derivative_count"]})
+    attributes: dict[str, str | int | float | bool] = {
+        "manifest.derivatives": doc["totals"]["derivative_count"]}
+    threshold = await review_threshold(job, ctx)
+    review = hold_review(job, threshold=threshold)
+    attributes["review.threshold"] = threshold
+    attributes["review.held"] = review is not None
+    if review is None:
+        return StageResult(changes={"manifest_s3_key": key}, artefacts={key: body},
+                           attributes=attributes)
+    return StageResult(changes={"manifest_s3_key": key, "review": review},
+                       artefacts={key: body}, attributes=attributes,
+                       target=JobStatus.IN_REVIEW)
+
+
+async def review_threshold(job: Job, ctx: StageContext[Any]) -> float:
+    """The job's theme's ``review_threshold`` when it sets one, else the global one."""
+    theme = await theme_of(job, ctx)
+    if theme is not None and theme.review_threshold is not None:
+        return theme.review_threshold
+    return global_threshold(ctx.settings)
+
+
+async def theme_of(job: Job, ctx: StageContext[Any]) -> Theme | None:
+    """The theme the job was made with (its stored version; the packaged one for a job from
+    before themes were stored); None when neither has it: the global threshold applies."""
+    try:
+        return await load_job_theme(ctx.db, job.theme, job.theme_version)
+    except ThemeError:
+        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
@@ -51,6 +51,9 @@ class StageResult:
     """Called once ``artefacts`` are stored, before the job is updated: a step that keeps a record
     of its own about what it wrote (segment's per-photo segmentations) completes it here, so the
     record never names objects that are not stored yet. If it raises, the step failed."""
+    target: JobStatus | None = None
+    """The state to move the job to instead of the step's ``target``: one of the step's
+    ``alternatives`` (the manifest step holding a job IN_REVIEW). None: the step's target."""
 
 
 @dataclass
@@ -83,10 +86,16 @@ class Step:
 
     ``stage`` names the span and the timing field (``plinth.domain.job.STAGE_TIMING_FIELD``).
     A service with several steps (derive: derivatives, then manifest) runs them in order, each
-    with its own span and conditional update, and publishes once after the last.
+    with its own span and conditional update, and publishes once after the last (or after the
+    step that moved the job to one of its ``alternatives``).
     """
 
     stage: Stage
     source: JobStatus
     target: JobStatus
     run: Handler
+    alternatives: Mapping[JobStatus, str | None] = field(default_factory=dict)
+    """Other states ``run`` may choose (``StageResult.target``), each with the topic its event
+    then goes to (None: none). A job moved to one stops there: the later steps do not run and
+    the stage's output topic gets nothing (derive's manifest step: IN_REVIEW, held for a person,
+    announced on ``plinth.job.in-review.v1``)."""

@@ -317,6 +317,11 @@ class StageWorker(EventWorker[JobEvent]):
                 self._count("skipped")
                 return
             job = moved
+            if job.status is not step.target:  # the step chose one of its alternatives
+                await self._emit_alternative(step, job)
+                self.stats.processed += 1
+                self._count("advanced")
+                return
         await self._emit_next(job)
         self.stats.processed += 1
         self._count("advanced")
@@ -327,9 +332,14 @@ class StageWorker(EventWorker[JobEvent]):
         update and the publish, so publish it again (the next stage is idempotent too)."""
         self.stats.skipped += 1
         self._count("skipped")
-        if canonical(job.status) is self.steps[-1].target:
+        status = canonical(job.status)
+        chose = next((s for s in self.steps if status in s.alternatives), None)
+        if status is self.steps[-1].target:
             log.info("job %s already %s: re-emitting the next event", job.id, job.status)
             await self._emit_next(job)
+        elif chose is not None:
+            log.info("job %s already %s: re-emitting its event", job.id, job.status)
+            await self._emit_alternative(chose, job)
         else:
             log.info("job %s is %s: nothing for %s to do", job.id, job.status, self.stage)
 
@@ -369,9 +379,12 @@ class StageWorker(EventWorker[JobEvent]):
         breakdown = {**job.cost_breakdown}
         for item, usd in result.cost_usd.items():
             breakdown[item] = breakdown.get(item, 0.0) + usd
+        target = result.target or step.target
+        if target is not step.target and target not in step.alternatives:
+            raise ValueError(f"step {step.stage} may not move a job to {target}")
         updated = advance(
             job,
-            step.target,
+            target,
             **result.changes,
             timings=timings,
             cost_breakdown=breakdown,
@@ -436,6 +449,14 @@ class StageWorker(EventWorker[JobEvent]):
                 self.retry_topic, job.id.encode())
             self.stats.retried += 1
             self._count("retried")
+
+    async def _emit_alternative(self, step: Step, job: Job) -> None:
+        topic = step.alternatives[canonical(job.status)]
+        if topic is None:
+            return
+        with tracer().start_as_current_span("plinth.publish_event",
+                                            attributes={ATTR_JOB_ID: job.id}):
+            await self.publisher.publish(_event_for(job), topic, job.id.encode())
 
     async def _emit_next(self, job: Job) -> None:
         with tracer().start_as_current_span("plinth.publish_event",
