@@ -19,6 +19,7 @@ from plinth_dashboard_api.health import asyncapi, health, live, metrics, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import Resources, open_resources
+from plinth_dashboard_api.review import ReviewController
 from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_settings
 from plinth_dashboard_api.session import me
 from plinth_dashboard_api.spa import spa_router
@@ -58,6 +59,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             ProcessorController,
             WebhooksController,
             me,
+            ReviewController,
             ThemesController,
             live,
             health,
