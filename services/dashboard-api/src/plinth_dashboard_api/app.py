@@ -24,6 +24,7 @@ from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_setti
 from plinth_dashboard_api.session import me
 from plinth_dashboard_api.spa import spa_router
 from plinth_dashboard_api.themes import ThemesController
+from plinth_dashboard_api.touchup import TouchUpController
 from plinth_dashboard_api.webhooks import WebhooksController
 
 log = logging.getLogger("plinth.dashboard")
@@ -61,6 +62,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
             me,
             ReviewController,
             ThemesController,
+            TouchUpController,
             live,
             health,
             ready,

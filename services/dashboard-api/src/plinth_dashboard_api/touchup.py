@@ -1,0 +1,353 @@
+"""Touch-up of a photo's mask by a person, and the re-run of every theme of the photo from it.
+
+- ``GET /api/jobs/{id}/masks``: the job's mask versions (oldest first), each with short-lived
+  presigned URLs of its mask and cut-out, and ``current`` (the version the job uses now).
+- ``POST /api/jobs/{id}/touch-up``: a new mask version from ``base_version`` and the person's
+  brush ``strokes`` and clicked ``points`` (ORIGINAL image pixels) by ``method`` (``paint``,
+  ``grabcut`` or ``learned``; see :mod:`plinth.imaging.touchup`). The mask and the cut-out made
+  from it (edges decontaminated) are stored under the next version's keys (older versions are
+  kept), then every job of the photo (same sku and img_sha256, every theme) that is IN_REVIEW,
+  DONE or FAILED is reworked to BG_REMOVED with it (``transitions.rework``, a conditional
+  update on the status read) and published to ``plinth.job.bg-removed.v1``: background,
+  composite, derive and publish run again through the normal topics. 202
+  ``{version, jobs, skipped, s3_mask_key, s3_cutout_key}``; 409 while a job of the photo is
+  mid-pipeline or another touch-up of it was saved first; 422 naming the problem (a coordinate
+  off the image, an unknown base version, a re-cut that found nothing).
+- ``POST /api/jobs/{id}/touch-up/preview``: the same body; the resulting mask as ``image/png``,
+  nothing stored.
+
+Mutations need the operator role and are audited (who, when, what). A version number is
+claimed in the ``mask_versions`` collection (``_id`` = ``{sku}/{img_sha256}/v{N}``, an insert,
+so two people saving at once cannot both write version N) before anything is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, JSONBody
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo.errors import DuplicateKeyError
+
+from plinth.domain.job import Job, MaskVersion, utcnow
+from plinth.domain.states import JobStatus, canonical
+from plinth.domain.transitions import TransitionError, rework
+from plinth.imaging.errors import ImagingError
+from plinth.imaging.segment.saliency import SaliencyModel
+from plinth.imaging.touchup import (
+    SeedPoint,
+    Stroke,
+    TouchedUp,
+    TouchUpError,
+    TouchUpRequest,
+    touch_up_files,
+)
+from plinth.keys import InvalidKeyPart, cutout_key, mask_key
+from plinth.messaging.events import JobEvent
+from plinth.messaging.topics import JOB_BG_REMOVED
+from plinth.models.errors import ModelError
+from plinth.models.onnx_runtime import RuntimeOptions
+from plinth.models.registry import DEFAULT_MODEL
+from plinth.models.segmenters import SegmenterConfig, learned_segmenter
+from plinth_dashboard_api import audit
+from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
+from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.resources import Resources
+
+log = logging.getLogger("plinth.dashboard.touchup")
+
+REWORKABLE = frozenset({JobStatus.IN_REVIEW, JobStatus.DONE, JobStatus.FAILED})
+"""The states a touch-up reworks a job from; any other (mid-pipeline) is a 409."""
+VERSIONS_COLLECTION = "mask_versions"
+
+
+class TouchUpSettings(BaseSettings):
+    """The touch-up's own settings (``PLINTH_TOUCHUP_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLINTH_TOUCHUP_", extra="ignore")
+
+    model: str = DEFAULT_MODEL
+    """The installed model the ``learned`` re-cut runs (``plinth models list``)."""
+    model_dir: Path | None = None
+    """Where installed models are; None: ``PLINTH_MODEL_DIR`` or the per-user cache."""
+    threads: int = 2
+    """onnxruntime threads for a re-cut (the API shares its cores with requests)."""
+    max_strokes: int = 500
+    max_points_per_stroke: int = 20_000
+    max_points: int = 200
+    max_image_pixels: int = 80_000_000
+    max_image_bytes: int = 100 * 1024 * 1024
+
+
+class Unprocessable(ClientException):
+    """The touch-up cannot be made as asked: 422 with the reason."""
+
+    status_code = 422
+
+
+class StrokeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["add", "remove"]
+    size: float = Field(gt=0, le=5000, description="brush diameter, original-image pixels")
+    points: list[tuple[float, float]] = Field(
+        min_length=1, description="[x, y] pairs in original-image pixels, in drawing order")
+
+
+class PointBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x: float
+    y: float
+    positive: bool = True
+
+
+class TouchUpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_version: int = Field(ge=1, description="the mask version the edits were made on")
+    strokes: list[StrokeBody] = Field(default_factory=list)
+    points: list[PointBody] = Field(default_factory=list)
+    method: Literal["paint", "grabcut", "learned"] = "paint"
+    note: str | None = Field(default=None, max_length=500)
+
+    def request(self, settings: TouchUpSettings) -> TouchUpRequest:
+        """The imaging request; 422 naming what is wrong with it."""
+        if len(self.strokes) > settings.max_strokes:
+            raise Unprocessable(f"at most {settings.max_strokes} strokes, got {len(self.strokes)}")
+        if len(self.points) > settings.max_points:
+            raise Unprocessable(f"at most {settings.max_points} points, got {len(self.points)}")
+        for index, stroke in enumerate(self.strokes):
+            if len(stroke.points) > settings.max_points_per_stroke:
+                raise Unprocessable(f"strokes[{index}] has {len(stroke.points)} points; at "
+                                    f"most {settings.max_points_per_stroke}")
+        try:
+            return TouchUpRequest(
+                method=self.method,
+                strokes=tuple(Stroke(s.mode, s.size, tuple(s.points)) for s in self.strokes),
+                points=tuple(SeedPoint(p.x, p.y, p.positive) for p in self.points),
+            )
+        except TouchUpError as err:
+            raise Unprocessable(err.message) from err
+
+
+@functools.cache
+def _settings() -> TouchUpSettings:
+    return TouchUpSettings()
+
+
+@functools.cache
+def _learned_model(model: str, model_dir: Path | None, threads: int) -> SaliencyModel:
+    """The learned model, loaded once per process (raises ``ModelError`` when missing)."""
+    config = SegmenterConfig(provider="learned", model=model, model_dir=model_dir,
+                             runtime=RuntimeOptions(threads=threads, use_cuda=False))
+    return learned_segmenter(config).model
+
+
+def versions_of(job: Job) -> list[MaskVersion]:
+    """The job's mask versions; a job from before versions has its mask as version 1."""
+    if job.mask_versions:
+        return list(job.mask_versions)
+    if job.s3_mask_key and job.s3_cutout_key:
+        return [MaskVersion(version=1, s3_mask_key=job.s3_mask_key,
+                            s3_cutout_key=job.s3_cutout_key, source="model",
+                            created_at=job.created_at)]
+    return []
+
+
+def current_version(job: Job) -> int | None:
+    return next((v.version for v in reversed(versions_of(job))
+                 if v.s3_mask_key == job.s3_mask_key), None)
+
+
+async def _load(res: Resources, job_id: str) -> Job:
+    job = None if "\x00" in job_id else await res.db.jobs.get(job_id)
+    if job is None:
+        raise NotFoundException(f"no job {job_id!r}")
+    return job
+
+
+def _base(job: Job, base_version: int) -> MaskVersion:
+    versions = versions_of(job)
+    if not versions:
+        raise ConflictException(f"job {job.id} has no mask yet ({job.status.value})")
+    for version in versions:
+        if version.version == base_version:
+            return version
+    known = ", ".join(str(v.version) for v in versions)
+    raise Unprocessable(f"base_version {base_version} is not a mask version of job {job.id} "
+                        f"(it has {known})")
+
+
+async def _photo_jobs(res: Resources, job: Job) -> list[Job]:
+    cursor = res.db.jobs_collection.find({"sku": job.sku, "img_sha256": job.img_sha256})
+    return [Job.from_document(doc) async for doc in cursor]
+
+
+async def _next_version(res: Resources, job: Job, jobs: list[Job]) -> int:
+    """One more than any version of the photo: on its jobs, or claimed (a claim whose save
+    failed half-way still takes its number, so no key is ever written twice)."""
+    latest = max((v.version for j in jobs for v in versions_of(j)), default=1)
+    claimed = await res.db.db[VERSIONS_COLLECTION].find_one(
+        {"sku": job.sku, "img_sha256": job.img_sha256}, sort=[("version", -1)])
+    if claimed is not None:
+        latest = max(latest, int(claimed["version"]))
+    return latest + 1
+
+
+async def _render(res: Resources, job: Job, base: MaskVersion, request: TouchUpRequest, *,
+                  with_cutout: bool) -> TouchedUp:
+    if job.s3_original_key is None:
+        raise ConflictException(f"job {job.id} has no stored original")
+    settings = _settings()
+    original, mask_png = await asyncio.gather(res.blobs.get(job.s3_original_key),
+                                              res.blobs.get(base.s3_mask_key))
+    model: SaliencyModel | None = None
+    if request.method == "learned":
+        try:
+            model = await asyncio.to_thread(_learned_model, settings.model, settings.model_dir,
+                                            settings.threads)
+        except ModelError as err:
+            raise Unprocessable(f"the learned re-cut is not available: {err.message}") from err
+    try:
+        return await asyncio.to_thread(
+            touch_up_files, original, mask_png, request, model=model, with_cutout=with_cutout,
+            max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+    except ImagingError as err:
+        raise Unprocessable(err.message) from err
+
+
+class TouchUpController(Controller):
+    path = "/api/jobs"
+    tags = ("touch-up",)
+    guards = (require_viewer,)
+
+    @get("/{job_id:str}/masks", summary="The job's mask versions, with presigned URLs")
+    async def masks(self, res: NamedDependency[Resources], job_id: FromPath[str]
+                    ) -> dict[str, Any]:
+        job = await _load(res, job_id)
+        ttl = res.settings.dashboard_presign_ttl_s
+        versions = []
+        for version in versions_of(job):
+            mask_url, cutout_url = await asyncio.gather(
+                res.blobs.presign_get(version.s3_mask_key, ttl_s=ttl),
+                res.blobs.presign_get(version.s3_cutout_key, ttl_s=ttl))
+            versions.append({**version.model_dump(mode="json"), "mask_url": mask_url,
+                             "cutout_url": cutout_url})
+        return {"versions": versions, "current": current_version(job), "expires_in": ttl}
+
+    @post("/{job_id:str}/touch-up/preview", guards=[require_operator], status_code=200,
+          summary="The mask a touch-up would make, as PNG (nothing is stored)")
+    async def preview(self, res: NamedDependency[Resources], job_id: FromPath[str],
+                      data: JSONBody[TouchUpBody]) -> Response[bytes]:
+        job = await _load(res, job_id)
+        request = data.request(_settings())
+        done = await _render(res, job, _base(job, data.base_version), request,
+                             with_cutout=False)
+        return Response(done.mask_png, media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+    @post("/{job_id:str}/touch-up", guards=[require_operator], status_code=202,
+          summary="Save a touched-up mask as a new version and re-run every theme of the photo")
+    async def touch_up(
+        self,
+        request: Request[Any, Any, Any],
+        res: NamedDependency[Resources],
+        job_id: FromPath[str],
+        data: JSONBody[TouchUpBody],
+    ) -> dict[str, Any]:
+        job = await _load(res, job_id)
+        principal = principal_of(request)
+        wanted = data.request(_settings())
+        base = _base(job, data.base_version)
+        if job.img_sha256 is None:
+            raise ConflictException(f"job {job_id} has no photo hash yet")
+        jobs = await _photo_jobs(res, job)
+        busy = [j for j in jobs if canonical(j.status) not in REWORKABLE]
+        if busy:
+            listed = ", ".join(f"{j.id} ({j.theme}) is {j.status.value}" for j in busy)
+            raise ConflictException(
+                f"a job of this photo is mid-pipeline: {listed}; touch up once it is done")
+
+        done = await _render(res, job, base, wanted, with_cutout=True)
+        assert done.cutout_png is not None
+        number = await _next_version(res, job, jobs)
+        try:
+            new_mask, new_cutout = (mask_key(job.sku, job.img_sha256, number),
+                                    cutout_key(job.sku, job.img_sha256, number))
+        except InvalidKeyPart as err:  # pragma: no cover - the job's own keys passed these
+            raise Unprocessable(str(err)) from err
+        now = utcnow()
+        claim = {"_id": f"{job.sku}/{job.img_sha256}/v{number}", "sku": job.sku,
+                 "img_sha256": job.img_sha256, "version": number, "created_at": now,
+                 "created_by": principal.name, "method": data.method,
+                 "base_version": base.version, "job_id": job.id,
+                 "s3_mask_key": new_mask, "s3_cutout_key": new_cutout, "note": data.note,
+                 "jobs": []}
+        try:
+            await res.db.db[VERSIONS_COLLECTION].insert_one(claim)
+        except DuplicateKeyError as err:
+            raise ConflictException(
+                f"another touch-up of this photo was saved as v{number} just now; reload "
+                "and try again") from err
+        await res.blobs.put(new_mask, done.mask_png, content_type="image/png")
+        await res.blobs.put(new_cutout, done.cutout_png, content_type="image/png")
+
+        version = MaskVersion(version=number, s3_mask_key=new_mask, s3_cutout_key=new_cutout,
+                              source="touch-up" if data.method == "paint" else "recut",
+                              created_at=now, created_by=principal.name, note=data.note)
+        reworked, skipped = await self._rework_all(res, jobs, version, principal.name)
+        await res.db.db[VERSIONS_COLLECTION].update_one(
+            {"_id": claim["_id"]}, {"$set": {"jobs": reworked}})
+        await audit.record(
+            res.db, principal, "job.touch_up", job_id=job.id,
+            details={"version": number, "base_version": base.version, "method": data.method,
+                     "strokes": len(data.strokes), "points": len(data.points),
+                     "note": data.note, "s3_mask_key": new_mask, "s3_cutout_key": new_cutout,
+                     "jobs": reworked, "skipped": skipped},
+        )
+        if not reworked:
+            reasons = "; ".join(f"{s['job_id']}: {s['reason']}" for s in skipped)
+            raise ConflictException(
+                f"mask v{number} was stored but no job of the photo could be reworked: "
+                f"{reasons}")
+        return {"version": number, "jobs": reworked, "skipped": skipped,
+                "s3_mask_key": new_mask, "s3_cutout_key": new_cutout}
+
+    @staticmethod
+    async def _rework_all(res: Resources, jobs: list[Job], version: MaskVersion, actor: str
+                          ) -> tuple[list[str], list[dict[str, str]]]:
+        """Rework each job of the photo and hand it to the background stage."""
+        reworked: list[str] = []
+        skipped: list[dict[str, str]] = []
+        for job in jobs:
+            try:
+                moved = rework(job, mask_version=version, actor=actor)
+            except TransitionError as err:
+                skipped.append({"job_id": job.id, "reason": str(err)})
+                continue
+            if not await res.db.jobs.replace_if_status(moved, job.status):
+                skipped.append({"job_id": job.id, "reason": "it changed while saving"})
+                continue
+            event = JobEvent(job_id=moved.id, sku=moved.sku, theme=moved.theme,
+                             img_sha256=moved.img_sha256, status=moved.status)
+            try:
+                await res.publisher.publish(JOB_BG_REMOVED, event, key=moved.id)
+            except Exception as err:
+                # Without its event the job would wait in BG_REMOVED until the sweeper: put it
+                # back as it was, so the person can try again.
+                log.exception("touch-up of %s: cannot publish to %s", job.id, JOB_BG_REMOVED)
+                await res.db.jobs.replace_if_status(job, moved.status)
+                skipped.append({"job_id": job.id,
+                                "reason": f"cannot publish to Kafka ({type(err).__name__})"})
+                continue
+            reworked.append(job.id)
+        return reworked, skipped
