@@ -7,7 +7,6 @@ the defaults it sets)."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import tomllib
@@ -18,9 +17,10 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from plinth.settings import InfrastructureSettings, PlinthSettings
+from plinth.settings import PlinthSettings
 from plinth.worker.settings import WorkerSettings
 
+from ..deploy.service_settings import service_settings
 from .conftest import REPO_ROOT, STACK
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
@@ -54,24 +54,9 @@ HTTP_BIND = {
 
 
 def _settings_class(service: str) -> type[PlinthSettings]:
-    """The service's own composition of concerns if it has one, else the worker's or the
-    infrastructure's."""
-    module_name = f"plinth_{service.replace('-', '_')}.settings"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return WorkerSettings if service in STAGE_WORKERS else InfrastructureSettings
-    subclasses = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and issubclass(obj, PlinthSettings)
-        and obj.__module__ == module_name  # defined here, not imported (e.g. its base class)
-    ]
-    assert len(subclasses) == 1, f"{module_name}: expected one settings class"
-    return subclasses[0]
+    """The service's composition of concerns (its package's ``settings`` module; a stage
+    without one runs on the worker's)."""
+    return service_settings(service)
 
 
 def test_names_the_infrastructure_and_every_service() -> None:
