@@ -119,6 +119,38 @@ async def test_the_catalogue_rereads_only_after_its_ttl(own_db: Database) -> Non
     assert (await catalogue.snapshot()).active == {"ttl-one", "ttl-two"}
 
 
+async def test_a_name_the_catalogue_does_not_know_rereads_sooner_but_not_per_request(
+    own_db: Database,
+) -> None:
+    store = ThemeStore.of(own_db)
+    reads = [0]
+    original = store.index
+
+    async def counted():  # type: ignore[no-untyped-def]
+        reads[0] += 1
+        return await original()
+
+    store.index = counted  # type: ignore[method-assign]
+    now = [0.0]
+    catalogue = ThemeCatalogue(store, ttl_s=60.0, miss_reread_s=1.0, clock=lambda: now[0])
+    await catalogue.snapshot()
+    await store.create(new_record(custom("just-made"), actor="t", now=utcnow()))
+    now[0] = 0.5
+    assert "just-made" not in (await catalogue.snapshot(["just-made"])).active
+    assert reads[0] == 1, "a miss re-reads at most every miss_reread_s"
+    now[0] = 1.0
+    assert "just-made" in (await catalogue.snapshot(["just-made"])).active
+    assert reads[0] == 2
+    now[0] = 2.5
+    for _ in range(3):  # known names: served from the cache until the TTL
+        await catalogue.snapshot(["just-made"])
+    assert reads[0] == 2
+    now[0] = 3.0
+    await catalogue.snapshot(["never-made"])
+    await catalogue.snapshot(["never-made"])
+    assert reads[0] == 3, "an unknown name costs one read per miss_reread_s, not one per call"
+
+
 async def test_the_catalogue_serves_its_last_index_when_the_store_fails(
     own_db: Database,
 ) -> None:

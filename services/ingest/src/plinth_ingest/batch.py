@@ -19,7 +19,12 @@ from typing import Any
 from plinth_ingest.auth import Authenticator, AuthResult, NotConfigured, SignatureError
 from plinth_ingest.deliveries import DeliveryLog, new_delivery_id
 from plinth_ingest.intake import Intake, PublishFailed
-from plinth_ingest.request import ImageRequest, InvalidRequest, parse_image_request
+from plinth_ingest.request import (
+    ImageRequest,
+    InvalidRequest,
+    parse_image_request,
+    requested_themes,
+)
 from plinth_ingest.themes import ThemeSource, as_theme_source
 from plinth_ingest.webhook import Reply, error_body
 
@@ -106,6 +111,13 @@ def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _row_fields_quietly(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _row_fields(row)
+    except InvalidRequest:
+        return {}
+
+
 class BatchReceiver:
     def __init__(
         self,
@@ -143,8 +155,11 @@ class BatchReceiver:
         except CsvRefused as exc:
             await self.record_refusal(batch_id, 400, "invalid_csv", str(exc), signature_valid)
             return Reply(400, error_body("invalid_csv", str(exc), batch_id=batch_id))
+        asked: dict[str, None] = {}
+        for _, row in rows[:1000]:
+            asked.update(dict.fromkeys(requested_themes(_row_fields_quietly(row))))
         try:
-            themes = await self.themes.snapshot()
+            themes = await self.themes.snapshot(list(asked)[:64])
         except Exception as exc:
             log.exception("batch %s: cannot read the themes", batch_id)
             reason = f"cannot read the themes ({type(exc).__name__}: {exc}); send it again later"

@@ -44,6 +44,19 @@ class ImageRequest:
     themes: tuple[str, ...]
 
 
+def requested_themes(data: Any, limit: int = 64) -> list[str]:
+    """The theme names a decoded body (or CSV row) asks for, before any validation: at most
+    ``limit`` of them, for a theme source to know what to look for."""
+    if not isinstance(data, Mapping):
+        return []
+    names: list[str] = []
+    for key in ("themes", "theme"):
+        value = data.get(key)
+        items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        names.extend(item.strip() for item in items[:limit] if isinstance(item, str))
+    return list(dict.fromkeys(names))[:limit]
+
+
 def parse_image_request(
     data: Any,
     *,

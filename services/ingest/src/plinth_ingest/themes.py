@@ -7,6 +7,7 @@ read the store per request); a fixed set of names (unit tests) records no versio
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -15,7 +16,10 @@ from plinth.adapters.themes import ThemeIndex
 
 
 class ThemeSource(Protocol):
-    async def snapshot(self) -> ThemeIndex: ...
+    async def snapshot(self, expect: Collection[str] = ()) -> ThemeIndex:
+        """The themes; ``expect`` names the ones a request asks for (a source may re-read
+        sooner when it does not know one: a theme made a moment ago)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class FixedThemes:
 
     index: ThemeIndex
 
-    async def snapshot(self) -> ThemeIndex:
+    async def snapshot(self, expect: Collection[str] = ()) -> ThemeIndex:
         return self.index
 
 

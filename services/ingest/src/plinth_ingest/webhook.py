@@ -17,7 +17,7 @@ from plinth.telemetry import tracer as get_tracer
 from plinth_ingest.auth import Authenticator, NotConfigured, SignatureError
 from plinth_ingest.deliveries import DeliveryLog, new_delivery_id
 from plinth_ingest.intake import Intake, PublishFailed
-from plinth_ingest.request import InvalidRequest, parse_image_request
+from plinth_ingest.request import InvalidRequest, parse_image_request, requested_themes
 from plinth_ingest.themes import ThemeSource, as_theme_source
 
 log = logging.getLogger("plinth.ingest.webhook")
@@ -98,7 +98,7 @@ class WebhookReceiver:
                 signature_valid=auth.signature_valid,
             )  # fmt: skip
         try:
-            themes = await self.themes.snapshot()
+            themes = await self.themes.snapshot(requested_themes(data))
         except Exception as exc:
             log.exception("delivery %s: cannot read the themes", delivery_id)
             return await self._reject(

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -176,26 +176,44 @@ class ThemeIndex:
 class ThemeCatalogue:
     """The store's :class:`ThemeIndex`, re-read at most every ``ttl_s`` seconds.
 
-    Concurrent callers share one read. When a re-read fails the last index is served (and the
-    read retried on the next call); with no index at all the failure propagates.
+    A caller asking for names the index does not know (``expect``: a theme made a moment ago)
+    gets a re-read sooner, but at most every ``miss_reread_s``, so that deliveries naming
+    unknown themes cannot make every request a read. Concurrent callers share one read. When a
+    re-read fails the last index is served (and the read retried on the next call); with no
+    index at all the failure propagates.
     """
 
     def __init__(
-        self, store: ThemeStore, ttl_s: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+        self, store: ThemeStore, ttl_s: float, *, miss_reread_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.store = store
         self.ttl_s = ttl_s
+        self.miss_reread_s = min(miss_reread_s, ttl_s)
         self.clock = clock
         self._index: ThemeIndex | None = None
         self._read_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def snapshot(self) -> ThemeIndex:
-        if self._index is not None and self.clock() - self._read_at < self.ttl_s:
-            return self._index
+    def _fresh(self, expect: Collection[str]) -> ThemeIndex | None:
+        index = self._index
+        if index is None:
+            return None
+        age = self.clock() - self._read_at
+        if age >= self.ttl_s:
+            return None
+        if age >= self.miss_reread_s and any(name not in index.versions for name in expect):
+            return None
+        return index
+
+    async def snapshot(self, expect: Collection[str] = ()) -> ThemeIndex:
+        """The index; re-read when it is older than the TTL, or than ``miss_reread_s`` while
+        it does not know a name of ``expect``."""
+        if (index := self._fresh(expect)) is not None:
+            return index
         async with self._lock:
-            if self._index is not None and self.clock() - self._read_at < self.ttl_s:
-                return self._index
+            if (index := self._fresh(expect)) is not None:
+                return index
             try:
                 self._index = await self.store.index()
             except Exception:
