@@ -104,6 +104,10 @@ async def test_the_queue_lists_held_jobs_least_confident_first_in_pages(
     assert [j["id"] for j in listed.json()["items"]] == [mine[0].id]
     stats = (await client.get("/api/jobs/stats", headers=viewer)).json()
     assert stats["in_review"] >= len(mine)
+    # a person's stage has no workers: the processor page does not list it
+    processor = (await client.get("/api/processor/status", headers=viewer)).json()
+    assert "review" not in {stage["stage"] for stage in processor["stages"]}
+    assert "manifest" in {stage["stage"] for stage in processor["stages"]}
 
 
 async def test_approve_sends_the_job_to_publish_and_is_audited(

@@ -85,7 +85,9 @@ async def processor_status(res: NamedDependency[Resources]) -> ProcessorStatus:
     except Exception as err:  # the worker view is still useful while Kafka is unreachable
         log.warning("cannot read consumer lag: %s", err)
         kafka_error = f"{type(err).__name__}: {err}"
-    names = [s.value for s in Stage] + sorted(set(by_stage) - {s.value for s in Stage})
+    # review is a person's stage (the review queue): no worker, nothing to pause
+    workers_stages = [s.value for s in Stage if s is not Stage.REVIEW]
+    names = workers_stages + sorted(set(by_stage) - {s.value for s in Stage})
     stages = []
     for name in names:
         workers = by_stage.get(name, [])
