@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from opentelemetry.trace import INVALID_SPAN
 
-from plinth.domain.job import Job
+from plinth.domain.job import Job, MaskVersion, utcnow
 from plinth.domain.states import JobStatus
 from plinth.imaging.decode import encode_jpeg
 from plinth.imaging.manifest import validate_manifest
@@ -65,6 +65,31 @@ async def test_nine_derivatives_then_a_manifest_that_validates() -> None:
     assert doc["totals"]["derivative_count"] == 9
     assert doc["job"]["job_id"] == job.id and doc["source"]["bytes"] == 1234
     assert doc["assets"]["cutout"]["url"].endswith("?signed")
+
+
+async def test_the_manifest_names_the_touched_up_mask_it_was_made_from() -> None:
+    job, blobs = composited_job()
+    ctx = StageContext(DeriveWorkerSettings(), blobs, INVALID_SPAN, "t")
+    made = await derivatives(job, ctx)
+    now = utcnow()
+    versions = [
+        MaskVersion(version=1, s3_mask_key=f"masks/SKU-D/{SHA}.png",
+                    s3_cutout_key=f"cutouts/SKU-D/{SHA}.png", source="model", created_at=now),
+        MaskVersion(version=2, s3_mask_key=f"masks/SKU-D/{SHA}.v2.png",
+                    s3_cutout_key=f"cutouts/SKU-D/{SHA}.v2.png", source="touch-up",
+                    created_at=now, created_by="ops"),
+    ]
+    touched = job.model_copy(update={
+        "status": JobStatus.DERIVATIVES, **made.changes, "mask_versions": versions,
+        "s3_mask_key": versions[1].s3_mask_key, "s3_cutout_key": versions[1].s3_cutout_key})
+    result = await manifest(touched, ctx)
+    doc = json.loads(result.artefacts[f"manifests/SKU-D/{SHA}-default.json"])
+    validate_manifest(doc)
+    mask = doc["assets"]["mask"]
+    assert (mask["key"], mask["version"], mask["source"]) == (
+        f"masks/SKU-D/{SHA}.v2.png", 2, "touch-up")
+    assert mask["url"] == f"https://s3.test/masks/SKU-D/{SHA}.v2.png?signed"
+    assert doc["assets"]["cutout"]["key"] == f"cutouts/SKU-D/{SHA}.v2.png"
 
 
 async def test_a_manifest_without_derivative_metadata_is_refused() -> None:

@@ -83,6 +83,28 @@ def test_manifest_validates_and_uses_the_key_layout() -> None:
     assert doc["totals"] == {"derivative_count": 18, "derivative_bytes": 9 * 1000 + 9 * 1010}
 
 
+def test_the_mask_version_is_recorded_with_its_keys() -> None:
+    first = build()["assets"]
+    assert (first["mask"]["version"], first["mask"]["source"], first["cutout"]["version"]) == (
+        1, "model", 1)
+    doc = build(mask_version=3, mask_source="touch-up")
+    validate_manifest(doc)
+    assert doc["assets"]["mask"] == {"key": f"masks/SKU-42/{SHA}.v3.png",
+                                     "content_type": "image/png", "version": 3,
+                                     "source": "touch-up"}
+    assert doc["assets"]["cutout"]["key"] == f"cutouts/SKU-42/{SHA}.v3.png"
+    assert doc["assets"]["cutout"]["version"] == 3
+    bad = build()
+    bad["assets"]["mask"]["source"] = "guess"
+    with pytest.raises(ManifestValidationError, match="assets/mask/source"):
+        validate_manifest(bad)
+    legacy = build()  # manifests written before versions validate as they are
+    for name in ("mask", "cutout"):
+        legacy["assets"][name].pop("version")
+    legacy["assets"]["mask"].pop("source")
+    validate_manifest(legacy)
+
+
 def test_timings_costs_and_status() -> None:
     doc = build()
     assert doc["timings_ms"] == {"segmentation_ms": 830, "derivatives_ms": 1200}

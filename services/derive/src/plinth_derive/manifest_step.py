@@ -13,7 +13,7 @@ from typing import Any
 
 from plinth import keys
 from plinth.adapters.themes import load_job_theme
-from plinth.domain.job import Job
+from plinth.domain.job import Job, MaskVersion
 from plinth.domain.states import JobStatus
 from plinth.domain.transitions import hold_review
 from plinth.imaging.backgrounds import Theme
@@ -51,6 +51,12 @@ def source_info(job: Job) -> SourceInfo | None:
                       format=str(seg["format"]), bytes=int(seg["bytes"]))
 
 
+def mask_version_of(job: Job) -> MaskVersion | None:
+    """The mask version the job's cut-out is (None: a job from before versions, version 1)."""
+    return next((v for v in reversed(job.mask_versions) if v.s3_mask_key == job.s3_mask_key),
+                None)
+
+
 def asset_keys(job: Job) -> list[str]:
     return [key for key in (job.s3_original_key, job.s3_cutout_key, job.s3_mask_key,
                             *job.s3_background_keys, *job.s3_composite_keys,
@@ -64,6 +70,7 @@ async def manifest(job: Job, ctx: StageContext[DeriveWorkerSettings]) -> StageRe
     # asset up front and hand it a lookup.
     urls = {key: await ctx.blobs.presign_get(key) for key in asset_keys(job)}
     segment = job.provider_metadata.get("segment") or {}
+    used = mask_version_of(job)
     doc = build_manifest(
         sku=job.sku,
         sha256=job.img_sha256,
@@ -78,6 +85,8 @@ async def manifest(job: Job, ctx: StageContext[DeriveWorkerSettings]) -> StageRe
         background_source=ctx.settings.background_mode,
         job_id=job.id,
         signer=urls.__getitem__,
+        mask_version=used.version if used else 1,
+        mask_source=used.source if used else "model",
     )
     validate_manifest(doc)
     key = keys.manifest_key(job.sku, job.img_sha256, job.theme)

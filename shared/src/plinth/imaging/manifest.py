@@ -89,12 +89,16 @@ def build_manifest(
     job_id: str | None = None,
     signer: Signer | None = None,
     generated_at: datetime | None = None,
+    mask_version: int = 1,
+    mask_source: str = "model",
 ) -> dict[str, Any]:
     """The manifest document (a JSON-ready dict) for one (sku, sha256, theme).
 
     Keys come from :mod:`plinth.keys`, so they match exactly what the stages wrote. With a
     ``signer`` every asset also gets a ``url``. ``status`` is ``complete`` when no step
-    recorded an error and ``partial`` otherwise.
+    recorded an error and ``partial`` otherwise. ``mask_version`` is the mask (and cut-out)
+    version the composites were made from (1: the segmentation's; later: a person's touch-up,
+    ``mask_source`` says which kind), recorded on the mask and cut-out entries.
     """
     costs = {step: round(float(usd), 6) for step, usd in (costs_usd or {}).items()}
     timings = {step: ms for step, ms in (timings_ms or {}).items() if ms is not None}
@@ -135,8 +139,10 @@ def build_manifest(
         "providers": {"segmentation": segmentation_provider, "background": background_source},
         "assets": {
             "original": asset(keys.original_key(sku, sha256)),
-            "cutout": asset(keys.cutout_key(sku, sha256)),
-            "mask": asset(keys.mask_key(sku, sha256)),
+            "cutout": {**asset(keys.cutout_key(sku, sha256, mask_version)),
+                       "version": mask_version},
+            "mask": {**asset(keys.mask_key(sku, sha256, mask_version)),
+                     "version": mask_version, "source": mask_source},
             "backgrounds": [
                 {"index": i, **asset(keys.background_key(theme, sku, sha256, i))}
                 for i in sorted(background_indices)
