@@ -144,6 +144,11 @@ async def test_a_theme_made_in_the_dashboard_is_used_by_a_delivery_at_its_versio
     height, width = composite.shape[:2]
     centre = composite[height // 2 - 100 : height // 2 + 100, width // 2 - 50 : width // 2 + 50]
     assert np.abs(centre.reshape(-1, 3).mean(axis=0) - corner).max() > 30, "the product is on it"
+    # The process's background cache tells the versions of one theme apart.
+    newer, _ = await render(job.model_copy(update={"theme_version": 3}), db)
+    assert np.abs(newer.reshape(-1, 3).mean(axis=0) - rgb("#11aa44")).max() < 6
+    again, _ = await render(job, db)
+    assert np.abs(again.reshape(-1, 3).mean(axis=0) - rgb("#b5651d")).max() < 6
 
 
 async def test_archived_and_unknown_themes_are_refused_naming_them(
