@@ -17,11 +17,12 @@ from plinth.worker.logs import litestar_logging_config
 from plinth_dashboard_api.bodies import BoundedJsonRequest
 from plinth_dashboard_api.health import asyncapi, health, live, metrics, ready
 from plinth_dashboard_api.jobs import JobsController, provide_resources
+from plinth_dashboard_api.media import MediaController
 from plinth_dashboard_api.processor import ProcessorController
 from plinth_dashboard_api.resources import Resources, open_resources
 from plinth_dashboard_api.review import ReviewController
-from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_settings
 from plinth_dashboard_api.session import me
+from plinth_dashboard_api.settings import DashboardSettings, get_dashboard_settings
 from plinth_dashboard_api.spa import spa_router
 from plinth_dashboard_api.themes import ThemesController
 from plinth_dashboard_api.touchup import TouchUpController
@@ -57,6 +58,7 @@ def create_app(settings: DashboardSettings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             JobsController,
+            MediaController,
             ProcessorController,
             WebhooksController,
             me,

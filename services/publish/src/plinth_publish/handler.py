@@ -1,4 +1,11 @@
-"""The publish step: SHOPIFY_PUSH -> DONE, the hero derivative attached to the Shopify product.
+"""The publish step: SHOPIFY_PUSH -> DONE, the hero derivative attached to the Shopify product
+and made the image of the variant the job's SKU names.
+
+Its alt text is the job's own (``job.alt_text``, a person's edit) or the ``alt_text_template``
+of the theme version the job rendered with, filled with the SKU, the product's title in
+Shopify and the theme's title (see :mod:`plinth.vendors.shopify.media`). A job published
+before (a touch-up sends it round again) has its earlier media (``job.shopify.media_ids``)
+replaced, never piled up.
 
 Runtime-agnostic: :func:`publish` takes the job and a :class:`~plinth.worker.StageContext`
 (settings, a blob reader, the step's span) and returns a :class:`~plinth.worker.StageResult`
@@ -18,10 +25,12 @@ media Plinth published earlier for the same (SKU, theme), so nothing is ever dup
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from plinth.adapters.themes import UnknownThemeVersion, load_job_theme
 from plinth.domain.job import Job, ShopifyResult
 from plinth.keys import derivative_key
 from plinth.settings import ShopifySettings
@@ -30,6 +39,8 @@ from plinth.vendors.shopify import ShopifyClient, ShopifyConfig, ShopifyError
 from plinth.worker import StageContext, StageResult
 from plinth.worker.errors import PermanentStageError
 from plinth_publish.settings import PublishWorkerSettings
+
+log = logging.getLogger(__name__)
 
 SKIPPED_REASON = (
     "Shopify is not configured (PLINTH_SHOPIFY_STORE_DOMAIN and PLINTH_SHOPIFY_ACCESS_TOKEN)"
@@ -76,6 +87,18 @@ class ShopifyClients:
 CLIENTS = ShopifyClients()
 
 
+async def alt_template_of(job: Job, ctx: StageContext[Any]) -> tuple[str | None, str | None]:
+    """The alt text template and title of the theme version the job rendered with (the
+    packaged theme for older jobs). A theme that cannot be found does not stop the publish:
+    the default template is used and the reason logged."""
+    try:
+        theme = await load_job_theme(ctx.db, job.theme, job.theme_version)
+    except UnknownThemeVersion as exc:
+        log.warning("job %s: alt text from the default template: %s", job.id, exc)
+        return None, None
+    return theme.alt_text_template, theme.title
+
+
 async def publish(
     job: Job, ctx: StageContext[PublishWorkerSettings], *, clients: ShopifyClients = CLIENTS
 ) -> StageResult:
@@ -89,9 +112,18 @@ async def publish(
     client = await clients.get(ctx.settings)
     requests_before = client.graphql.stats.requests
     waits_before = len(client.graphql.stats.throttle_waits_s)
+    template, theme_title = await alt_template_of(job, ctx)
+    earlier = job.shopify.media_ids if job.shopify and job.shopify.status == "published" else []
     try:
         published = await client.publish_image(
-            sku=job.sku, theme=job.theme, image=image, filename=key.rsplit("/", 1)[-1]
+            sku=job.sku,
+            theme=job.theme,
+            image=image,
+            filename=key.rsplit("/", 1)[-1],
+            alt_override=job.alt_text,
+            alt_template=template,
+            theme_title=theme_title,
+            replace_media_ids=earlier,
         )
     except ShopifyError as exc:
         if exc.transient:
@@ -112,7 +144,9 @@ async def publish(
                 "shopify": {
                     "variant_id": published.variant_id,
                     "alt": published.alt,
+                    "alt_from": "job" if job.alt_text else "theme",
                     "replaced_media_ids": list(published.removed_media_ids),
+                    "detached_from_variant": list(published.detached_media_ids),
                     "superseded_by_concurrent_run": published.superseded,
                     "api_version": client.config.api_version,
                     "source_key": key,
