@@ -30,8 +30,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from plinth.adapters.themes import UnknownThemeVersion, load_job_theme
+from plinth.adapters.themes import load_job_theme
 from plinth.domain.job import Job, ShopifyResult
+from plinth.imaging.errors import ThemeError
 from plinth.keys import derivative_key
 from plinth.settings import ShopifySettings
 from plinth.telemetry import ATTR_BYTES, ATTR_PROVIDER
@@ -93,7 +94,7 @@ async def alt_template_of(job: Job, ctx: StageContext[Any]) -> tuple[str | None,
     the default template is used and the reason logged."""
     try:
         theme = await load_job_theme(ctx.db, job.theme, job.theme_version)
-    except UnknownThemeVersion as exc:
+    except ThemeError as exc:  # UnknownThemeVersion among them
         log.warning("job %s: alt text from the default template: %s", job.id, exc)
         return None, None
     return theme.alt_text_template, theme.title
