@@ -1,0 +1,282 @@
+"""Issue 20 in the browser: the review queue, a touch-up by brush strokes, approval to DONE; a
+theme made in the editor, previewed, and used by a webhook delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from browser_flows import Flows, shot, signed_in_page
+from harness import send_webhook, wait_for_jobs
+from PIL import Image
+
+from plinth.domain.job import Job
+from plinth.domain.states import JobStatus
+
+pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.e2e,
+              pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(900)]
+
+HELD = frozenset({JobStatus.IN_REVIEW, JobStatus.FAILED})
+FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+
+
+def payload(flows: Flows, index: int, sku: str, themes: list[str]) -> dict[str, Any]:
+    data = flows.photo_bytes[index]
+    return {"sku": sku, "image_url": flows.photo_urls[index],
+            "img_sha256": hashlib.sha256(data).hexdigest(), "themes": themes}
+
+
+async def deliver(flows: Flows, body: dict[str, Any], timeout_s: float = 90) -> Job:
+    """Send one delivery (one theme) and return its job once ingest has made it."""
+    with httpx.Client(timeout=30) as client:
+        reply = send_webhook(client, flows.ingest_url, flows.secret, body)
+    assert reply.status_code in (200, 202), reply.text
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = await flows.db.jobs_collection.find_one(
+            {"sku": body["sku"], "theme": body["themes"][0]})
+        if doc is not None:
+            return Job.from_document(doc)
+        assert time.monotonic() < deadline, f"no job for {body['sku']}"
+        await asyncio.sleep(0.5)
+
+
+async def until_job(flows: Flows, job_id: str, check: Any, timeout_s: float = 420) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = await flows.db.jobs_collection.find_one({"_id": job_id})
+        job = Job.from_document(doc) if doc else None
+        if job is not None and check(job):
+            return job
+        if dead := flows.processes.dead():
+            raise RuntimeError(f"services exited: {dead}")
+        assert time.monotonic() < deadline, f"job {job_id} never got there: {job!r}"
+        await asyncio.sleep(0.5)
+
+
+async def mask_of(flows: Flows, key: str) -> Image.Image:
+    return Image.open(io.BytesIO(await flows.blobs.get(key))).convert("L")
+
+
+def mask_at(mask: Image.Image, natural: tuple[int, int], x: float, y: float) -> int:
+    """The mask's value at original pixel (x, y) (the mask may be stored at another size)."""
+    sx, sy = mask.width / natural[0], mask.height / natural[1]
+    value = mask.getpixel((min(mask.width - 1, int(x * sx)), min(mask.height - 1, int(y * sy))))
+    return int(value)  # type: ignore[arg-type]
+
+
+async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
+    flows: Flows, browser: Any,
+) -> None:
+    sku = f"BR-{flows.run}-A"
+    job = await deliver(flows, payload(flows, 0, sku, ["default"]))
+    held = await wait_for_jobs(flows.db, [job.id], timeout_s=420, statuses=HELD,
+                               processes=flows.processes)
+    job = held[job.id]
+    assert job.status is JobStatus.IN_REVIEW, (job.status, job.error_code, job.error_message)
+    assert job.review is not None and job.review.decision is None
+    assert job.review.confidence is None or job.review.confidence < job.review.threshold
+    assert [v.version for v in job.mask_versions] == [1]
+    first_mask_key = job.s3_mask_key
+    assert first_mask_key is not None
+
+    page = await signed_in_page(browser, flows.dashboard_url)
+    await page.goto(f"{flows.dashboard_url}/review")
+    row = page.locator(f"[data-testid=review-row][data-job-id='{job.id}']")
+    await row.wait_for()
+    await row.click()
+    current = page.locator(f"[data-testid=review-current][data-job-id='{job.id}']")
+    await current.wait_for()
+    assert "%" in await current.locator("[data-testid=review-confidence]").inner_text()
+    assert await current.locator("[data-testid=review-threshold]").inner_text() == "100%"
+    assert (await current.locator("[data-testid=review-reason]").inner_text()).strip()
+    assert int(await page.locator("[data-testid=review-badge]").inner_text()) >= 1
+    assert "approve" in await page.locator("[data-testid=shortcuts]").inner_text()
+    await page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid=review-current] img')]
+                 .filter(i => i.complete && i.naturalWidth > 0).length >= 3""")
+    await shot(page, "review-queue")
+
+    # the touch-up page, from the queue
+    await current.locator("[data-testid=touch-up-link]").click()
+    canvas = page.locator("[data-testid=touch-up-canvas]")
+    await canvas.wait_for()
+    natural = (int(await canvas.get_attribute("data-natural-width") or 0),
+               int(await canvas.get_attribute("data-natural-height") or 0))
+    assert natural[0] > 0 and natural[1] > 0
+    await page.wait_for_selector("[data-testid=mask-overlay]")
+    box = await canvas.bounding_box()
+    assert box is not None
+    # shown at another size than the original's: the strokes are still sent in its pixels
+    assert abs(box["width"] - natural[0]) > 2, (box, natural)
+    old_mask = await mask_of(flows, first_mask_key)
+    # a point on the product (the mask keeps it) and one in a corner (the mask drops it)
+    centre = (natural[0] * 0.5, natural[1] * 0.5)
+    corner = (natural[0] * 0.06, natural[1] * 0.06)
+    assert mask_at(old_mask, natural, *centre) > 128 and mask_at(old_mask, natural, *corner) < 128
+
+    def on_screen(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x / natural[0] * box["width"], box["y"] + y / natural[1] * box["height"]
+
+    async def drag(points: list[tuple[float, float]]) -> None:
+        await page.mouse.move(*on_screen(*points[0]))
+        await page.mouse.down()
+        for point in points[1:]:
+            await page.mouse.move(*on_screen(*point), steps=6)
+        await page.mouse.up()
+
+    size = max(8, round(max(natural) * 0.08))
+    slider = page.locator("input[aria-label='Brush size']")
+    await slider.fill(str(size))
+    assert await page.locator("[data-testid=brush-size]").inner_text() == f"{size} px"
+    # remove a band through the product's centre ...
+    await page.click("[role=radio]:text-is('Brush: remove')")
+    band = natural[0] * 0.05
+    await drag([(centre[0] - band, centre[1]), (centre[0] + band, centre[1])])
+    # ... add the top-left corner, then a stray stroke that is undone
+    await page.click("[role=radio]:text-is('Brush: add')")
+    reach = natural[0] * 0.03
+    await drag([(corner[0] - reach, corner[1]), (corner[0] + reach, corner[1])])
+    await drag([(natural[0] * 0.9, natural[1] * 0.9), (natural[0] * 0.95, natural[1] * 0.95)])
+    assert await page.locator("[data-testid=edit-count]").inner_text() == "3 edits"
+    await page.click("button[aria-label=Undo]")
+    assert await page.locator("[data-testid=edit-count]").inner_text() == "2 edits"
+    await page.click("button[aria-label=Redo]")
+    await page.keyboard.press("Control+z")
+    assert await page.locator("[data-testid=edit-count]").inner_text() == "2 edits"
+
+    await page.click("[data-testid=preview-button]")
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=preview-image]');"
+        " return i && i.complete && i.naturalWidth > 0; }")
+    await shot(page, "touch-up")
+
+    async with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith(f"/api/jobs/{job.id}/touch-up")
+    ) as sent:
+        await page.click("[data-testid=save-button]")
+    body = json.loads((await sent.value).post_data or "{}")
+    assert body["base_version"] == 1 and body["method"] == "paint" and body["points"] == []
+    assert [s["mode"] for s in body["strokes"]] == ["remove", "add"]
+    assert all(s["size"] == size for s in body["strokes"])
+    # the strokes are in the original's pixels, whatever the size the page showed it at
+    first = body["strokes"][0]["points"]
+    assert abs(first[0][0] - (centre[0] - band)) <= 2
+    assert abs(first[0][1] - centre[1]) <= 2
+    assert abs(first[-1][0] - (centre[0] + band)) <= 2
+    await page.wait_for_selector("[data-testid=touched-up]")
+    assert page.url.endswith(f"/jobs/{job.id}")
+
+    # the pipeline runs again from the cut-out; the touched-up job is held again for approval
+    job = await until_job(flows, job.id, lambda j: len(j.mask_versions) == 2
+                          and j.status in HELD, timeout_s=420)
+    assert job.status is JobStatus.IN_REVIEW, (job.status, job.error_code, job.error_message)
+    touched = job.mask_versions[1]
+    assert touched.source == "touch-up" and touched.created_by == "browser"
+    assert job.s3_mask_key == job.mask_versions[1].s3_mask_key != first_mask_key
+    assert any("touch-up" in (t.note or "") for t in job.history)
+    new_mask = await mask_of(flows, job.s3_mask_key)
+    assert mask_at(new_mask, natural, *centre) < 128, "the removed band is still in the mask"
+    assert mask_at(new_mask, natural, *corner) > 128, "the painted corner is not in the mask"
+
+    await page.reload()
+    await page.wait_for_selector("[data-testid=mask-version][data-version='2']")
+    assert await page.locator("[data-testid=mask-version]").count() == 2
+    assert "touch-up by browser" in await page.locator("[data-testid=timeline]").inner_text()
+
+    # approve it from the queue with the keyboard
+    await page.goto(f"{flows.dashboard_url}/review")
+    row = page.locator(f"[data-testid=review-row][data-job-id='{job.id}']")
+    await row.wait_for()
+    await row.click()
+    await page.locator(f"[data-testid=review-current][data-job-id='{job.id}']").wait_for()
+    approved = f"/api/jobs/{job.id}/approve"
+    async with page.expect_response(lambda r: r.url.endswith(approved)) as answer:
+        await page.keyboard.press("a")
+    assert (await answer.value).status == 200
+    await row.wait_for(state="detached")
+
+    done = await until_job(flows, job.id, lambda j: j.status in FINISHED, timeout_s=300)
+    assert done.status is JobStatus.DONE, (done.error_code, done.error_message)
+    assert done.review is not None and done.review.decision == "approved"
+    assert done.review.decided_by == "browser"
+    assert done.manifest_s3_key is not None
+    manifest = json.loads(await flows.blobs.get(done.manifest_s3_key))
+    assert manifest["assets"]["mask"]["key"] == done.mask_versions[1].s3_mask_key
+    assert manifest["assets"]["cutout"]["key"] == done.mask_versions[1].s3_cutout_key
+    audit = await flows.db.audit.find({"job_id": job.id}).to_list()
+    assert {"actor": "browser"}.items() <= next(
+        a for a in audit if "approve" in a["action"]).items()
+    await page.close()
+
+
+async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
+    flows: Flows, browser: Any,
+) -> None:
+    name = f"browser_{flows.run}"
+    page = await signed_in_page(browser, flows.dashboard_url)
+    await page.goto(f"{flows.dashboard_url}/themes")
+    await page.wait_for_selector("[data-testid=theme-row][data-theme-name=default]")
+    await page.click("[data-testid=new-theme]")
+    await page.wait_for_selector("[data-testid=theme-form]")
+
+    # a bad value is refused by the API, next to the field it names
+    await page.select_option("select[name=background-kind]", "sweep")
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=title]", "Browser sage")
+    await page.fill("input[name=variants]", "2")
+    await page.fill("input[name='background.wall_top']", "#cfe3d4")
+    await page.fill("input[name='background.floor_near']", "#9dbba5")
+    # a JSON edit: the floor line above the horizon does not validate
+    text = json.loads(await page.input_value("textarea[name=theme-json]"))
+    text["background"]["floor_line"] = 0.3
+    await page.fill("textarea[name=theme-json]", json.dumps(text, indent=2))
+    await page.wait_for_selector("[data-field=background] [role=alert]:has-text('floor_line')")
+    text["background"]["floor_line"] = 0.86
+    await page.fill("textarea[name=theme-json]", json.dumps(text, indent=2))
+    await page.fill("input[name=review_threshold]", "0")
+    await page.wait_for_selector("[data-field=background] [role=alert]", state="detached")
+
+    # the live preview: one image per variant, from the API's renderer
+    await page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid=theme-preview-variant]')]
+                 .filter(i => i.complete && i.naturalWidth > 0).length === 2""")
+    src = await page.locator("[data-testid=theme-preview-variant]").first.get_attribute("src")
+    assert src and src.startswith("data:image/jpeg;base64,")
+    await shot(page, "theme-editor")
+
+    async with page.expect_response(lambda r: r.url.endswith("/api/themes")
+                                    and r.request.method == "POST") as answer:
+        await page.click("[data-testid=save-theme]")
+    assert (await answer.value).status == 201
+    await page.wait_for_url(f"**/themes/{name}")
+    await page.wait_for_selector("[data-testid=theme-versions] li")
+
+    stored = await flows.db.db["themes"].find_one({"_id": name}) or await flows.db.db[
+        "themes"].find_one({"name": name})
+    assert stored is not None
+
+    # a delivery asks for it; it is never held (review_threshold 0) and reaches DONE
+    sku = f"BR-{flows.run}-T"
+    job = await deliver(flows, payload(flows, 1, sku, [name]))
+    assert job.theme == name and job.theme_version == 1
+    done = await wait_for_jobs(flows.db, [job.id], timeout_s=420, statuses=FINISHED,
+                               processes=flows.processes)
+    finished = done[job.id]
+    assert finished.status is JobStatus.DONE, (finished.error_code, finished.error_message)
+    assert finished.review is None, "a theme with review_threshold 0 holds nothing"
+    assert finished.s3_background_keys and all(f"/{name}/" in key
+                                               for key in finished.s3_background_keys)
+    # the background is the stored theme's: its wall starts with the colour set in the editor
+    background = Image.open(io.BytesIO(await flows.blobs.get(finished.s3_background_keys[0])))
+    top = background.convert("RGB").crop((0, 0, background.width, 4)).resize((1, 1), Image.BOX)
+    wall_top = (0xCF, 0xE3, 0xD4)
+    assert all(abs(a - b) <= 24 for a, b in zip(top.getpixel((0, 0)), wall_top, strict=True)), (
+        top.getpixel((0, 0)))
+    await page.close()
