@@ -14,6 +14,7 @@ from plinth.domain.job import Job, Review, ShopifyResult
 from plinth.domain.states import PIPELINE, JobStatus
 from plinth.domain.transitions import advance, hold
 from plinth.messaging.topics import JOB_SHOPIFY_PUSH
+from plinth_dashboard_api.sweeper import LIVE
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
@@ -108,6 +109,8 @@ async def test_the_queue_lists_held_jobs_least_confident_first_in_pages(
     processor = (await client.get("/api/processor/status", headers=viewer)).json()
     assert "review" not in {stage["stage"] for stage in processor["stages"]}
     assert "manifest" in {stage["stage"] for stage in processor["stages"]}
+    # nor is a held job stuck: the sweeper leaves it waiting
+    assert JobStatus.IN_REVIEW.value not in LIVE
 
 
 async def test_approve_sends_the_job_to_publish_and_is_audited(
