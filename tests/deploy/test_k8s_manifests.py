@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from plinth.domain.states import Stage
 from plinth.messaging.topics import all_topics
-from plinth.settings import CONCERNS, KafkaSettings, PlinthSettings
+from plinth.settings import CONCERNS, KafkaSettings, PlinthSettings, secrets_of
 from plinth.worker.groups import pipeline_groups
 from plinth.worker.logs import LogSettings
 from plinth.worker.service import consumer_group as stage_consumer_group
@@ -227,7 +227,19 @@ def environment(objs: list[Obj], deployment: Obj) -> dict[str, str]:
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = var["value"]
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None and ref["name"] in secrets:
+            data = secrets[ref["name"]].get("stringData", {})
+            if ref["key"] in data:
+                env[var["name"]] = data[ref["key"]]
     return env
+
+
+def secret_refs(deployment: Obj) -> dict[str, dict[str, Any]]:
+    """Variable -> its ``secretKeyRef``, of the container's environment."""
+    return {var["name"]: var["valueFrom"]["secretKeyRef"]
+            for var in main_container(deployment).get("env", [])
+            if "secretKeyRef" in var.get("valueFrom", {})}
 
 
 def settings_of(objs: list[Obj], deployment: Obj, cls: type[Any] | None = None) -> Any:
@@ -717,12 +729,33 @@ def _order_free(value: Any) -> Any:
     return value
 
 
+# The downloader verifies no webhook: it is not given the webhook secret its class could read.
+NOT_GIVEN = {"ingest-downloader": {"webhook_secret"}}
+
+
+@pytest.mark.parametrize("overlay", sorted(RENDERS))
+def test_each_deployment_takes_only_the_credentials_its_process_reads(overlay: str) -> None:
+    """By key from the Secret, never the whole Secret: a process's environment holds its own
+    credentials (those its settings class composes) and no other process's."""
+    example = of_kind(rendered("base"), "Secret")["plinth-secrets"]["stringData"]
+    for name, deployment in of_kind(rendered(overlay), "Deployment").items():
+        container = main_container(deployment)
+        assert not [s for s in container.get("envFrom", []) if "secretRef" in s], name
+        refs = secret_refs(deployment)
+        assert all(var == ref["key"] for var, ref in refs.items()), name
+        given = {var.removeprefix("PLINTH_").lower() for var in refs}
+        wanted = secrets_of(settings_class(deployment)) | {"s3_access_key"}
+        assert given == wanted - NOT_GIVEN.get(name, set()), name
+        # A key a pod cannot start without is one the Secret documents.
+        assert {var for var, ref in refs.items() if not ref.get("optional")} <= set(example), name
+
+
 def test_production_ships_no_example_secret() -> None:
     for overlay in ("production", "gpu"):
         objs = rendered(overlay)
         assert not of_kind(objs, "Secret"), "the real Secret is created out of band"
-        refs = {s["secretRef"]["name"] for d in of_kind(objs, "Deployment").values()
-                for s in main_container(d).get("envFrom", []) if "secretRef" in s}
+        refs = {ref["name"] for d in of_kind(objs, "Deployment").values()
+                for ref in secret_refs(d).values()}
         assert refs == {"plinth-secrets"}
         assert "EXAMPLE-" not in yaml.safe_dump_all(objs)
 
@@ -781,6 +814,16 @@ def _deployment(objs: list[Obj], name: str) -> Obj:
     return of_kind(objs, "Deployment")[name]
 
 
+def _env(objs: list[Obj], deployment: str, variable: str) -> dict[str, Any]:
+    """The container's ``env`` entry named ``variable``."""
+    env = main_container(_deployment(objs, deployment))["env"]
+    return next(var for var in env if var["name"] == variable)
+
+
+def _drop_env(objs: list[Obj], deployment: str, variable: str) -> None:
+    main_container(_deployment(objs, deployment))["env"].remove(_env(objs, deployment, variable))
+
+
 def _scaled(objs: list[Obj], name: str) -> Obj:
     return of_kind(objs, "ScaledObject")[name]
 
@@ -809,14 +852,14 @@ PLANTED: dict[str, tuple[str, Callable[[list[Obj]], None]]] = {
         _deployment(o, "dashboard-api"))["readinessProbe"]["httpGet"].update(path="/healthz")),
     "liveness on /ready": ("probes", lambda o: main_container(
         _deployment(o, "ingest-http"))["livenessProbe"]["httpGet"].update(path="/ready")),
-    "downloader probe without its health port": ("probes", lambda o: main_container(
-        _deployment(o, "ingest-downloader"))["env"].pop(1)),
+    "downloader probe without its health port": ("probes", lambda o: _drop_env(
+        o, "ingest-downloader", "PLINTH_HEALTH_PORT")),
     "worker probe at a missing route": ("probes", lambda o: main_container(
         _deployment(o, "derive"))["livenessProbe"]["httpGet"].update(path="/healthz")),
-    "worker health on localhost": ("probes", lambda o: main_container(_deployment(o, "segment"))[
-        "env"][0].update(value="127.0.0.1")),
-    "worker without health port": ("probes", lambda o: main_container(
-        _deployment(o, "publish"))["env"].pop(1)),
+    "worker health on localhost": ("probes", lambda o: _env(
+        o, "segment", "PLINTH_HEALTH_HOST").update(value="127.0.0.1")),
+    "worker without health port": ("probes", lambda o: _drop_env(
+        o, "publish", "PLINTH_HEALTH_PORT")),
     "probe on the wrong port": ("probes", lambda o: main_container(
         _deployment(o, "ingest-http"))["ports"][0].update(containerPort=9999)),
     "consumer group typo": ("scaling", lambda o: _scaled(o, "segment")["spec"]["triggers"][0][
