@@ -65,6 +65,7 @@ async def test_a_doubtful_cut_out_is_held_with_the_manifest_stored() -> None:
     key = f"manifests/SKU-R/{SHA}-default.json"
     assert result.changes["manifest_s3_key"] == key and key in result.artefacts
     assert result.attributes["review.held"] is True
+    assert result.note == "held for review: cut-out confidence 0.31 is under 0.50"
 
 
 @pytest.mark.parametrize(

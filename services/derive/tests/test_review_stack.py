@@ -191,6 +191,8 @@ async def test_held_jobs_wait_for_a_person_and_go_on_or_fail_by_their_decision(
             assert (held.review.confidence, held.review.threshold) == (0.2, global_threshold)
             assert held.manifest_s3_key and await blobs.exists(held.manifest_s3_key)
             assert len(held.s3_derivative_keys) == 9
+            assert held.history[-1].note == ("held for review: cut-out confidence 0.20 is "
+                                             "under 0.50")
             assert first["always"].review is not None
             assert first["always"].review.threshold == 1.0
             assert first["never"].review is None and first["confident"].review is None

@@ -43,7 +43,7 @@ def manifest_that(hold: bool, target: JobStatus = JobStatus.IN_REVIEW):  # type:
         if not hold:
             return StageResult(changes={"manifest_s3_key": "m.json"}, artefacts={"m.json": b"{}"})
         return StageResult(changes={"manifest_s3_key": "m.json", "review": REVIEW},
-                           artefacts={"m.json": b"{}"}, target=target)
+                           artefacts={"m.json": b"{}"}, target=target, note="held: uncertain")
 
     return manifest
 
@@ -69,6 +69,8 @@ async def test_a_held_job_stops_in_review_and_is_not_sent_to_publish(
     assert held.review == REVIEW and held.manifest_s3_key == "m.json"
     assert memory_blobs.objects["m.json"] == b"{}"
     assert held.timings.manifest_ms is not None
+    assert held.history[-1].note == "held: uncertain"
+    assert held.history[-1].from_status is JobStatus.DERIVATIVES
     assert publisher.on(JOB_SHOPIFY_PUSH) == []
     [event] = publisher.on(JOB_IN_REVIEW)
     assert isinstance(event, JobEvent) and event.status is JobStatus.IN_REVIEW

@@ -102,7 +102,7 @@ async def manifest(job: Job, ctx: StageContext[DeriveWorkerSettings]) -> StageRe
                            attributes=attributes)
     return StageResult(changes={"manifest_s3_key": key, "review": review},
                        artefacts={key: body}, attributes=attributes,
-                       target=JobStatus.IN_REVIEW)
+                       target=JobStatus.IN_REVIEW, note=f"held for review: {review.reason}")
 
 
 async def review_threshold(job: Job, ctx: StageContext[Any]) -> float:

@@ -53,14 +53,16 @@ def missing_fields(job: Job, target: JobStatus) -> list[str]:
 
 
 def advance(
-    job: Job, target: JobStatus, *, now: datetime | None = None, **changes: Any
+    job: Job, target: JobStatus, *, now: datetime | None = None, note: str | None = None,
+    **changes: Any,
 ) -> Job:
-    """Move ``job`` to ``target`` with ``changes`` applied, checking the move and its fields."""
+    """Move ``job`` to ``target`` with ``changes`` applied, checking the move and its fields;
+    ``note`` goes on the history entry."""
     if target is JobStatus.FAILED:
         raise TransitionError("use fail() to move a job to FAILED")
     if target not in allowed_targets(job.status) or canonical(job.status) is JobStatus.FAILED:
         raise IllegalTransition(job.id, job.status, target)
-    return _apply(job, target, now or utcnow(), changes, note=None)
+    return _apply(job, target, now or utcnow(), changes, note=note)
 
 
 def fail(

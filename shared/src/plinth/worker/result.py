@@ -54,6 +54,8 @@ class StageResult:
     target: JobStatus | None = None
     """The state to move the job to instead of the step's ``target``: one of the step's
     ``alternatives`` (the manifest step holding a job IN_REVIEW). None: the step's target."""
+    note: str | None = None
+    """A few words for the job's history entry of this move (why it was held)."""
 
 
 @dataclass

@@ -385,6 +385,7 @@ class StageWorker(EventWorker[JobEvent]):
         updated = advance(
             job,
             target,
+            note=result.note,
             **result.changes,
             timings=timings,
             cost_breakdown=breakdown,
