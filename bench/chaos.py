@@ -554,6 +554,7 @@ async def run_chaos(cfg: ChaosConfig, say: Callable[[str], None] = print) -> Cha
             "PLINTH_SHOPIFY_ACCESS_TOKEN": shopify.access_token,
             "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
             "PLINTH_BACKGROUND_VARIANTS": str(cfg.variants),
+            "PLINTH_REVIEW_THRESHOLD": "0",  # every job must end DONE or FAILED: none held
             "PYTHONUNBUFFERED": "1",
         }
         if "PLINTH_SEGMENT_PROVIDER" in os.environ:

@@ -289,6 +289,8 @@ async def run(args: argparse.Namespace) -> int:
         "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
         "PLINTH_DASHBOARD_PORT": str(dashboard_port),
         "PLINTH_DASHBOARD_API_KEYS": json.dumps({DASHBOARD_KEY: "demo:operator"}),
+        # the demo waits for every job to finish: none is held for review
+        "PLINTH_REVIEW_THRESHOLD": "0",
         "PYTHONUNBUFFERED": "1",
         "NO_COLOR": "1",  # the service logs are files
     }
