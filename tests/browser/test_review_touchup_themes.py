@@ -76,9 +76,11 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
 ) -> None:
     sku = f"BR-{flows.run}-A"
     job = await deliver(flows, payload(flows, 0, sku, ["default"]))
-    held = await wait_for_jobs(flows.db, [job.id], timeout_s=420, statuses=HELD,
+    other = await deliver(flows, payload(flows, 2, f"BR-{flows.run}-B", ["warm_paper"]))
+    held = await wait_for_jobs(flows.db, [job.id, other.id], timeout_s=420, statuses=HELD,
                                processes=flows.processes)
-    job = held[job.id]
+    job, other = held[job.id], held[other.id]
+    assert other.status is JobStatus.IN_REVIEW, (other.status, other.error_code)
     assert job.status is JobStatus.IN_REVIEW, (job.status, job.error_code, job.error_message)
     assert job.review is not None and job.review.decision is None
     assert job.review.confidence is None or job.review.confidence < job.review.threshold
@@ -96,7 +98,11 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     assert "%" in await current.locator("[data-testid=review-confidence]").inner_text()
     assert await current.locator("[data-testid=review-threshold]").inner_text() == "100%"
     assert (await current.locator("[data-testid=review-reason]").inner_text()).strip()
-    assert int(await page.locator("[data-testid=review-badge]").inner_text()) >= 1
+    assert int(await page.locator("[data-testid=review-badge]").inner_text()) >= 2
+    # least confident first
+    shown = [float(t.rstrip("%")) for t in await page.locator(
+        "[data-testid=review-row-confidence]").all_inner_texts() if t.endswith("%")]
+    assert shown == sorted(shown), shown
     assert "approve" in await page.locator("[data-testid=shortcuts]").inner_text()
     await page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid=review-current] img')]
@@ -202,6 +208,18 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     assert (await answer.value).status == 200
     await row.wait_for(state="detached")
 
+    # the other held job: selected and approved in bulk
+    other_row = page.locator(f"[data-testid=review-row][data-job-id='{other.id}']")
+    await other_row.locator("input[type=checkbox]").check()
+    await page.wait_for_selector("[data-testid=bulk-approve]:has-text('(1)')")
+    async with page.expect_response(lambda r: r.url.endswith("/api/review/approve")) as answer:
+        await page.click("[data-testid=bulk-approve]")
+    results = (await (await answer.value).json())["results"]
+    assert results == [{"job_id": other.id, "ok": True}] or (
+        [(r["job_id"], r["ok"]) for r in results] == [(other.id, True)])
+    await other_row.wait_for(state="detached")
+    await page.wait_for_selector("[data-testid=review-empty]")
+
     done = await until_job(flows, job.id, lambda j: j.status in FINISHED, timeout_s=300)
     assert done.status is JobStatus.DONE, (done.error_code, done.error_message)
     assert done.review is not None and done.review.decision == "approved"
@@ -249,6 +267,7 @@ async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
                  .filter(i => i.complete && i.naturalWidth > 0).length === 2""")
     src = await page.locator("[data-testid=theme-preview-variant]").first.get_attribute("src")
     assert src and src.startswith("data:image/jpeg;base64,")
+    await page.evaluate("window.scrollTo(0, 0)")
     await shot(page, "theme-editor")
 
     async with page.expect_response(lambda r: r.url.endswith("/api/themes")
