@@ -23,6 +23,9 @@ DASHBOARD_INDEXES: Final[list[tuple[str, str, list[tuple[str, int]]]]] = [
     ("jobs_collection", "confidence", [("segment_confidence", ASCENDING), ("_id", ASCENDING)]),
     ("jobs_collection", "updated", [("updated_at", DESCENDING)]),
     ("jobs_collection", "completed", [("completed_at", DESCENDING)]),
+    # the review queue: held jobs, least confident first (review.py)
+    ("jobs_collection", "review_queue",
+     [("status", ASCENDING), ("review.confidence", ASCENDING), ("_id", ASCENDING)]),
     ("webhook_events", "received", [("received_at", DESCENDING)]),
     ("webhook_events", "outcome_received", [("outcome", ASCENDING), ("received_at", DESCENDING)]),
     ("workers", "stage", [("stage", ASCENDING)]),
