@@ -15,9 +15,10 @@ from litestar.testing import AsyncTestClient
 from PIL import Image, ImageDraw
 
 from plinth import keys
+from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
-from plinth.domain.job import Job, ShopifyResult, utcnow
+from plinth.domain.job import Job, MaskVersion, Review, ShopifyResult, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.topics import JOB_BG_REMOVED
 from plinth_dashboard_api.settings import DashboardSettings
@@ -72,6 +73,9 @@ async def photo(stack_db: Database, dashboard_settings: DashboardSettings) -> Ph
                       manifest_s3_key=keys.manifest_key(sku, sha, theme),
                       shopify=ShopifyResult(status="published", product_id="gid://p/1",
                                             media_ids=["gid://m/1"], published_at=utcnow()))
+            if status is JobStatus.IN_REVIEW:
+                job = job.model_copy(update={"shopify": None, "review": Review(
+                    held_at=utcnow(), confidence=0.2, threshold=0.5, reason="doubtful")})
             if status is JobStatus.FAILED:
                 job = job.model_copy(update={
                     "error_code": "boom", "error_message": "boom",
@@ -166,14 +170,15 @@ async def test_saving_reworks_every_theme_of_the_photo(
     client: Client, operator: dict[str, str], photo: Photo, stack_db: Database,
     dashboard_settings: DashboardSettings, topic_tail: Any,
 ) -> None:
-    done, failed, held = await photo(("studio", JobStatus.DONE), ("kitchen", JobStatus.FAILED),
-                                     ("outdoor", JobStatus.DONE))
-    ids = {done.id, failed.id, held.id}
+    done, failed, other, held = await photo(
+        ("studio", JobStatus.DONE), ("kitchen", JobStatus.FAILED), ("outdoor", JobStatus.DONE),
+        ("held", JobStatus.IN_REVIEW))
+    ids = {done.id, failed.id, other.id, held.id}
     async with topic_tail(JOB_BG_REMOVED) as tail:
         response = await client.post(f"/api/jobs/{done.id}/touch-up", headers=operator,
                                      json=stroke_body())
         assert response.status_code == 202, response.text
-        events = await tail.collect(lambda body: body.get("job_id") in ids, 3)
+        events = await tail.collect(lambda body: body.get("job_id") in ids, 4)
     body = response.json()
     sku, sha = done.sku, done.img_sha256
     assert sha is not None
@@ -193,7 +198,10 @@ async def test_saving_reworks_every_theme_of_the_photo(
         assert job.mask_versions[1].note == "trim the right side"
         assert job.history[-1].note == "touch-up by tester (mask v2)"
         assert job.s3_background_keys == [] and job.manifest_s3_key is None
-        assert job.shopify is not None  # publish replaces the media
+        assert (job.shopify is not None) is (job_id != held.id)  # publish replaces the media
+    rechecked = await stack_db.jobs.get(held.id)
+    assert rechecked is not None and rechecked.review is not None
+    assert rechecked.review.decision is None  # held again after the touch-up, for a person
 
     async with BlobStore.from_settings(dashboard_settings) as blobs:
         new_mask = decoded(await blobs.get(keys.mask_key(sku, sha, 2)))
@@ -202,10 +210,13 @@ async def test_saving_reworks_every_theme_of_the_photo(
     assert old_mask[80, 120] == 255 and new_mask[80, 120] == 0
     assert cutout.shape == (HEIGHT, WIDTH, 4) and np.array_equal(cutout[..., 3], new_mask)
 
-    entries = [e async for e in stack_db.audit.find({"job_id": done.id,
-                                                     "action": "job.touch_up"})]
-    assert len(entries) == 1 and entries[0]["actor"] == "tester"
-    assert entries[0]["details"]["version"] == 2 and entries[0]["details"]["method"] == "paint"
+    for job_id in ids:  # every job it changed has the step in its audit trail
+        entries = [e async for e in stack_db.audit.find({"job_id": job_id,
+                                                         "action": "job.touch_up"})]
+        assert len(entries) == 1 and entries[0]["actor"] == "tester"
+        details = entries[0]["details"]
+        assert (details["version"], details["method"]) == (2, "paint")
+        assert details["touched_up_on"] == done.id
 
     masks = (await client.get(f"/api/jobs/{failed.id}/masks", headers=operator)).json()
     assert masks["current"] == 2 and [v["version"] for v in masks["versions"]] == [1, 2]
@@ -223,9 +234,10 @@ async def test_a_re_cut_is_recorded_as_such_and_versions_keep_counting(
     [job] = await photo(("studio", JobStatus.DONE))
     assert job.img_sha256 is not None
     # a number claimed by a save that failed half-way is never reused
-    await stack_db.db["mask_versions"].insert_one(
-        {"_id": f"{job.sku}/{job.img_sha256}/v2", "sku": job.sku, "img_sha256": job.img_sha256,
-         "version": 2})
+    records = MaskVersionRecords.of(stack_db)
+    assert await records.claim(job.sku, job.img_sha256, MaskVersion(
+        version=2, s3_mask_key="masks/x.v2.png", s3_cutout_key="cutouts/x.v2.png",
+        source="touch-up", created_at=utcnow()))
     body = stroke_body(method="grabcut", strokes=[],
                        points=[{"x": 100, "y": 80, "positive": True},
                                {"x": 10, "y": 150, "positive": False}])
@@ -235,3 +247,6 @@ async def test_a_re_cut_is_recorded_as_such_and_versions_keep_counting(
     after = await stack_db.jobs.get(job.id)
     assert after is not None
     assert [(v.version, v.source) for v in after.mask_versions] == [(1, "model"), (3, "recut")]
+    assert await records.latest_number(job.sku, job.img_sha256) == 3
+    saved = await records.latest_saved(job.sku, job.img_sha256)  # v2 never was
+    assert saved is not None and (saved.version, saved.created_by) == (3, "tester")

@@ -15,10 +15,11 @@ import pytest
 from PIL import Image
 
 import plinth_segment.main as segment_main
+from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.adapters.segmentations import Identity, segmentation_id
-from plinth.domain.job import Job, utcnow
+from plinth.domain.job import Job, MaskVersion, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.errors import ProviderError
 from plinth.imaging.segment import Segmentation
@@ -182,6 +183,37 @@ async def test_two_themes_of_one_photo_call_the_provider_once(
     assert record.segment == made and record.confidence == 0.42
     assert record.cost_usd == PRICE_USD
     assert (record.cutout_key, record.mask_key) == (one.s3_cutout_key, one.s3_mask_key)
+
+
+async def test_a_theme_added_after_a_touch_up_starts_from_the_persons_mask(
+    stack_settings: WorkerSettings, database: Database, blobs: BlobStore, unique: str,
+    provider: CountingProvider,
+) -> None:
+    sku = f"TOUCHED-{unique}"
+    sha, key = await stored_photo(blobs, sku)
+    first = await new_job(database, sku, sha, key, "default")
+    stage = worker(stack_settings, database, CountingBlobs(blobs), Events())
+    await stage.handle_record(record_for(first))
+    # a person touched the photo up (the dashboard stores v2 and marks it saved)
+    touched = MaskVersion(version=2, s3_mask_key=f"masks/{sku}/{sha}.v2.png",
+                          s3_cutout_key=f"cutouts/{sku}/{sha}.v2.png", source="touch-up",
+                          created_at=utcnow(), created_by="ops")
+    records = MaskVersionRecords.of(database)
+    assert await records.claim(sku, sha, touched, method="paint")
+    unsaved = MaskVersion(**{**touched.model_dump(), "version": 3})
+    assert await records.claim(sku, sha, unsaved, method="paint")  # claimed, never saved
+    await records.mark_saved(sku, sha, 2, [first.id])
+
+    later = await new_job(database, sku, sha, key, "warm_paper")
+    await stage.handle_record(record_for(later))
+
+    assert provider.calls == 1, "the segmentation is reused"
+    job = await stored_job(database, later)
+    assert job.status is JobStatus.BG_REMOVED
+    assert (job.s3_mask_key, job.s3_cutout_key) == (touched.s3_mask_key, touched.s3_cutout_key)
+    assert [(v.version, v.source) for v in job.mask_versions] == [(1, "model"), (2, "touch-up")]
+    record = await database.segmentations.get(segmentation_id(sku, sha))
+    assert record is not None and record.mask_key == f"masks/{sku}/{sha}.png"  # the model's
 
 
 async def test_a_fresh_claim_by_another_job_sends_the_job_back_without_using_an_attempt(

@@ -16,9 +16,11 @@
 - ``POST /api/jobs/{id}/touch-up/preview``: the same body; the resulting mask as ``image/png``,
   nothing stored.
 
-Mutations need the operator role and are audited (who, when, what). A version number is
-claimed in the ``mask_versions`` collection (``_id`` = ``{sku}/{img_sha256}/v{N}``, an insert,
-so two people saving at once cannot both write version N) before anything is stored.
+Mutations need the operator role and are audited (who, when, what), on every job changed. A
+version number is claimed in the ``mask_versions`` collection
+(:mod:`plinth.adapters.mask_versions`: an insert, so two people saving at once cannot both write
+version N) before anything is stored, and marked saved once the jobs are reworked: the segment
+service then gives the photo's later jobs (a theme added afterwards) that version.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from pymongo.errors import DuplicateKeyError
 
+from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.domain.job import Job, MaskVersion, utcnow
 from plinth.domain.states import JobStatus, canonical
 from plinth.domain.transitions import TransitionError, rework
@@ -66,7 +68,6 @@ log = logging.getLogger("plinth.dashboard.touchup")
 
 REWORKABLE = frozenset({JobStatus.IN_REVIEW, JobStatus.DONE, JobStatus.FAILED})
 """The states a touch-up reworks a job from; any other (mid-pipeline) is a 409."""
-VERSIONS_COLLECTION = "mask_versions"
 
 
 class TouchUpSettings(BaseSettings):
@@ -192,15 +193,12 @@ async def _photo_jobs(res: Resources, job: Job) -> list[Job]:
     return [Job.from_document(doc) async for doc in cursor]
 
 
-async def _next_version(res: Resources, job: Job, jobs: list[Job]) -> int:
+async def _next_version(records: MaskVersionRecords, job: Job, jobs: list[Job]) -> int:
     """One more than any version of the photo: on its jobs, or claimed (a claim whose save
     failed half-way still takes its number, so no key is ever written twice)."""
-    latest = max((v.version for j in jobs for v in versions_of(j)), default=1)
-    claimed = await res.db.db[VERSIONS_COLLECTION].find_one(
-        {"sku": job.sku, "img_sha256": job.img_sha256}, sort=[("version", -1)])
-    if claimed is not None:
-        latest = max(latest, int(claimed["version"]))
-    return latest + 1
+    assert job.img_sha256 is not None
+    on_jobs = max((v.version for j in jobs for v in versions_of(j)), default=1)
+    return max(on_jobs, await records.latest_number(job.sku, job.img_sha256)) + 1
 
 
 async def _render(res: Resources, job: Job, base: MaskVersion, request: TouchUpRequest, *,
@@ -279,41 +277,35 @@ class TouchUpController(Controller):
 
         done = await _render(res, job, base, wanted, with_cutout=True)
         assert done.cutout_png is not None
-        number = await _next_version(res, job, jobs)
+        records = MaskVersionRecords.of(res.db)
+        number = await _next_version(records, job, jobs)
         try:
             new_mask, new_cutout = (mask_key(job.sku, job.img_sha256, number),
                                     cutout_key(job.sku, job.img_sha256, number))
         except InvalidKeyPart as err:  # pragma: no cover - the job's own keys passed these
             raise Unprocessable(str(err)) from err
-        now = utcnow()
-        claim = {"_id": f"{job.sku}/{job.img_sha256}/v{number}", "sku": job.sku,
-                 "img_sha256": job.img_sha256, "version": number, "created_at": now,
-                 "created_by": principal.name, "method": data.method,
-                 "base_version": base.version, "job_id": job.id,
-                 "s3_mask_key": new_mask, "s3_cutout_key": new_cutout, "note": data.note,
-                 "jobs": []}
-        try:
-            await res.db.db[VERSIONS_COLLECTION].insert_one(claim)
-        except DuplicateKeyError as err:
+        version = MaskVersion(version=number, s3_mask_key=new_mask, s3_cutout_key=new_cutout,
+                              source="touch-up" if data.method == "paint" else "recut",
+                              created_at=utcnow(), created_by=principal.name, note=data.note)
+        if not await records.claim(job.sku, job.img_sha256, version, method=data.method,
+                                   base_version=base.version, job_id=job.id):
             raise ConflictException(
                 f"another touch-up of this photo was saved as v{number} just now; reload "
-                "and try again") from err
+                "and try again")
         await res.blobs.put(new_mask, done.mask_png, content_type="image/png")
         await res.blobs.put(new_cutout, done.cutout_png, content_type="image/png")
 
-        version = MaskVersion(version=number, s3_mask_key=new_mask, s3_cutout_key=new_cutout,
-                              source="touch-up" if data.method == "paint" else "recut",
-                              created_at=now, created_by=principal.name, note=data.note)
         reworked, skipped = await self._rework_all(res, jobs, version, principal.name)
-        await res.db.db[VERSIONS_COLLECTION].update_one(
-            {"_id": claim["_id"]}, {"$set": {"jobs": reworked}})
-        await audit.record(
-            res.db, principal, "job.touch_up", job_id=job.id,
-            details={"version": number, "base_version": base.version, "method": data.method,
-                     "strokes": len(data.strokes), "points": len(data.points),
-                     "note": data.note, "s3_mask_key": new_mask, "s3_cutout_key": new_cutout,
-                     "jobs": reworked, "skipped": skipped},
-        )
+        if reworked:  # a job of the photo that comes later (a new theme) starts from it
+            await records.mark_saved(job.sku, job.img_sha256, number, reworked)
+        details = {"version": number, "base_version": base.version, "method": data.method,
+                   "strokes": len(data.strokes), "points": len(data.points), "note": data.note,
+                   "s3_mask_key": new_mask, "s3_cutout_key": new_cutout, "jobs": reworked,
+                   "skipped": skipped, "touched_up_on": job.id}
+        # One entry per job it changed, so each job's audit trail shows the manual step.
+        for audited in dict.fromkeys([job.id, *reworked]):
+            await audit.record(res.db, principal, "job.touch_up", job_id=audited,
+                               details=details)
         if not reworked:
             reasons = "; ".join(f"{s['job_id']}: {s['reason']}" for s in skipped)
             raise ConflictException(

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.domain.job import Job, utcnow
 from plinth.domain.states import JobStatus, Stage
 from plinth.imaging.errors import ImagingError
@@ -24,7 +25,13 @@ from plinth.models.segmenters import build_segmenter, config_from_settings
 from plinth.stages import segment_photo
 from plinth.worker import StageContext, StageResult, Step, run_stage_service
 from plinth.worker.errors import PermanentStageError
-from plinth_segment.reuse import confidence_of, identity_of, model_versions, segment_once
+from plinth_segment.reuse import (
+    confidence_of,
+    identity_of,
+    model_versions,
+    segment_once,
+    with_touch_up,
+)
 from plinth_segment.settings import SegmentWorkerSettings
 
 UPLOAD_PREFIX = "uploads/segment/"
@@ -107,8 +114,9 @@ async def segment(job: Job, ctx: StageContext[SegmentWorkerSettings]) -> StageRe
     provider = provider_for(ctx.settings, ctx)
     if ctx.db is None:  # no job store to keep the photo's segmentation in: segment every time
         return await cut_out(job, ctx, provider)
-    return await segment_once(ctx.db.segmentations, ctx.blobs, job, identity_of(provider),
-                              lambda: cut_out(job, ctx, provider))
+    result = await segment_once(ctx.db.segmentations, ctx.blobs, job, identity_of(provider),
+                                lambda: cut_out(job, ctx, provider))
+    return await with_touch_up(MaskVersionRecords.of(ctx.db), job, result)
 
 
 async def cut_out(

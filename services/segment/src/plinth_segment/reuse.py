@@ -21,6 +21,7 @@ A segmentation that fails gives its claim back, so waiting jobs need not wait fo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.adapters.segmentations import (
     CLAIMED,
     DONE,
@@ -89,6 +91,23 @@ def model_versions(job: Job, cutout_key: str, mask_key: str,
     first = MaskVersion(version=1, s3_mask_key=mask_key, s3_cutout_key=cutout_key,
                         source="model", created_at=created_at)
     return [first, *(version for version in job.mask_versions if version.version != 1)]
+
+
+async def with_touch_up(records: MaskVersionRecords, job: Job,
+                        result: StageResult) -> StageResult:
+    """``result`` with the photo's latest saved touch-up (if a person made one) as the job's
+    mask and cut-out: a job of the photo that comes after the touch-up (a theme added later)
+    starts from the person's mask, like the photo's other jobs. The segmentation record keeps
+    the model's keys (``result``'s own ``after_store`` still reads ``result``)."""
+    assert job.img_sha256 is not None
+    touched = await records.latest_saved(job.sku, job.img_sha256)
+    if touched is None:
+        return result
+    versions = [v for v in result.changes.get("mask_versions", []) if v.version != touched.version]
+    changes = {**result.changes, "s3_mask_key": touched.s3_mask_key,
+               "s3_cutout_key": touched.s3_cutout_key,
+               "mask_versions": sorted([*versions, touched], key=lambda v: v.version)}
+    return dataclasses.replace(result, changes=changes)
 
 
 def confidence_of(meta: Mapping[str, Any]) -> float | None:
