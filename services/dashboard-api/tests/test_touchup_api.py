@@ -250,3 +250,51 @@ async def test_a_re_cut_is_recorded_as_such_and_versions_keep_counting(
     assert await records.latest_number(job.sku, job.img_sha256) == 3
     saved = await records.latest_saved(job.sku, job.img_sha256)  # v2 never was
     assert saved is not None and (saved.version, saved.created_by) == (3, "tester")
+
+
+@pytest.fixture
+def touchup_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point the learned re-cut at model ``name`` for one test."""
+    from plinth_dashboard_api import touchup
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("PLINTH_TOUCHUP_MODEL", name)
+        monkeypatch.setenv("PLINTH_TOUCHUP_THREADS", "1")
+        touchup._settings.cache_clear()
+
+    yield use  # type: ignore[misc]
+    touchup._settings.cache_clear()
+
+
+async def test_the_learned_re_cut_without_its_model_says_so(
+    client: Client, operator: dict[str, str], photo: Photo,
+    touchup_model: Callable[[str], None],
+) -> None:
+    touchup_model("no-such-model")
+    [job] = await photo(("studio", JobStatus.DONE))
+    body = stroke_body(method="learned", strokes=[], points=[{"x": 100, "y": 80}])
+    response = await client.post(f"/api/jobs/{job.id}/touch-up/preview", headers=operator,
+                                 json=body)
+    assert response.status_code == 422, response.text
+    assert "learned re-cut is not available" in response.json()["detail"]
+    assert "no-such-model" in response.json()["detail"]
+
+
+async def test_the_learned_re_cut_runs_the_installed_model(
+    client: Client, operator: dict[str, str], photo: Photo,
+    touchup_model: Callable[[str], None],
+) -> None:
+    from plinth.models.cache import model_file
+
+    if not model_file("isnet-small").is_file():
+        pytest.skip("isnet-small is not installed (plinth models install isnet-small)")
+    touchup_model("isnet-small")
+    [job] = await photo(("studio", JobStatus.DONE))
+    # a negative click on the disc: the model sees it as the product there and takes it out
+    body = stroke_body(method="learned", strokes=[],
+                       points=[{"x": 100, "y": 80, "positive": False}])
+    response = await client.post(f"/api/jobs/{job.id}/touch-up/preview", headers=operator,
+                                 json=body)
+    assert response.status_code == 200, response.text
+    mask = decoded(response.content)
+    assert (mask >= 128).mean() < 0.02
