@@ -229,8 +229,23 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     assert manifest["assets"]["mask"]["key"] == done.mask_versions[1].s3_mask_key
     assert manifest["assets"]["cutout"]["key"] == done.mask_versions[1].s3_cutout_key
     audit = await flows.db.audit.find({"job_id": job.id}).to_list()
-    assert {"actor": "browser"}.items() <= next(
-        a for a in audit if "approve" in a["action"]).items()
+    actors = {a["action"]: a["actor"] for a in audit}
+    assert actors.items() >= {("job.approve", "browser"), ("job.touch_up", "browser")}, actors
+
+    # the job page: the decision in the audit trail, and the alt text edited by hand
+    await page.goto(f"{flows.dashboard_url}/jobs/{job.id}")
+    trail = page.locator("[data-testid=job-audit]")
+    await trail.wait_for()
+    assert "job.approve by browser" in await trail.inner_text()
+    assert "approved by browser" in await page.locator("[data-testid=review-decision]").inner_text()
+    alt = f"Teal mug, studio ({flows.run})"
+    await page.fill("input[name=alt-text]", alt)
+    async with page.expect_response(lambda r: r.url.endswith(f"/api/jobs/{job.id}/alt-text")
+                                    ) as answer:
+        await page.click("[data-testid=save-alt-text]")
+    assert (await answer.value).status == 200, await (await answer.value).text()
+    edited = await until_job(flows, job.id, lambda j: j.alt_text == alt, timeout_s=30)
+    assert edited.status is JobStatus.DONE
     await page.close()
 
 

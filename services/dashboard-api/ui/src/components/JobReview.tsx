@@ -4,7 +4,7 @@ import { CHECKERBOARD } from "./Presigned";
 import { Button, Card, Dialog } from "./ui";
 import type { Job, MaskVersion } from "../lib/api";
 import { formatConfidence, relativeTime } from "../lib/format";
-import { useAltText, useApprove, useCanOperate, useMasks, useReject } from "../lib/hooks";
+import { useAltText, useApprove, useAudit, useCanOperate, useMasks, useReject } from "../lib/hooks";
 
 /** A job may be touched up when it is held, done or failed and has a mask to start from. */
 export function canTouchUp(job: Pick<Job, "status" | "s3_mask_key">): boolean {
@@ -117,6 +117,33 @@ export function AltTextCard({ job }: { job: Job }) {
       </form>
       {save.isError && <p role="alert" className="mt-1 text-xs text-red-600">{save.error.message}</p>}
       {save.isSuccess && draft === null && <p role="status" className="mt-1 text-xs text-green-700 dark:text-green-400">Saved{job.status === "DONE" ? "; Shopify is updated" : ""}.</p>}
+    </Card>
+  );
+}
+
+function auditDetails(details: unknown): string {
+  if (!details || typeof details !== "object") return "";
+  return Object.entries(details as Record<string, unknown>)
+    .filter(([, v]) => v !== null && v !== undefined && v !== "")
+    .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(" · ");
+}
+
+/** Who did what to the job from the dashboard (approve, reject, touch-up, retry, alt text). */
+export function AuditCard({ jobId }: { jobId: string }) {
+  const audit = useAudit(jobId);
+  if (!audit.data || audit.data.length === 0) return null;
+  return (
+    <Card title="Audit trail">
+      <ol className="space-y-1 text-xs" data-testid="job-audit">
+        {audit.data.map((entry, i) => (
+          <li key={String(entry.id ?? i)}>
+            <span className="font-medium">{entry.action}</span> by {entry.actor}
+            {entry.role ? ` (${entry.role})` : ""} · {new Date(entry.at).toLocaleString()} ({relativeTime(entry.at)})
+            {auditDetails(entry.details) && <span className="block text-gray-500">{auditDetails(entry.details)}</span>}
+          </li>
+        ))}
+      </ol>
     </Card>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link, useLocation, useParams } from "react-router-dom";
 import { AssetTile, CopyButton } from "../components/Asset";
-import { AltTextCard, MaskVersionsCard, ReviewCard, canTouchUp } from "../components/JobReview";
+import { AltTextCard, AuditCard, MaskVersionsCard, ReviewCard, canTouchUp } from "../components/JobReview";
 import { Stepper } from "../components/Stepper";
 import { Button, Card, Dialog, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
@@ -179,7 +179,10 @@ export function JobDetailPage() {
         <MaskVersionsCard job={j} />
       </div>
 
-      <AltTextCard job={j} />
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
+        <AltTextCard job={j} />
+        <AuditCard jobId={j.id} />
+      </div>
 
       <Card title="Trace">
         {j.trace_id ? (
