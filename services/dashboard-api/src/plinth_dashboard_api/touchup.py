@@ -82,7 +82,9 @@ class TouchUpSettings(BaseSettings):
     threads: int = 2
     """onnxruntime threads for a re-cut (the API shares its cores with requests)."""
     max_strokes: int = 500
-    max_points_per_stroke: int = 20_000
+    max_points_per_stroke: int = 10_000
+    max_stroke_points: int = 50_000
+    """All the strokes' points together (each segment is a few array operations)."""
     max_points: int = 200
     max_image_pixels: int = 80_000_000
     max_image_bytes: int = 100 * 1024 * 1024
@@ -130,6 +132,10 @@ class TouchUpBody(BaseModel):
             if len(stroke.points) > settings.max_points_per_stroke:
                 raise Unprocessable(f"strokes[{index}] has {len(stroke.points)} points; at "
                                     f"most {settings.max_points_per_stroke}")
+        total = sum(len(stroke.points) for stroke in self.strokes)
+        if total > settings.max_stroke_points:
+            raise Unprocessable(f"the strokes have {total} points together; at most "
+                                f"{settings.max_stroke_points}")
         try:
             return TouchUpRequest(
                 method=self.method,

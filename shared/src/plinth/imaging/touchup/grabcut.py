@@ -106,8 +106,13 @@ def _cut(rgb: RGB, mask: Mask, box: Box, strokes: Sequence[Stroke],
             f"{side} around the marks: mark some {side} too, or paint instead")
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
-    cv2.grabCut(small, labels, (0, 0, 0, 0), background_model, foreground_model,
-                options.iterations, cv2.GC_INIT_WITH_MASK)
+    try:
+        cv2.grabCut(small, labels, (0, 0, 0, 0), background_model, foreground_model,
+                    options.iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:  # too few pixels of one side to fit its colour model
+        raise TouchUpError(
+            "GrabCut could not model the colours around the marks (too little product or "
+            f"background in reach): mark more, or paint instead ({exc.err})") from exc
     cut = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
     guide = small.astype(np.float32) / 255.0
     alpha = refined_cutout(crop, guide, cut, options.refine)[..., 3]
