@@ -292,9 +292,8 @@ async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
     await page.wait_for_url(f"**/themes/{name}")
     await page.wait_for_selector("[data-testid=theme-versions] li")
 
-    stored = await flows.db.db["themes"].find_one({"_id": name}) or await flows.db.db[
-        "themes"].find_one({"name": name})
-    assert stored is not None
+    stored = await flows.db.db["themes"].find_one({"_id": name})
+    assert stored is not None and stored["version"] == 1 and stored["status"] == "active"
 
     # a delivery asks for it; it is never held (review_threshold 0) and reaches DONE
     sku = f"BR-{flows.run}-T"
@@ -305,6 +304,37 @@ async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
     finished = done[job.id]
     assert finished.status is JobStatus.DONE, (finished.error_code, finished.error_message)
     assert finished.review is None, "a theme with review_threshold 0 holds nothing"
+    await check_background(flows, finished, name)
+
+    # edit (a new version), duplicate, archive and restore from the pages
+    await page.goto(f"{flows.dashboard_url}/themes/{name}")
+    await page.fill("input[name=description]", "edited in the browser")
+    async with page.expect_response(lambda r: r.url.endswith(f"/api/themes/{name}")
+                                    and r.request.method == "PUT") as answer:
+        await page.click("[data-testid=save-theme]")
+    assert (await answer.value).status == 200
+    await page.wait_for_selector("[data-testid=saved]:has-text('v2')")
+    await page.click("button:text-is('Duplicate')")
+    copy = f"{name}_copy"
+    await page.fill("input[name=duplicate-name]", copy)
+    await page.click("[role=dialog] button[type=submit]")
+    await page.wait_for_url(f"**/themes/{copy}")
+    await page.goto(f"{flows.dashboard_url}/themes")
+    row = page.locator(f"[data-testid=theme-row][data-theme-name={copy}]")
+    await row.locator("button:text-is('Archive')").click()
+    await row.wait_for(state="detached")  # archived themes are hidden by default
+    await page.check("text=Show archived")
+    await row.locator("text=archived").wait_for()
+    await row.locator("button:text-is('Restore')").click()
+    await row.locator("text=active").wait_for()
+    stored_copy = await flows.db.db["themes"].find_one({"_id": copy})
+    assert stored_copy is not None and stored_copy["status"] == "active"
+    edited = await flows.db.db["themes"].find_one({"_id": name})
+    assert edited is not None and edited["version"] == 2
+    await page.close()
+
+
+async def check_background(flows: Flows, finished: Job, name: str) -> None:
     assert finished.s3_background_keys and all(f"/{name}/" in key
                                                for key in finished.s3_background_keys)
     # the background is the stored theme's: its wall starts with the colour set in the editor
@@ -313,4 +343,3 @@ async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
     wall_top = (0xCF, 0xE3, 0xD4)
     assert all(abs(a - b) <= 24 for a, b in zip(top.getpixel((0, 0)), wall_top, strict=True)), (
         top.getpixel((0, 0)))
-    await page.close()

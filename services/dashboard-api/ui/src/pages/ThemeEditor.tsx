@@ -48,7 +48,7 @@ export function ThemeEditorPage() {
   const stored = useTheme(routeName, !isNew);
   if (!isNew && stored.isPending) return <Spinner label="Loading theme…" />;
   if (!isNew && stored.isError) return <ErrorBox error={stored.error} onRetry={() => stored.refetch()} />;
-  return <ThemeEditor key={`${routeName}:${stored.data?.version ?? 0}`} isNew={isNew} initial={isNew ? NEW_THEME : stored.data!.theme} detail={stored.data ?? null} />;
+  return <ThemeEditor key={routeName} isNew={isNew} initial={isNew ? NEW_THEME : stored.data!.theme} detail={stored.data ?? null} />;
 }
 
 function ThemeEditor({ isNew, initial, detail }: { isNew: boolean; initial: ThemeDoc; detail: Awaited<ReturnType<typeof api.theme>> | null }) {
