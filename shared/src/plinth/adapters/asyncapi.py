@@ -26,6 +26,7 @@ from plinth.messaging.events import ControlCommand, DeadLetter, IngestRequested,
 from plinth.messaging.topics import (
     CONTROL,
     DEAD_LETTER,
+    JOB_BG_REMOVED,
     JOB_DONE,
     JOB_FAILED,
     JOB_IN_REVIEW,
@@ -86,6 +87,10 @@ def build_broker(group_prefix: str = "plinth") -> KafkaBroker:
     broker.publisher(JOB_SHOPIFY_PUSH, schema=JobEvent, title=f"{JOB_SHOPIFY_PUSH}:review",
                      description="published by dashboard-api when a reviewer approves a job held "
                      "IN_REVIEW (POST /api/jobs/{id}/approve): it goes on to publish")
+    broker.publisher(JOB_BG_REMOVED, schema=JobEvent, title=f"{JOB_BG_REMOVED}:touch-up",
+                     description="published by dashboard-api when a person saves a touched-up "
+                     "mask (POST /api/jobs/{id}/touch-up): each job of the photo goes back to "
+                     "BG_REMOVED and runs background, composite, derive and publish again")
     broker.publisher(JOB_IN_REVIEW, schema=JobEvent, title=f"{JOB_IN_REVIEW}:manifest",
                      description="published by plinth-derive when its manifest step holds a job "
                      "for review (confidence under the threshold): the job is IN_REVIEW")
