@@ -18,6 +18,7 @@ from plinth_testkit.http_server import LocalHttpServer
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_KEY = "browser-flows-operator"
+VIEWER_KEY = "browser-flows-viewer"
 SECRET = "browser-webhook-secret"
 
 

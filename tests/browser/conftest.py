@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser_flows import OPERATOR_KEY, SECRET, Flows  # noqa: E402
+from browser_flows import OPERATOR_KEY, SECRET, VIEWER_KEY, Flows  # noqa: E402
 from harness import (  # noqa: E402
     ServiceProcesses,
     sample_photos,
@@ -160,7 +160,8 @@ async def flows(
         # ingest sees a theme made in the editor at once
         "PLINTH_THEMES_CACHE_TTL_S": "0",
         "PLINTH_DASHBOARD_PORT": str(dashboard_port),
-        "PLINTH_DASHBOARD_API_KEYS": json.dumps({OPERATOR_KEY: "browser:operator"}),
+        "PLINTH_DASHBOARD_API_KEYS": json.dumps({OPERATOR_KEY: "browser:operator",
+                                                 VIEWER_KEY: "watcher:viewer"}),
         "PLINTH_DASHBOARD_UI_DIR": str(ui_dist),
         "PYTHONUNBUFFERED": "1",
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_flows import Flows, shot, signed_in_page
+from browser_flows import OPERATOR_KEY, VIEWER_KEY, Flows, shot, signed_in_page
 from harness import send_webhook, wait_for_jobs
 from PIL import Image
 
@@ -331,6 +331,21 @@ async def test_a_theme_made_in_the_editor_is_previewed_and_used_by_a_delivery(
     assert stored_copy is not None and stored_copy["status"] == "active"
     edited = await flows.db.db["themes"].find_one({"_id": name})
     assert edited is not None and edited["version"] == 2
+
+    # a viewer's key: the same pages, the operator's buttons disabled
+    await page.evaluate("key => localStorage.setItem('plinth.apiKey', key)", VIEWER_KEY)
+    try:
+        await page.goto(f"{flows.dashboard_url}/themes")
+        await page.wait_for_selector(f"[data-testid=theme-row][data-theme-name={name}]")
+        await page.wait_for_selector("button:text-is('New theme'):disabled")
+        assert await page.locator(f"[data-theme-name={name}] button:text-is('Archive')"
+                                  ).is_disabled()
+        await page.goto(f"{flows.dashboard_url}/jobs/{job.id}")
+        await page.wait_for_selector("input[name=alt-text]:disabled")
+        await page.goto(f"{flows.dashboard_url}/review")
+        await page.wait_for_selector("[data-testid=viewer-note]")
+    finally:
+        await page.evaluate("key => localStorage.setItem('plinth.apiKey', key)", OPERATOR_KEY)
     await page.close()
 
 
