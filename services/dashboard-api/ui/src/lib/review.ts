@@ -16,7 +16,12 @@ function typing(target: EventTarget | null | undefined): boolean {
   if (!target || typeof (target as HTMLElement).tagName !== "string") return false;
   const element = target as HTMLElement;
   const tag = element.tagName.toLowerCase();
-  return tag === "input" || tag === "textarea" || tag === "select" || element.isContentEditable;
+  if (tag === "input") {
+    // a focused checkbox (selecting jobs) or button still lets the shortcuts through
+    const type = ((element as HTMLInputElement).type || "text").toLowerCase();
+    return !["checkbox", "radio", "button", "submit", "reset", "range", "color"].includes(type);
+  }
+  return tag === "textarea" || tag === "select" || element.isContentEditable;
 }
 
 /** The queue's action for a key press, or null (typing in a field, a modifier held, other key). */

@@ -48,3 +48,11 @@ describe("stepIndex", () => {
     expect(stepIndex("BG_GENERATING", null, PIPELINE)).toBe(1);
   });
 });
+
+describe("stepIndex for a held job", () => {
+  it("stands an IN_REVIEW job at the Shopify push, everything before it done", () => {
+    expect(stepIndex("IN_REVIEW", null, PIPELINE)).toBe(PIPELINE.indexOf("SHOPIFY_PUSH"));
+    // a job rejected in review stands there too
+    expect(stepIndex("FAILED", "IN_REVIEW", PIPELINE)).toBe(PIPELINE.indexOf("SHOPIFY_PUSH"));
+  });
+});

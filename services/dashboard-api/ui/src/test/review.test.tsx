@@ -29,6 +29,11 @@ describe("reviewKeyAction", () => {
     expect(press("a", { ctrlKey: true })).toBeNull();
     expect(press("j", { metaKey: true })).toBeNull();
     expect(press("a", { target: document.createElement("div") })).toBe("approve");
+    const checkbox = document.createElement("input");
+    checkbox.type = "checkbox";
+    expect(press("a", { target: checkbox })).toBe("approve"); // after ticking a job
+    const select = document.createElement("select");
+    expect(press("j", { target: select })).toBeNull();
   });
 });
 
