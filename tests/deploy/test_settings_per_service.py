@@ -34,7 +34,7 @@ SECRETS = {
     "composite": set(),
     "derive": set(),
     "publish": {"shopify_access_token"},
-    "dashboard-api": {"dashboard_api_keys"},
+    "dashboard-api": {"dashboard_api_keys", "shopify_access_token"},  # alt-text edits
 }
 STAGES = ["segment", "background", "composite", "derive", "publish"]
 SENTINEL = "sentinel-{}-value"

@@ -1,5 +1,6 @@
-"""What the dashboard-api reads: the infrastructure (``plinth.settings.InfrastructureSettings``)
-and its own settings; no vendor key, no webhook secret.
+"""What the dashboard-api reads: the infrastructure (``plinth.settings.InfrastructureSettings``),
+the store's Shopify settings (an operator's alt-text edit goes to Shopify at once: ``media.py``)
+and its own settings; no Freepik key, no webhook secret.
 
 Same ``PLINTH_*`` prefix, so one environment configures every process. API keys map a secret key
 to a role; ``PLINTH_DASHBOARD_API_KEYS='{"k1": "operator", "k2": "viewer"}'`` (JSON).
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from plinth.settings import InfrastructureSettings
+from plinth.settings import InfrastructureSettings, ShopifySettings
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
 
 
-class DashboardSettings(InfrastructureSettings):
+class DashboardSettings(InfrastructureSettings, ShopifySettings):
     dashboard_api_keys: dict[SecretStr, str] = Field(
         default_factory=dict,
         description=(

@@ -36,7 +36,6 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plinth.adapters.mask_versions import MaskVersionRecords
 from plinth.domain.job import Job, MaskVersion, utcnow
@@ -59,6 +58,7 @@ from plinth.models.errors import ModelError
 from plinth.models.onnx_runtime import RuntimeOptions
 from plinth.models.registry import DEFAULT_MODEL
 from plinth.models.segmenters import SegmenterConfig, learned_segmenter
+from plinth.settings import PlinthSettings
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
@@ -70,24 +70,22 @@ REWORKABLE = frozenset({JobStatus.IN_REVIEW, JobStatus.DONE, JobStatus.FAILED})
 """The states a touch-up reworks a job from; any other (mid-pipeline) is a 409."""
 
 
-class TouchUpSettings(BaseSettings):
+class TouchUpSettings(PlinthSettings):
     """The touch-up's own settings (``PLINTH_TOUCHUP_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="PLINTH_TOUCHUP_", extra="ignore")
-
-    model: str = DEFAULT_MODEL
+    touchup_model: str = DEFAULT_MODEL
     """The installed model the ``learned`` re-cut runs (``plinth models list``)."""
-    model_dir: Path | None = None
+    touchup_model_dir: Path | None = None
     """Where installed models are; None: ``PLINTH_MODEL_DIR`` or the per-user cache."""
-    threads: int = 2
+    touchup_threads: int = 2
     """onnxruntime threads for a re-cut (the API shares its cores with requests)."""
-    max_strokes: int = 500
-    max_points_per_stroke: int = 10_000
-    max_stroke_points: int = 50_000
+    touchup_max_strokes: int = 500
+    touchup_max_points_per_stroke: int = 10_000
+    touchup_max_stroke_points: int = 50_000
     """All the strokes' points together (each segment is a few array operations)."""
-    max_points: int = 200
-    max_image_pixels: int = 80_000_000
-    max_image_bytes: int = 100 * 1024 * 1024
+    touchup_max_points: int = 200
+    touchup_max_image_pixels: int = 80_000_000
+    touchup_max_image_bytes: int = 100 * 1024 * 1024
 
 
 class Unprocessable(ClientException):
@@ -124,18 +122,20 @@ class TouchUpBody(BaseModel):
 
     def request(self, settings: TouchUpSettings) -> TouchUpRequest:
         """The imaging request; 422 naming what is wrong with it."""
-        if len(self.strokes) > settings.max_strokes:
-            raise Unprocessable(f"at most {settings.max_strokes} strokes, got {len(self.strokes)}")
-        if len(self.points) > settings.max_points:
-            raise Unprocessable(f"at most {settings.max_points} points, got {len(self.points)}")
+        if len(self.strokes) > settings.touchup_max_strokes:
+            raise Unprocessable(
+                f"at most {settings.touchup_max_strokes} strokes, got {len(self.strokes)}")
+        if len(self.points) > settings.touchup_max_points:
+            raise Unprocessable(
+                f"at most {settings.touchup_max_points} points, got {len(self.points)}")
         for index, stroke in enumerate(self.strokes):
-            if len(stroke.points) > settings.max_points_per_stroke:
+            if len(stroke.points) > settings.touchup_max_points_per_stroke:
                 raise Unprocessable(f"strokes[{index}] has {len(stroke.points)} points; at "
-                                    f"most {settings.max_points_per_stroke}")
+                                    f"most {settings.touchup_max_points_per_stroke}")
         total = sum(len(stroke.points) for stroke in self.strokes)
-        if total > settings.max_stroke_points:
+        if total > settings.touchup_max_stroke_points:
             raise Unprocessable(f"the strokes have {total} points together; at most "
-                                f"{settings.max_stroke_points}")
+                                f"{settings.touchup_max_stroke_points}")
         try:
             return TouchUpRequest(
                 method=self.method,
@@ -217,14 +217,15 @@ async def _render(res: Resources, job: Job, base: MaskVersion, request: TouchUpR
     model: SaliencyModel | None = None
     if request.method == "learned":
         try:
-            model = await asyncio.to_thread(_learned_model, settings.model, settings.model_dir,
-                                            settings.threads)
+            model = await asyncio.to_thread(_learned_model, settings.touchup_model,
+                                            settings.touchup_model_dir, settings.touchup_threads)
         except ModelError as err:
             raise Unprocessable(f"the learned re-cut is not available: {err.message}") from err
     try:
         return await asyncio.to_thread(
             touch_up_files, original, mask_png, request, model=model, with_cutout=with_cutout,
-            max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+            max_pixels=settings.touchup_max_image_pixels,
+            max_bytes=settings.touchup_max_image_bytes)
     except ImagingError as err:
         raise Unprocessable(err.message) from err
 
