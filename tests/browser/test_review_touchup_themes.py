@@ -237,6 +237,9 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     trail = page.locator("[data-testid=job-audit]")
     await trail.wait_for()
     assert "job.approve by browser" in await trail.inner_text()
+    await page.wait_for_selector("[data-testid=mask-version][data-version='2'] img")
+    await page.locator("[data-testid=mask-versions]").scroll_into_view_if_needed()
+    await shot(page, "job-page-mask-versions")
     assert "approved by browser" in await page.locator("[data-testid=review-decision]").inner_text()
     alt = f"Teal mug, studio ({flows.run})"
     await page.fill("input[name=alt-text]", alt)
