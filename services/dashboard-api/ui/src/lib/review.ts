@@ -12,7 +12,8 @@ export const REVIEW_SHORTCUTS: [string, string][] = [
 
 type KeyLike = Pick<KeyboardEvent, "key" | "ctrlKey" | "metaKey" | "altKey"> & { target?: EventTarget | null };
 
-function typing(target: EventTarget | null | undefined): boolean {
+/** Whether a key press goes to a text field (where letters and Ctrl+Z are the field's own). */
+export function typing(target: EventTarget | null | undefined): boolean {
   if (!target || typeof (target as HTMLElement).tagName !== "string") return false;
   const element = target as HTMLElement;
   const tag = element.tagName.toLowerCase();

@@ -8,6 +8,7 @@ import {
   touchUpBody, undo, undoKey, type EditHistory, type Size,
 } from "../lib/touchup";
 import type { Stroke } from "../lib/api";
+import { typing } from "../lib/review";
 
 type Tool = "add" | "remove" | "positive" | "negative";
 const TOOLS: [Tool, string][] = [
@@ -98,7 +99,7 @@ export function TouchUpPage() {
 
   const onKey = useCallback((e: KeyboardEvent) => {
     const action = undoKey(e);
-    if (!action) return;
+    if (!action || typing(e.target)) return; // Ctrl+Z in the note field undoes the typing
     e.preventDefault();
     setHistory((h) => (action === "undo" ? undo(h) : redo(h)));
   }, []);
