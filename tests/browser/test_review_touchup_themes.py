@@ -157,10 +157,27 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     await page.keyboard.press("Control+z")
     assert await page.locator("[data-testid=edit-count]").inner_text() == "2 edits"
 
-    await page.click("[data-testid=preview-button]")
-    await page.wait_for_function(
-        "() => { const i = document.querySelector('[data-testid=preview-image]');"
-        " return i && i.complete && i.naturalWidth > 0; }")
+    preview_loaded = ("() => { const i = document.querySelector('[data-testid=preview-image]');"
+                      " return i && i.complete && i.naturalWidth > 0; }")
+    # a guided re-cut first: a keep point on the product, GrabCut; previewed, then undone
+    await page.click("[role=radio]:text-is('Point: keep')")
+    await page.mouse.click(*on_screen(centre[0], centre[1] + natural[1] * 0.1))
+    await page.select_option("select[aria-label=Method]", "grabcut")
+    async with page.expect_request(lambda r: r.url.endswith("/touch-up/preview")) as asked:
+        await page.click("[data-testid=preview-button]")
+    guided = json.loads((await asked.value).post_data or "{}")
+    assert guided["method"] == "grabcut" and len(guided["points"]) == 1
+    assert guided["points"][0]["positive"] is True
+    assert abs(guided["points"][0]["y"] - (centre[1] + natural[1] * 0.1)) <= 2
+    await page.wait_for_function(preview_loaded)
+    await page.click("button[aria-label=Undo]")
+    await page.select_option("select[aria-label=Method]", "paint")
+
+    async with page.expect_response(lambda r: r.url.endswith("/touch-up/preview")) as answer:
+        await page.click("[data-testid=preview-button]")
+    assert (await answer.value).status == 200
+    await page.wait_for_selector("[data-testid=preview-button]:text-is('Preview')")
+    await page.wait_for_function(preview_loaded)
     await shot(page, "touch-up")
 
     async with page.expect_request(
