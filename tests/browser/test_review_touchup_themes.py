@@ -172,6 +172,7 @@ async def test_a_held_job_is_touched_up_with_the_brush_approved_and_published(
     await page.wait_for_function(preview_loaded)
     await page.click("button[aria-label=Undo]")
     await page.select_option("select[aria-label=Method]", "paint")
+    await page.click("[role=radio]:text-is('Brush: add')")
 
     async with page.expect_response(lambda r: r.url.endswith("/touch-up/preview")) as answer:
         await page.click("[data-testid=preview-button]")
