@@ -127,19 +127,20 @@ def measure_learned(config: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - started
     rss_loaded = rss_mb()
     result = segmenter.segment(photo)  # warm-up: arenas, kernels and caches are set up here
-    times, timings = [], []
+    times, cpu_times, timings = [], [], []
     for _ in range(config["reps"]):
         del result
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = segmenter.segment(photo)
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
         timings.append(result.meta.get("timings_ms", {}))
     meta = result.meta
     return {
         "provider": result.provider, "model": meta.get("model"),
         "execution_provider": meta.get("execution_provider"),
         "input_size": meta.get("input_size"), "photo": [photo.shape[1], photo.shape[0]],
-        "load_s": load_s, "times": times, "timings_ms": timings,
+        "load_s": load_s, "times": times, "cpu_times": cpu_times, "timings_ms": timings,
         "rss_photo_mb": rss_photo, "rss_loaded_mb": rss_loaded, "peak_rss_mb": rss_mb(),
         "cv2_threads": cv2.getNumThreads(), "numpy": np.__version__,
     }
@@ -258,8 +259,10 @@ def run_learned(args: argparse.Namespace) -> None:
     photo = (f"{args.photo} resized to long side {args.photo_side}" if args.photo
              else f"synthetic case {args.seed} upscaled to {args.photo_side}x{args.photo_side}")
     print(f"learned segmenter on {photo}; {args.reps} timed calls after 1 warm-up, "
-          f"each configuration in a fresh process; CPU: {cpu_name()}, {os.cpu_count()} cores")
-    header = ("configuration", "provider / EP", "load s", "p50 s", "p95 s", "infer p50 s",
+          f"each configuration in a fresh process; CPU: {cpu_name()}, {os.cpu_count()} cores; "
+          f"load average at start {os.getloadavg()[0]:.2f} (1 min)")
+    header = ("configuration", "provider / EP", "load s", "p50 s", "p95 s", "CPU p50 s",
+              "infer p50 s",
               "rest p50 s", "fusion ms", "refine ms", "decont ms", "RSS loaded MB",
               "peak RSS MB")
     rows = []
@@ -284,6 +287,7 @@ def run_learned(args: argparse.Namespace) -> None:
         rows.append([
             label, where, f"{r['load_s']:.2f}",
             f"{np.percentile(times, 50):.3f}", f"{np.percentile(times, 95):.3f}",
+            f"{np.median(r['cpu_times']):.3f}",
             f"{np.nanmedian(inference):.3f}" if has_inference else "-",
             f"{np.nanmedian(times - inference):.3f}" if has_inference else "-",
             p50_ms("fusion"), p50_ms("refine"), p50_ms("decontaminate"),
@@ -291,7 +295,9 @@ def run_learned(args: argparse.Namespace) -> None:
         ])
     print()
     print(render(header, rows, args.markdown, text_columns=2))
-    print(f"\np95 is interpolated between the slowest of the {args.reps} calls. "
+    print(f"\nLoad average when done: {os.getloadavg()[0]:.2f} (1 min). CPU is the process's "
+          "CPU time per call (all its threads), the figure to read when the machine is busy. "
+          f"p95 is interpolated between the slowest of the {args.reps} calls. "
           "RSS is the whole process's peak (ru_maxrss): imports, the photo, the model and "
           "onnxruntime's arenas; 'RSS loaded' is that peak once the model is loaded, before "
           "the first call.")

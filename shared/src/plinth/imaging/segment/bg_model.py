@@ -44,11 +44,16 @@ class BackgroundModel:
 
     def predict(self, ys: F32, xs: F32) -> F32:
         """Background colour at normalised coordinates (both in [-1, 1])."""
+        return self.predict_on(_basis(ys, xs, self.degree, self.y_degree), _basis(ys, xs, 1))
+
+    def predict_on(self, basis: npt.NDArray[np.float64], flat_basis: npt.NDArray[np.float64]
+                   ) -> F32:
+        """:meth:`predict` on bases already computed for the same points (``_basis`` of this
+        model's degrees, and of degree 1): the robust fit predicts the same samples each round."""
         # A surface fitted on a short stretch of the border can run wild elsewhere; keep it
         # within float range (e^5 is far brighter than any backdrop) so it is merely wrong.
-        lum = np.exp(np.clip(_basis(ys, xs, self.degree, self.y_degree) @ self.log_luminance,
-                             -30.0, 5.0))
-        chroma = np.clip(_basis(ys, xs, 1) @ self.chromaticity, 1e-3, None)
+        lum = np.exp(np.clip(basis @ self.log_luminance, -30.0, 5.0))
+        chroma = np.clip(flat_basis @ self.chromaticity, 1e-3, None)
         chroma /= chroma.sum(axis=-1, keepdims=True)
         total = lum / (chroma @ _LUMA.astype(np.float64))
         return (chroma * total[..., None]).astype(np.float32)
@@ -133,8 +138,9 @@ def _fit_twice(linear: F32, border: BoolMap, ys: F32, xs: F32, per_sector: bool
 
 def _light_and_neutral(linear: F32) -> BoolMap:
     """Pixels a studio backdrop could be: not dark, and of low saturation."""
-    srgb_max = linear.max(axis=-1)
-    srgb_min = linear.min(axis=-1)
+    r, g, b = linear[..., 0], linear[..., 1], linear[..., 2]
+    srgb_max = np.maximum(np.maximum(r, g), b)
+    srgb_min = np.minimum(np.minimum(r, g), b)
     # Thresholds in linear light: max >= 0.1 is sRGB ~0.35; the saturation test compares
     # linear channels, so 0.55 there is a saturation of about 0.24 on sRGB values (cream paper,
     # about 0.12, passes).
@@ -144,14 +150,19 @@ def _light_and_neutral(linear: F32) -> BoolMap:
 def relative_residual(pixels: F32, background: F32) -> F32:
     """Colour distance relative to the background's brightness (scale free)."""
     diff = pixels - background
-    norm = np.sqrt(np.sum(diff * diff, axis=-1))
-    return np.asarray(norm / (np.mean(background, axis=-1) + 1e-3), np.float32)
+    diff *= diff
+    # Channel by channel: numpy's reductions over a last axis of 3 are slow.
+    norm = np.sqrt(diff[..., 0] + diff[..., 1] + diff[..., 2])
+    mean = (background[..., 0] + background[..., 1] + background[..., 2]) / 3
+    return np.asarray(norm / (mean + 1e-3), np.float32)
 
 
 def _chroma_distance(a: F32, b: F32) -> F32:
-    ca = a / (a.sum(axis=-1, keepdims=True) + 1e-4)
-    cb = b / (b.sum(axis=-1, keepdims=True) + 1e-4)
-    return np.asarray(np.sqrt(np.sum((ca - cb) ** 2, axis=-1)), np.float32)
+    ca = a / (a[..., 0] + a[..., 1] + a[..., 2] + 1e-4)[..., None]
+    cb = b / (b[..., 0] + b[..., 1] + b[..., 2] + 1e-4)[..., None]
+    ca -= cb
+    ca *= ca
+    return np.asarray(np.sqrt(ca[..., 0] + ca[..., 1] + ca[..., 2]), np.float32)
 
 
 def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
@@ -189,7 +200,7 @@ def _robust_fit(pixels: F32, ys: F32, xs: F32, degree: int, rounds: int,
         lum_coef = _least_squares(basis[inliers], log_lum[inliers])
         chroma_coef = _least_squares(flat_basis[inliers], chroma[inliers])
         model = BackgroundModel(lum_coef, degree, chroma_coef, 0.01, 0.0, y_degree)
-        residual = relative_residual(pixels, model.predict(ys, xs))
+        residual = relative_residual(pixels, model.predict_on(basis, flat_basis))
         noise = float(1.4826 * np.median(residual[inliers])) + 1e-4
         inliers = residual < max(3.0 * noise, 0.008)
     return BackgroundModel(model.log_luminance, degree, model.chromaticity, noise,
@@ -227,8 +238,13 @@ def _basis(ys: F32, xs: F32, degree: int, y_degree: int = 0) -> npt.NDArray[np.f
     cannot follow (its dim top would otherwise pass for a product)."""
     y = ys.astype(np.float64)
     x = xs.astype(np.float64)
-    terms = [x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    terms += [y**j for j in range(degree + 1, y_degree + 1)]
+    top = max(degree, y_degree)
+    x_powers, y_powers = [np.ones_like(x), x], [np.ones_like(y), y]
+    for _ in range(2, top + 1):  # repeated products: float ** int is a slow pow() per element
+        x_powers.append(x_powers[-1] * x)
+        y_powers.append(y_powers[-1] * y)
+    terms = [x_powers[i] * y_powers[j] for i in range(degree + 1) for j in range(degree + 1 - i)]
+    terms += [y_powers[j] for j in range(degree + 1, y_degree + 1)]
     return np.stack(terms, axis=-1)
 
 

@@ -52,14 +52,20 @@ def edge_alpha(image: F32, product: BoolMap, inside: F32, outside: F32, band: in
 
 def _spread(image: F32, weight: F32) -> F32:
     """Normalised convolution at growing scales, so every pixel gets a nearby average."""
-    result = np.zeros_like(image)
+    weighted = image * weight[..., None]
+    result: F32 | None = None
     filled = np.zeros(image.shape[:2], bool)
     for sigma in (1.5, 4.0):  # only the edge band needs values; farther gets the mean
         den = cv2.GaussianBlur(weight, (0, 0), sigma)
-        num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
-        ok = (den > 0.02) & ~filled
-        result[ok] = num[ok] / den[ok, None]
+        ok = den > 0.02
+        # Whole planes, then kept where valid: cheaper than boolean indexing, same values.
+        average = cv2.GaussianBlur(weighted, (0, 0), sigma) / np.maximum(den, 0.02)[..., None]
+        if result is None:
+            result = np.where(ok[..., None], average, np.float32(0)).astype(np.float32)
+        else:
+            np.copyto(result, average, where=(ok & ~filled)[..., None])
         filled |= ok
+    assert result is not None
     if not filled.all():
         total = float(weight.sum())
         mean = (image * weight[..., None]).reshape(-1, 3).sum(0) / max(total, 1e-6)
@@ -67,20 +73,25 @@ def _spread(image: F32, weight: F32) -> F32:
     return result
 
 
-def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32) -> None:
+def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32,
+                        partial: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None = None
+                        ) -> None:
     """Rewrite, in place, the colour of ``rgba``'s partly transparent pixels.
 
     ``inside``/``outside`` are the working-resolution neighbourhood colours (sRGB, 0..1).
+    ``partial`` is where those pixels are (``ys, xs``), when the caller already knows (see
+    :func:`plinth.imaging.segment.refine.refined_alpha`); otherwise they are looked for.
     """
     height, width = rgba.shape[:2]
     alpha = rgba[..., 3]
-    ys, xs = np.nonzero((alpha > 0) & (alpha < 255))
+    ys, xs = partial if partial is not None else np.nonzero((alpha > 0) & (alpha < 255))
     if len(ys) == 0:
         return
     a = (alpha[ys, xs].astype(np.float32) / 255.0)[:, None]
     observed = rgba[ys, xs, :3].astype(np.float32) / 255.0
-    product = sample_bilinear(inside, ys, xs, height, width)
-    backdrop = sample_bilinear(outside, ys, xs, height, width)
+    # One gather for both colour maps.
+    sampled = sample_bilinear(np.concatenate([inside, outside], axis=-1), ys, xs, height, width)
+    product, backdrop = sampled[:, :3], sampled[:, 3:]
     unmixed = np.clip((observed - (1 - a) * backdrop) / np.maximum(a, 0.05), 0, 1)
     # Unmixing amplifies alpha errors where alpha is small; below ~0.6 the nearby product
     # colour is the safer estimate.

@@ -75,13 +75,17 @@ class LearnedSegmenter:
         options = self.options
         started = time.perf_counter()
         height, width = rgb.shape[:2]
-        probability_model = self.probability(rgb)
+        work = _scaled(width, height, options.work_side)
+        resized = _resize(rgb, self.input_size)
+        probability_model = self._probability_of(resized)
         inferred = time.perf_counter()
 
-        work = _scaled(width, height, options.work_side)
-        small = _resize(rgb, work)
-        probability = np.asarray(
-            cv2.resize(probability_model, work, interpolation=cv2.INTER_LINEAR), np.float32)
+        # The working image is the model's input whenever the sizes agree (a square photo at
+        # the default sides): one full-resolution resize instead of two.
+        small = resized if work == self.input_size else _resize(rgb, work)
+        probability = (probability_model if probability_model.shape[::-1] == work
+                       else np.asarray(cv2.resize(probability_model, work,
+                                                  interpolation=cv2.INTER_LINEAR), np.float32))
         fusion_meta: dict[str, Any] = {"decision": "learned", "plain_backdrop": False}
         agreement = None
         if options.fusion is not None:
@@ -102,10 +106,11 @@ class LearnedSegmenter:
             raise SegmentationError(
                 f"no product found: the {self.model.name} model saw no salient object")
         guide = small.astype(np.float32) / 255.0
-        rgba = refined_cutout(rgb, guide, probability, options.refine)
+        partial: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
+        rgba = refined_cutout(rgb, guide, probability, options.refine, partial)
         refined = time.perf_counter()
 
-        self._decontaminate(rgba, small, probability)
+        self._decontaminate(rgba, small, probability, partial)
         score, factors = confidence(probability, agreement)
         finished = time.perf_counter()
         return Segmentation(
@@ -133,8 +138,10 @@ class LearnedSegmenter:
 
     def probability(self, rgb: RGB) -> F32:
         """The model's 0..1 map at its input size, before fusion and refinement."""
+        return self._probability_of(_resize(rgb, self.input_size))
+
+    def _probability_of(self, resized: RGB) -> F32:
         contract = self.model.contract
-        resized = _resize(rgb, self.input_size)
         mean = np.asarray(contract.mean, np.float32)
         std = np.asarray(contract.std, np.float32)
         normalised = (resized.astype(np.float32) - mean) / std
@@ -184,13 +191,19 @@ class LearnedSegmenter:
         return Segmentation(cutout=result.cutout, mask=result.mask, provider=self.name,
                             cost_usd=0.0, meta=meta)
 
-    def _decontaminate(self, rgba: npt.NDArray[np.uint8], small: RGB, probability: F32) -> None:
-        """Unmix the edge pixels from the backdrop (transparent ones are already black)."""
+    def _decontaminate(self, rgba: npt.NDArray[np.uint8], small: RGB, probability: F32,
+                       partial: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]
+                       ) -> None:
+        """Unmix the edge pixels from the backdrop (transparent ones are already black);
+        ``partial`` lists where they are, as the refinement found them."""
         size = _scaled(small.shape[1], small.shape[0], self.options.decontaminate_side)
         colours = _resize(small, size).astype(np.float32) / 255.0
         small_probability = cv2.resize(probability, size, interpolation=cv2.INTER_AREA)
         inside, outside = neighbourhood_colours(colours, small_probability >= 0.5)
-        decontaminate_edges(rgba, inside, outside)
+        where = ((np.concatenate([ys for ys, _ in partial]),
+                  np.concatenate([xs for _, xs in partial])) if partial
+                 else (np.zeros(0, np.intp), np.zeros(0, np.intp)))
+        decontaminate_edges(rgba, inside, outside, where)
 
 
 def to_probability(raw: F32, output: str) -> F32:
