@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hard_photo import HardPhoto
 from harness import ServiceProcesses
 
 from plinth.adapters.mongo import Database
@@ -49,6 +50,9 @@ class Flows:
     photos: LocalHttpServer
     photo_urls: list[str]
     photo_bytes: list[bytes]
+    hard: HardPhoto
+    """A photo whose cut-out any provider is unsure of (``hard_photo.mug_on_gingham``)."""
+    hard_url: str
     shopify: FakeShopify
     ingest_url: str
     dashboard_url: str

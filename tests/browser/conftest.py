@@ -3,8 +3,12 @@
 The fixture starts, once for the module: every service as its own process (the end-to-end
 harness, ``tests/e2e/harness.py``) on the local stack with a photo server and a fake Shopify,
 and a dashboard-api process serving the built UI (``services/dashboard-api/ui/dist``) on the same
-database, bucket and topics. ``PLINTH_REVIEW_THRESHOLD=1`` holds every cut-out for review, so a
-job made here is a held one; a theme with ``review_threshold: 0`` is never held.
+database, bucket and topics. The review threshold is the default one
+(``PLINTH_REVIEW_THRESHOLD`` unset: 0.5, ``plinth_derive.review.DEFAULT_REVIEW_THRESHOLD``; the
+packaged themes set none), so what is held is what the segment provider the stack runs (``auto``:
+the learned model when installed, else ``local``) is unsure of: the photo server has three clean
+studio photos (``harness.sample_photos``) and one hard one drawn from code
+(``hard_photo.mug_on_gingham``: a red mug cut by the frame on a red gingham tablecloth).
 
 Chromium is Debian's (``/usr/bin/chromium``; ``make setup`` installs it): Playwright's own
 browsers are never downloaded. Without it the tests are skipped, unless
@@ -37,6 +41,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser_flows import OPERATOR_KEY, SECRET, VIEWER_KEY, Flows  # noqa: E402
+from hard_photo import mug_on_gingham  # noqa: E402
 from harness import (  # noqa: E402
     ServiceProcesses,
     sample_photos,
@@ -138,6 +143,8 @@ async def flows(
     photos = LocalHttpServer().start()
     images = sample_photos(PHOTOS, first_seed=300)
     urls = [photos.image(f"/photos/b{i}.jpg", data) for i, data in enumerate(images)]
+    hard = mug_on_gingham()
+    hard_url = photos.image("/photos/hard-mug-on-gingham.jpg", hard.jpeg)
     ingest_port = _free_port()
     dashboard_port = _free_port()
     env = {
@@ -155,8 +162,6 @@ async def flows(
         "PLINTH_BACKGROUND_VARIANTS": "1",
         "PLINTH_RETRY_BASE_DELAY_S": "0.5",
         "PLINTH_MAX_ATTEMPTS": "3",
-        # every cut-out is held for a person (a theme's review_threshold overrides it)
-        "PLINTH_REVIEW_THRESHOLD": "1",
         # ingest sees a theme made in the editor at once
         "PLINTH_THEMES_CACHE_TTL_S": "0",
         "PLINTH_DASHBOARD_PORT": str(dashboard_port),
@@ -186,7 +191,8 @@ async def flows(
                                     "derive": 1, "publish": 1}, processes=processes)
         async with BlobStore.from_settings(settings) as blobs:
             yield Flows(settings=settings, db=db, blobs=blobs, processes=processes, photos=photos,
-                        photo_urls=urls, photo_bytes=images, shopify=shopify,
+                        photo_urls=urls, photo_bytes=images, hard=hard, hard_url=hard_url,
+                        shopify=shopify,
                         ingest_url=f"http://127.0.0.1:{ingest_port}",
                         dashboard_url=f"http://127.0.0.1:{dashboard_port}", run=run)
     finally:
