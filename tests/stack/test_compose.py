@@ -97,12 +97,14 @@ def _dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def _dockerfile_env(instructions: list[tuple[str, str]], stage: int = -1) -> dict[str, str]:
-    """The ENV values set in one stage (the last, by default): KEY=value forms only."""
+    """The ENV values set in one stage (the last, by default): KEY=value forms only. Global
+    ``ARG``s before the first ``FROM`` (the GPU base image's) belong to no stage."""
     stages: list[list[tuple[str, str]]] = []
     for keyword, args in instructions:
         if keyword == "FROM":
             stages.append([])
-        stages[-1].append((keyword, args))
+        if stages:
+            stages[-1].append((keyword, args))
     env: dict[str, str] = {}
     for keyword, args in stages[stage]:
         if keyword == "ENV":
@@ -160,8 +162,11 @@ def test_service_runs_its_console_script(service: str) -> None:
 
 def test_image_installs_every_service_with_its_console_scripts_and_no_test_kit() -> None:
     runs = [args for keyword, args in INSTRUCTIONS if keyword == "RUN"]
-    syncs = [r for r in runs if r.startswith("uv sync ")]
-    assert syncs == ["uv sync --frozen --no-dev --no-editable"], syncs
+    syncs = [r.split("&& ")[-1] for r in runs if "uv sync " in r]
+    # the CPU image and the GPU target: only the onnxruntime group, never the dev group (the
+    # default groups are off), so the test kit stays out of both
+    assert syncs == [f"uv sync --frozen --no-default-groups --group {build} --no-editable"
+                     for build in ("cpu", "gpu")], syncs
     root = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert root["tool"]["uv"]["workspace"]["members"] == ["shared", "services/*", "testkit"]
     # Without --all-packages uv installs the root project's dependencies: exactly the library
