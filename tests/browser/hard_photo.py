@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -130,7 +131,8 @@ def iou(mask: npt.NDArray[np.uint8], truth: npt.NDArray[np.bool_]) -> float:
 
 
 
-Plan = list[tuple[str, float, list[tuple[float, float]]]]
+Mode = Literal["add", "remove"]
+Plan = list[tuple[Mode, float, list[tuple[float, float]]]]
 """Strokes as ``(mode, size, points)``, in the photo's pixels."""
 
 
@@ -146,12 +148,16 @@ def brush_plan(photo: HardPhoto, size: float) -> Plan:
     small = round(size / 2)
     trace_at = small / 2 + margin  # from the outline: the traced stroke covers margin..
     assert trace_at + small / 2 >= big_reach, "the traced strokes must meet the rows"
-    outside = cv2.distanceTransform((~photo.truth).astype(np.uint8), cv2.DIST_L2, 5)
-    inside = cv2.distanceTransform(photo.truth.astype(np.uint8), cv2.DIST_L2, 5)
+    outside = np.asarray(cv2.distanceTransform((~photo.truth).astype(np.uint8), cv2.DIST_L2, 5),
+                         np.float32)
+    inside = np.asarray(cv2.distanceTransform(photo.truth.astype(np.uint8), cv2.DIST_L2, 5),
+                        np.float32)
     height = photo.truth.shape[0]
     plan: Plan = []
-    for mode, clear, first in (("remove", outside, photo.horizon + size * 0.25),
-                               ("add", inside, photo.body[1] + big_reach)):
+    rows: list[tuple[Mode, npt.NDArray[np.float32], float]] = [
+        ("remove", outside, photo.horizon + size * 0.25),
+        ("add", inside, photo.body[1] + big_reach)]
+    for mode, clear, first in rows:
         y = first
         while True:
             for start, end in _runs(clear[min(height - 1, round(y))] > big_reach):
@@ -159,7 +165,8 @@ def brush_plan(photo: HardPhoto, size: float) -> Plan:
             if y >= height - 1:
                 break
             y = min(y + size * 0.5, height - 1.0)
-    for mode, clear in (("remove", outside), ("add", inside)):
+    traces: list[tuple[Mode, npt.NDArray[np.float32]]] = [("remove", outside), ("add", inside)]
+    for mode, clear in traces:
         region = (clear >= trace_at).astype(np.uint8)
         contours, _ = cv2.findContours(region, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         for contour in contours:
