@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import (
-    ClientException,
-    NotFoundException,
-    ServiceUnavailableException,
-)
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, Field
 
 from plinth.adapters.mongo import count_matching
-from plinth.domain.job import Job, utcnow
+from plinth.domain.job import utcnow
 from plinth.domain.states import STAGE_FROM, TERMINAL, JobStatus, Stage, canonical
 from plinth.domain.transitions import TransitionError, fail, retry
 from plinth.messaging.resume import resume_message
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.job_changes import load_job, publish_or_503, save_if_status
 from plinth_dashboard_api.job_query import (
     MAX_PAGE,
     InvalidQuery,
@@ -36,8 +32,6 @@ from plinth_dashboard_api.presign import AssetNotFound, BadAssetRequest, asset_k
 from plinth_dashboard_api.resources import Resources, current_resources
 from plinth_dashboard_api.stats import DashboardStats, dashboard_stats
 from plinth_dashboard_api.views import SUMMARY_FIELDS, JobPage, JobSummary, job_detail
-
-log = logging.getLogger("plinth.dashboard.jobs")
 
 MANUAL_FAIL_CODE = "MANUAL_FAIL"
 
@@ -64,13 +58,6 @@ def reject_nul(**params: str | None) -> None:
     for name, value in params.items():
         if value is not None and "\x00" in value:
             raise ClientException(f"{name} must not contain a NUL character")
-
-
-async def _load(res: NamedDependency[Resources], job_id: FromPath[str]) -> Job:
-    job = None if "\x00" in job_id else await res.db.jobs.get(job_id)  # see reject_nul
-    if job is None:
-        raise NotFoundException(f"no job {job_id!r}")
-    return job
 
 
 async def _page_from_store(
@@ -174,7 +161,7 @@ class JobsController(Controller):
     async def get_job(
         self, res: NamedDependency[Resources], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         return job_detail(job, res.settings.dashboard_trace_url_template)
 
     @get("/{job_id:str}/presign", summary="A short-lived presigned GET URL for one of its assets")
@@ -194,7 +181,7 @@ class JobsController(Controller):
         size: FromQuery[str | None] = None,
         asset_format: Annotated[str | None, QueryParameter(name="format")] = None,
     ) -> PresignedUrl:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         try:
             key = asset_key(
                 job, asset_type, index=index, variant=variant, size=size, fmt=asset_format
@@ -219,7 +206,7 @@ class JobsController(Controller):
         res: NamedDependency[Resources],
         job_id: FromPath[str],
     ) -> dict[str, Any]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         if job.status is not JobStatus.FAILED:
             raise ConflictException(
                 f"job {job_id} is {job.status.value}; only FAILED jobs can be retried"
@@ -228,8 +215,7 @@ class JobsController(Controller):
             resumed = retry(job)
         except TransitionError as err:
             raise ConflictException(f"job {job_id} cannot be retried: {err}") from err
-        if not await res.db.jobs.replace_if_status(resumed, JobStatus.FAILED):
-            raise ConflictException(f"job {job_id} changed while retrying; reload and try again")
+        await save_if_status(res, resumed, JobStatus.FAILED, doing="retrying")
         if resumed.status is JobStatus.IN_REVIEW:
             # a rejected job goes back to the review queue: a person takes it, no stage
             await audit.record(
@@ -240,15 +226,8 @@ class JobsController(Controller):
             return job_detail(resumed, res.settings.dashboard_trace_url_template)
         topic, event = resume_message(job, resumed)
         stage = job.failed_stage or STAGE_FROM[resumed.status]
-        try:
-            await res.publisher.publish(topic, event, key=resumed.id)
-        except Exception as err:
-            # Without its event the job would sit in a live state forever: put it back.
-            log.exception("retry of %s: cannot publish to %s", job_id, topic)
-            await res.db.jobs.replace_if_status(job, resumed.status)
-            raise ServiceUnavailableException(
-                f"job {job_id} was not retried: cannot publish to Kafka ({type(err).__name__})"
-            ) from err
+        # Without its event the job would sit in a live state forever: it is put back.
+        await publish_or_503(res, job, resumed, topic, event, action="retry", undone="retried")
         await audit.record(
             res.db,
             principal_of(request),
@@ -277,7 +256,7 @@ class JobsController(Controller):
         job_id: FromPath[str],
         data: JSONBody[FailRequest],
     ) -> dict[str, Any]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         current = canonical(job.status)
         if current in TERMINAL:
             raise ConflictException(f"job {job_id} is {job.status.value} already; nothing to fail")
@@ -291,8 +270,7 @@ class JobsController(Controller):
             code=MANUAL_FAIL_CODE,
             message=f"failed by {principal.name}: {reason}",
         )
-        if not await res.db.jobs.replace_if_status(failed, job.status):
-            raise ConflictException(f"job {job_id} changed while failing it; reload and try again")
+        await save_if_status(res, failed, job.status, doing="failing it")
         await audit.record(
             res.db,
             principal,

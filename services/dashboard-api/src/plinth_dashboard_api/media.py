@@ -28,7 +28,7 @@ from typing import Any
 
 from litestar import Controller, Request, put
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody
 
 from plinth.domain.job import Job, utcnow
@@ -39,6 +39,7 @@ from plinth.vendors.shopify.media import ALT_MAX_CHARS, alt_marker, readable_roo
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.job_changes import load_job, save_if_status
 from plinth_dashboard_api.resources import Resources
 from plinth_dashboard_api.views import job_detail
 
@@ -125,9 +126,7 @@ class MediaController(Controller):
         job_id: FromPath[str],
         data: JSONBody[Any],
     ) -> dict[str, Any]:
-        job = None if "\x00" in job_id else await res.db.jobs.get(job_id)
-        if job is None:
-            raise NotFoundException(f"no job {job_id!r}")
+        job = await load_job(res, job_id)
         text = checked_alt_text(data, job)
         if job.status not in EDITABLE:
             raise ConflictException(
@@ -135,8 +134,7 @@ class MediaController(Controller):
                 "it is DONE, FAILED or IN_REVIEW"
             )
         edited = job.model_copy(update={"alt_text": text, "updated_at": utcnow()})
-        if not await res.db.jobs.replace_if_status(edited, job.status):
-            raise ConflictException(f"job {job_id} changed while editing; reload and try again")
+        await save_if_status(res, edited, job.status, doing="editing")
         alt = with_marker(text, job.sku, job.theme)
         shopify = await update_on_shopify(edited, alt)
         if shopify["status"] == "updated":

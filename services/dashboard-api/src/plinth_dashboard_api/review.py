@@ -17,32 +17,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import (
-    ClientException,
-    HTTPException,
-    NotFoundException,
-    ServiceUnavailableException,
-)
+from litestar.exceptions import ClientException, HTTPException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, Field
 
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.domain.transitions import TransitionError, approve, reject
-from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_SHOPIFY_PUSH
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import Principal, principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.job_changes import job_event, load_job, publish_or_503, save_if_status
 from plinth_dashboard_api.resources import Resources
 from plinth_dashboard_api.views import job_detail
-
-log = logging.getLogger("plinth.dashboard.review")
 
 MAX_BULK = 200
 CONFIDENCE = "review.confidence"
@@ -145,13 +137,6 @@ def review_item(job: Job, trace_url_template: str | None) -> dict[str, Any]:
 # --- decisions ---------------------------------------------------------------------------------
 
 
-async def _load(res: Resources, job_id: str) -> Job:
-    job = None if "\x00" in job_id else await res.db.jobs.get(job_id)
-    if job is None:
-        raise NotFoundException(f"no job {job_id!r}")
-    return job
-
-
 def _must_be_held(job: Job, verb: str) -> None:
     if job.status is not JobStatus.IN_REVIEW:
         raise ConflictException(
@@ -163,26 +148,18 @@ async def approve_job(
     res: Resources, principal: Principal, job_id: str, *, note: str | None, bulk: bool = False
 ) -> Job:
     """Approve one held job, hand it to publish and audit it; HTTP exceptions say why not."""
-    job = await _load(res, job_id)
+    job = await load_job(res, job_id)
     _must_be_held(job, "approved")
     note = (note or "").strip() or None
     try:
         approved = approve(job, actor=principal.name, note=note)
     except TransitionError as err:
         raise ConflictException(f"job {job_id} cannot be approved: {err}") from err
-    if not await res.db.jobs.replace_if_status(approved, JobStatus.IN_REVIEW):
-        raise ConflictException(f"job {job_id} changed while approving it; reload and try again")
-    event = JobEvent(job_id=approved.id, sku=approved.sku, theme=approved.theme,
-                     img_sha256=approved.img_sha256, status=approved.status)
-    try:
-        await res.publisher.publish(JOB_SHOPIFY_PUSH, event, key=approved.id)
-    except Exception as err:
-        # Without its event the job would sit in SHOPIFY_PUSH forever: put it back in the queue.
-        log.exception("approval of %s: cannot publish to %s", job_id, JOB_SHOPIFY_PUSH)
-        await res.db.jobs.replace_if_status(job, JobStatus.SHOPIFY_PUSH)
-        raise ServiceUnavailableException(
-            f"job {job_id} was not approved: cannot publish to Kafka ({type(err).__name__})"
-        ) from err
+    await save_if_status(res, approved, JobStatus.IN_REVIEW, doing="approving it")
+    event = job_event(approved)
+    # Without its event the job would sit in SHOPIFY_PUSH forever: it goes back in the queue.
+    await publish_or_503(res, job, approved, JOB_SHOPIFY_PUSH, event, action="approval",
+                         undone="approved")
     review = job.review
     await audit.record(
         res.db, principal, "job.approve", job_id=job_id,
@@ -235,16 +212,14 @@ class ReviewController(Controller):
         reason = (data.reason or "").strip()
         if not reason:
             raise ClientException("reason is required: say why the cut-out is rejected")
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         _must_be_held(job, "rejected")
         principal = principal_of(request)
         try:
             rejected = reject(job, actor=principal.name, reason=reason)
         except TransitionError as err:
             raise ConflictException(f"job {job_id} cannot be rejected: {err}") from err
-        if not await res.db.jobs.replace_if_status(rejected, JobStatus.IN_REVIEW):
-            raise ConflictException(
-                f"job {job_id} changed while rejecting it; reload and try again")
+        await save_if_status(res, rejected, JobStatus.IN_REVIEW, doing="rejecting it")
         review = job.review
         await audit.record(
             res.db, principal, "job.reject", job_id=job_id,
@@ -279,7 +254,7 @@ class ReviewController(Controller):
         job_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
-        await _load(res, job_id)
+        await load_job(res, job_id)
         cursor = res.db.audit.find({"job_id": job_id}).sort("at", -1).limit(limit)
         items = []
         async for doc in cursor:

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from pathlib import Path
 from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,7 +51,6 @@ from plinth.imaging.touchup import (
     touch_up_files,
 )
 from plinth.keys import InvalidKeyPart, cutout_key, mask_key
-from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_BG_REMOVED
 from plinth.models.errors import ModelError
 from plinth.models.onnx_runtime import RuntimeOptions
@@ -62,9 +60,8 @@ from plinth.settings import PlinthSettings
 from plinth_dashboard_api import audit
 from plinth_dashboard_api.auth import principal_of, require_operator, require_viewer
 from plinth_dashboard_api.errors import ConflictException
+from plinth_dashboard_api.job_changes import job_event, load_job, publish_or_put_back
 from plinth_dashboard_api.resources import Resources
-
-log = logging.getLogger("plinth.dashboard.touchup")
 
 REWORKABLE = frozenset({JobStatus.IN_REVIEW, JobStatus.DONE, JobStatus.FAILED})
 """The states a touch-up reworks a job from; any other (mid-pipeline) is a 409."""
@@ -175,13 +172,6 @@ def current_version(job: Job) -> int | None:
                  if v.s3_mask_key == job.s3_mask_key), None)
 
 
-async def _load(res: Resources, job_id: str) -> Job:
-    job = None if "\x00" in job_id else await res.db.jobs.get(job_id)
-    if job is None:
-        raise NotFoundException(f"no job {job_id!r}")
-    return job
-
-
 def _base(job: Job, base_version: int) -> MaskVersion:
     versions = versions_of(job)
     if not versions:
@@ -238,7 +228,7 @@ class TouchUpController(Controller):
     @get("/{job_id:str}/masks", summary="The job's mask versions, with presigned URLs")
     async def masks(self, res: NamedDependency[Resources], job_id: FromPath[str]
                     ) -> dict[str, Any]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         ttl = res.settings.dashboard_presign_ttl_s
         versions = []
         for version in versions_of(job):
@@ -253,7 +243,7 @@ class TouchUpController(Controller):
           summary="The mask a touch-up would make, as PNG (nothing is stored)")
     async def preview(self, res: NamedDependency[Resources], job_id: FromPath[str],
                       data: JSONBody[TouchUpBody]) -> Response[bytes]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         request = data.request(_settings())
         done = await _render(res, job, _base(job, data.base_version), request,
                              with_cutout=False)
@@ -269,7 +259,7 @@ class TouchUpController(Controller):
         job_id: FromPath[str],
         data: JSONBody[TouchUpBody],
     ) -> dict[str, Any]:
-        job = await _load(res, job_id)
+        job = await load_job(res, job_id)
         principal = principal_of(request)
         wanted = data.request(_settings())
         base = _base(job, data.base_version)
@@ -336,17 +326,12 @@ class TouchUpController(Controller):
             if not await res.db.jobs.replace_if_status(moved, job.status):
                 skipped.append({"job_id": job.id, "reason": "it changed while saving"})
                 continue
-            event = JobEvent(job_id=moved.id, sku=moved.sku, theme=moved.theme,
-                             img_sha256=moved.img_sha256, status=moved.status)
-            try:
-                await res.publisher.publish(JOB_BG_REMOVED, event, key=moved.id)
-            except Exception as err:
-                # Without its event the job would wait in BG_REMOVED until the sweeper: put it
-                # back as it was, so the person can try again.
-                log.exception("touch-up of %s: cannot publish to %s", job.id, JOB_BG_REMOVED)
-                await res.db.jobs.replace_if_status(job, moved.status)
+            # Unpublished, the job is put back as it was, so the person can try again.
+            refused = await publish_or_put_back(res, job, moved, JOB_BG_REMOVED,
+                                                job_event(moved), action="touch-up")
+            if refused is not None:
                 skipped.append({"job_id": job.id,
-                                "reason": f"cannot publish to Kafka ({type(err).__name__})"})
+                                "reason": f"cannot publish to Kafka ({type(refused).__name__})"})
                 continue
             reworked.append(job.id)
         return reworked, skipped
