@@ -70,6 +70,16 @@ async def a_job(
     return job
 
 
+async def saved(client: Client, operator: dict[str, str], job: Job, text: str = "A mug"
+                ) -> dict[str, Any]:
+    """The answer to a good edit of ``job``'s alt text (200), as JSON."""
+    response = await client.put(f"/api/jobs/{job.id}/alt-text", headers=operator,
+                                json={"alt_text": text})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def published_media(fake: FakeShopify, job_sku: str, theme: str) -> str:
     fake.add_product("Blue Mug", [job_sku])
     return fake.add_ready_media(job_sku, alt=f"Blue Mug – x [plinth:{job_sku}/{theme}]").id
@@ -86,12 +96,7 @@ async def test_a_published_job_gets_the_new_alt_text_on_shopify_and_an_audit_ent
     media_id = published_media(shopify_env, sku, seeded.done[0].theme)
     job = await a_job(stack_db, seeded, media_ids=[media_id], sku=sku)
 
-    response = await client.put(
-        f"/api/jobs/{job.id}/alt-text", headers=operator, json={"alt_text": "  Blue   mug, side "}
-    )
-
-    assert response.status_code == 200, response.text
-    body = response.json()
+    body = await saved(client, operator, job, "  Blue   mug, side ")
     alt = f"Blue mug, side [plinth:{sku}/{job.theme}]"
     assert body["shopify"] == {"status": "updated", "media_ids": [media_id], "alt": alt}
     assert body["job"]["alt_text"] == "Blue mug, side"
@@ -161,11 +166,7 @@ async def test_an_unpublished_job_keeps_the_text_for_its_next_publish(
     client: Client, operator: dict[str, str], seeded: DemoJobs, stack_db: Database
 ) -> None:
     job = await a_job(stack_db, seeded, status=JobStatus.FAILED)
-    response = await client.put(
-        f"/api/jobs/{job.id}/alt-text", headers=operator, json={"alt_text": "A mug"}
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["shopify"]["status"] == "not_published"
+    assert (await saved(client, operator, job))["shopify"]["status"] == "not_published"
     stored = await stack_db.jobs.get(job.id)
     assert stored is not None and stored.alt_text == "A mug"
 
@@ -178,11 +179,7 @@ async def test_without_shopify_settings_the_text_is_saved_for_the_next_publish(
     no_shopify_env: None,
 ) -> None:
     job = await a_job(stack_db, seeded, media_ids=["gid://shopify/MediaImage/1"])
-    response = await client.put(
-        f"/api/jobs/{job.id}/alt-text", headers=operator, json={"alt_text": "A mug"}
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["shopify"]["status"] == "not_configured"
+    assert (await saved(client, operator, job))["shopify"]["status"] == "not_configured"
 
 
 async def test_shopify_refusing_the_edit_is_reported_and_the_text_kept(
@@ -193,11 +190,7 @@ async def test_shopify_refusing_the_edit_is_reported_and_the_text_kept(
     shopify_env: FakeShopify,
 ) -> None:
     job = await a_job(stack_db, seeded, media_ids=["gid://shopify/MediaImage/424242"])
-    response = await client.put(
-        f"/api/jobs/{job.id}/alt-text", headers=operator, json={"alt_text": "A mug"}
-    )
-    assert response.status_code == 200, response.text
-    shopify: dict[str, Any] = response.json()["shopify"]
+    shopify: dict[str, Any] = (await saved(client, operator, job))["shopify"]
     assert shopify["status"] == "failed" and shopify["code"] == "shopify_user_error"
     assert "FILE_DOES_NOT_EXIST" in shopify["detail"]
     stored = await stack_db.jobs.get(job.id)
