@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plinth.domain.job import Job, MaskVersion, Review, ShopifyResult
+from plinth.domain.job import Job, MaskVersion, Review
 from plinth.domain.states import (
-    PIPELINE,
     STAGE_FROM,
     JobStatus,
     Stage,
@@ -33,27 +32,7 @@ from plinth.domain.transitions import (
     rework,
 )
 
-SHA = "b" * 64
-FIELDS_FOR = {
-    JobStatus.BG_REMOVED: {
-        "img_sha256": SHA,
-        "s3_original_key": f"originals/SKU1/{SHA}.jpg",
-        "s3_cutout_key": f"cutouts/SKU1/{SHA}.png",
-        "s3_mask_key": f"masks/SKU1/{SHA}.png",
-    },
-    JobStatus.BACKGROUND_READY: {"s3_background_keys": [f"backgrounds/default/SKU1/{SHA}_0.jpg"]},
-    JobStatus.COMPOSITED: {"s3_composite_keys": [f"composites/default/SKU1/{SHA}_0.jpg"]},
-    JobStatus.DERIVATIVES: {"s3_derivative_keys": [f"derivatives/default/SKU1/{SHA}/0_hero.jpg"]},
-    JobStatus.SHOPIFY_PUSH: {"manifest_s3_key": f"manifests/SKU1/{SHA}-default.json"},
-    JobStatus.DONE: {"shopify": ShopifyResult(status="published", product_id="p1")},
-}
-
-
-def job_in(status: JobStatus) -> Job:
-    job = Job(sku="SKU1", theme="default", image_url="https://img.example/1.jpg")
-    for state in PIPELINE[1 : PIPELINE.index(status) + 1]:
-        job = advance(job, state, **FIELDS_FOR[state])
-    return job
+from .builders import FIELDS_FOR, SHA, job_in
 
 AT = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 MANIFEST = FIELDS_FOR[JobStatus.SHOPIFY_PUSH]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from plinth.domain.job import Job, ShopifyResult
+from plinth.domain.job import Job
 from plinth.domain.states import (
     PIPELINE,
     STAGE_FROM,
@@ -27,33 +25,7 @@ from plinth.domain.transitions import (
     retry,
 )
 
-SHA = "a" * 64
-
-# What each stage adds to the job when it moves it into the state.
-FIELDS_FOR: dict[JobStatus, dict[str, Any]] = {
-    JobStatus.BG_REMOVED: {
-        "img_sha256": SHA,
-        "s3_original_key": f"originals/SKU1/{SHA}.jpg",
-        "s3_cutout_key": f"cutouts/SKU1/{SHA}.png",
-        "s3_mask_key": f"masks/SKU1/{SHA}.png",
-    },
-    JobStatus.BACKGROUND_READY: {"s3_background_keys": [f"backgrounds/default/SKU1/{SHA}_0.jpg"]},
-    JobStatus.COMPOSITED: {"s3_composite_keys": [f"composites/default/SKU1/{SHA}_0.jpg"]},
-    JobStatus.DERIVATIVES: {"s3_derivative_keys": [f"derivatives/default/SKU1/{SHA}/0_hero.jpg"]},
-    JobStatus.SHOPIFY_PUSH: {"manifest_s3_key": f"manifests/SKU1/{SHA}-default.json"},
-    JobStatus.DONE: {"shopify": ShopifyResult(status="skipped", reason="no Shopify settings")},
-}
-
-
-def new_job() -> Job:
-    return Job(sku="SKU1", theme="default", image_url="https://img.example/1.jpg")
-
-
-def job_in(status: JobStatus) -> Job:
-    job = new_job()
-    for state in PIPELINE[1 : PIPELINE.index(status) + 1]:
-        job = advance(job, state, **FIELDS_FOR[state])
-    return job
+from .builders import FIELDS_FOR, SHA, job_in, new_job
 
 
 @pytest.mark.parametrize("current", PIPELINE[:-1])
