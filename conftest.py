@@ -186,6 +186,19 @@ async def database(stack_settings: WorkerSettings) -> AsyncIterator[Database]:
     await db.close()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_db(stack_settings: WorkerSettings, test_namespace: SessionNamespace
+                 ) -> AsyncIterator[Database]:
+    """An empty database of the test's own, with Plinth's indexes, dropped after the test: for
+    tests that run workers or count what is stored (the shared ``database`` holds other tests'
+    documents)."""
+    db = Database(stack_settings.mongo_uri, test_namespace.database("own"))
+    await db.ensure_indexes()
+    yield db
+    await db.client.drop_database(db.db.name)
+    await db.close()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def blobs(stack_settings: WorkerSettings) -> AsyncIterator[BlobStore]:
     async with BlobStore.from_settings(stack_settings) as store:

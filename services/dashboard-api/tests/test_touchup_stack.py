@@ -6,23 +6,17 @@ history the manual step (issue 20, item 3)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import io
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 from litestar.testing import AsyncTestClient
 from PIL import Image, ImageDraw
-from pydantic import SecretStr
 
 from plinth import keys
-from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.domain.job import Job
@@ -30,8 +24,6 @@ from plinth.domain.states import JobStatus, Stage
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_BG_REMOVED
 from plinth.worker import Step
-from plinth.worker.groups import pipeline_groups, start_groups_at_end
-from plinth.worker.service import serve_stage
 from plinth.worker.settings import WorkerSettings
 from plinth_background.main import STEPS as BACKGROUND_STEPS
 from plinth_background.settings import BackgroundWorkerSettings
@@ -43,8 +35,9 @@ from plinth_derive.review import review_settings
 from plinth_derive.settings import DeriveWorkerSettings
 from plinth_publish.handler import ShopifyClients, publish
 from plinth_publish.settings import PublishWorkerSettings
-from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
+from plinth_testkit.fakes.shopify import FakeShopify
 from plinth_testkit.kafka import publish_once
+from plinth_testkit.stages import stage_workers, worker_fields
 from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -68,16 +61,6 @@ def never_hold(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     review_settings.cache_clear()
     yield
     review_settings.cache_clear()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_db(stack_settings: WorkerSettings, test_namespace: Any) -> AsyncIterator[Database]:
-    name = test_namespace.database(f"touchup-{uuid.uuid4().hex[:6]}")
-    db = Database(stack_settings.mongo_uri, name)
-    await db.ensure_indexes()
-    yield db
-    await db.client.drop_database(db.db.name)
-    await db.close()
 
 
 def png(image: Image.Image) -> bytes:
@@ -113,20 +96,14 @@ async def test_a_done_job_is_touched_up_and_done_again_with_the_new_mask(
     stack_settings: WorkerSettings, own_db: Database, blobs: BlobStore, fake: FakeShopify,
     never_hold: None, unique: str,
 ) -> None:
-    base = {**stack_settings.model_dump(), "mongo_db": own_db.db.name,
-            "kafka_consumer_group_prefix":
-                f"{stack_settings.kafka_consumer_group_prefix}-tu-{unique}",
-            "worker_control_scope": unique, "retry_base_delay_s": 0.5}
+    base = worker_fields(stack_settings, own_db, label="tu", unique=unique)
     background_settings = BackgroundWorkerSettings(**{
         **base, "instance_id": f"background-{unique}", "background_variants": 1})
     composite_settings = WorkerSettings(**{**base, "instance_id": f"composite-{unique}"})
     derive_settings = DeriveWorkerSettings(**{**base, "instance_id": f"derive-{unique}"})
     publish_settings = PublishWorkerSettings(**{
         **base, "instance_id": f"publish-{unique}",
-        "shopify_store_domain": "plinth-touchup.myshopify.com",
-        "shopify_access_token": SecretStr(fake.access_token),
-        "shopify_api_version": DEFAULT_VERSION, "shopify_base_url": fake.admin_base_url,
-    })  # fmt: skip
+        **fake.client_settings("plinth-touchup.myshopify.com")})
     dashboard_settings = DashboardSettings(
         mongo_db=own_db.db.name, s3_bucket=stack_settings.s3_bucket,
         kafka_consumer_group_prefix=base["kafka_consumer_group_prefix"],
@@ -138,25 +115,13 @@ async def test_a_done_job_is_touched_up_and_done_again_with_the_new_mask(
     sha = job.img_sha256
     assert sha is not None
 
-    await ensure_topics(derive_settings)
-    groups = pipeline_groups(derive_settings)
-    stages = ("-background", "-composite", "-derive", "-publish")
-    await start_groups_at_end(derive_settings, {g: t for g, t in groups.items()
-                                                if g.endswith(stages)})
     clients = ShopifyClients(media_poll_interval_s=0.05)
     publish_steps = [Step(Stage.PUBLISH, JobStatus.SHOPIFY_PUSH, JobStatus.DONE,
                           functools.partial(publish, clients=clients))]
-    stop = asyncio.Event()
-    workers = [
-        asyncio.create_task(serve_stage(stage, steps, service_name=f"touchup-{stage.value}",
-                                        settings=settings, stop=stop))
-        for stage, steps, settings in (
-            (Stage.BACKGROUND, BACKGROUND_STEPS, background_settings),
-            (Stage.COMPOSITE, COMPOSITE_STEPS, composite_settings),
-            (Stage.DERIVE, DERIVE_STEPS, derive_settings),
-            (Stage.PUBLISH, publish_steps, publish_settings),
-        )
-    ]
+    workers = [(Stage.BACKGROUND, BACKGROUND_STEPS, background_settings),
+               (Stage.COMPOSITE, COMPOSITE_STEPS, composite_settings),
+               (Stage.DERIVE, DERIVE_STEPS, derive_settings),
+               (Stage.PUBLISH, publish_steps, publish_settings)]
 
     async def done_with(mask: str) -> Job | None:
         now = await own_db.jobs.get(job.id)
@@ -165,43 +130,36 @@ async def test_a_done_job_is_touched_up_and_done_again_with_the_new_mask(
         return now if now.status is JobStatus.DONE and now.s3_mask_key == mask else None
 
     try:
-        async def ready() -> bool:
-            docs = await own_db.workers.find({"stopped": False}).to_list()
-            return {d["stage"] for d in docs if d.get("assignment")} >= {
-                "background", "composite", "derive", "publish"}
-        await until(ready, 90, "the workers never held their partitions")
+        async with stage_workers(own_db, workers, name="touchup"):
+            await publish_once(derive_settings, JOB_BG_REMOVED, JobEvent(
+                job_id=job.id, sku=job.sku, theme=job.theme, img_sha256=sha,
+                status=JobStatus.BG_REMOVED), key=job.id)
+            first = await until(functools.partial(done_with, keys.mask_key(job.sku, sha)), 180,
+                                "the job never reached DONE the first time")
+            assert first.shopify is not None and first.shopify.status == "published"
+            assert first.manifest_s3_key is not None
+            manifest = json.loads(await blobs.get(first.manifest_s3_key))
+            assert manifest["assets"]["mask"]["key"] == keys.mask_key(job.sku, sha)
 
-        await publish_once(derive_settings, JOB_BG_REMOVED, JobEvent(
-            job_id=job.id, sku=job.sku, theme=job.theme, img_sha256=sha,
-            status=JobStatus.BG_REMOVED), key=job.id)
-        first = await until(functools.partial(done_with, keys.mask_key(job.sku, sha)), 180,
-                            "the job never reached DONE the first time")
-        assert first.shopify is not None and first.shopify.status == "published"
-        assert first.manifest_s3_key is not None
-        manifest = json.loads(await blobs.get(first.manifest_s3_key))
-        assert manifest["assets"]["mask"]["key"] == keys.mask_key(job.sku, sha)
+            async with AsyncTestClient(app=create_app(dashboard_settings)) as client:
+                masks = (await client.get(f"/api/jobs/{job.id}/masks", headers=OPERATOR)).json()
+                assert masks["current"] == 1
+                body = {"base_version": 1, "method": "paint", "note": "the neck was cut short",
+                        "strokes": [{"mode": "add", "size": 40,
+                                     "points": [[240, 30], [240, 70]]},
+                                    {"mode": "remove", "size": 30,
+                                     "points": [[190, 340], [290, 340]]}],
+                        "points": []}
+                response = await client.post(f"/api/jobs/{job.id}/touch-up", headers=OPERATOR,
+                                             json=body)
+                assert response.status_code == 202, response.text
+                assert response.json()["version"] == 2
+                assert response.json()["jobs"] == [job.id]
 
-        async with AsyncTestClient(app=create_app(dashboard_settings)) as client:
-            masks = (await client.get(f"/api/jobs/{job.id}/masks", headers=OPERATOR)).json()
-            assert masks["current"] == 1
-            body = {"base_version": 1, "method": "paint", "note": "the neck was cut short",
-                    "strokes": [{"mode": "add", "size": 40,
-                                 "points": [[240, 30], [240, 70]]},
-                                {"mode": "remove", "size": 30,
-                                 "points": [[190, 340], [290, 340]]}],
-                    "points": []}
-            response = await client.post(f"/api/jobs/{job.id}/touch-up", headers=OPERATOR,
-                                         json=body)
-            assert response.status_code == 202, response.text
-            assert response.json()["version"] == 2
-            assert response.json()["jobs"] == [job.id]
-
-        new_mask = keys.mask_key(job.sku, sha, 2)
-        final = await until(functools.partial(done_with, new_mask), 180,
-                            "the touched-up job never reached DONE again")
+            new_mask = keys.mask_key(job.sku, sha, 2)
+            final = await until(functools.partial(done_with, new_mask), 180,
+                                "the touched-up job never reached DONE again")
     finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), 30)
         await clients.aclose()
 
     assert final.s3_cutout_key == keys.cutout_key(job.sku, sha, 2)

@@ -11,19 +11,14 @@ running as stage workers in this process and the dashboard API in-process:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import pytest_asyncio
 from litestar.testing import AsyncTestClient
-from pydantic import SecretStr
 
-from plinth.adapters.kafka import ensure_topics
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth.adapters.themes import ThemeStore
@@ -35,8 +30,6 @@ from plinth.imaging.decode import encode_jpeg
 from plinth.messaging.events import JobEvent
 from plinth.messaging.topics import JOB_COMPOSITED, JOB_IN_REVIEW, JOB_SHOPIFY_PUSH
 from plinth.worker import Step
-from plinth.worker.groups import pipeline_groups, start_groups_at_end
-from plinth.worker.service import serve_stage
 from plinth.worker.settings import WorkerSettings
 from plinth_dashboard_api.app import create_app
 from plinth_dashboard_api.settings import DashboardSettings
@@ -45,8 +38,9 @@ from plinth_derive.review import review_settings
 from plinth_derive.settings import DeriveWorkerSettings
 from plinth_publish.handler import ShopifyClients, publish
 from plinth_publish.settings import PublishWorkerSettings
-from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
+from plinth_testkit.fakes.shopify import FakeShopify
 from plinth_testkit.kafka import TopicTail, publish_once
+from plinth_testkit.stages import stage_workers, worker_fields
 from plinth_testkit.waiting import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session"),
@@ -69,16 +63,6 @@ def global_threshold(monkeypatch: pytest.MonkeyPatch) -> Iterator[float]:
     review_settings.cache_clear()
     yield 0.5
     review_settings.cache_clear()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_db(stack_settings: WorkerSettings, test_namespace: Any) -> AsyncIterator[Database]:
-    name = test_namespace.database(f"review-{uuid.uuid4().hex[:6]}")
-    db = Database(stack_settings.mongo_uri, name)
-    await db.ensure_indexes()
-    yield db
-    await db.client.drop_database(db.db.name)
-    await db.close()
 
 
 def theme_with(name: str, threshold: float | None) -> Theme:
@@ -110,17 +94,11 @@ async def test_held_jobs_wait_for_a_person_and_go_on_or_fail_by_their_decision(
     stack_settings: WorkerSettings, own_db: Database, blobs: BlobStore, fake: FakeShopify,
     global_threshold: float, unique: str,
 ) -> None:
-    base = {**stack_settings.model_dump(), "mongo_db": own_db.db.name,
-            "kafka_consumer_group_prefix":
-                f"{stack_settings.kafka_consumer_group_prefix}-rv-{unique}",
-            "worker_control_scope": unique, "retry_base_delay_s": 0.5}
+    base = worker_fields(stack_settings, own_db, label="rv", unique=unique)
     derive_settings = DeriveWorkerSettings(**{**base, "instance_id": f"derive-{unique}"})
     publish_settings = PublishWorkerSettings(**{
         **base, "instance_id": f"publish-{unique}",
-        "shopify_store_domain": "plinth-review.myshopify.com",
-        "shopify_access_token": SecretStr(fake.access_token),
-        "shopify_api_version": DEFAULT_VERSION, "shopify_base_url": fake.admin_base_url,
-    })  # fmt: skip
+        **fake.client_settings("plinth-review.myshopify.com")})
     dashboard_settings = DashboardSettings(
         mongo_db=own_db.db.name, s3_bucket=stack_settings.s3_bucket,
         kafka_consumer_group_prefix=base["kafka_consumer_group_prefix"],
@@ -145,30 +123,15 @@ async def test_held_jobs_wait_for_a_person_and_go_on_or_fail_by_their_decision(
     for job in jobs.values():
         await own_db.jobs.insert(job)
 
-    await ensure_topics(derive_settings)
-    groups = pipeline_groups(derive_settings)
-    await start_groups_at_end(derive_settings, {g: t for g, t in groups.items()
-                                                if g.endswith(("-derive", "-publish"))})
     clients = ShopifyClients(media_poll_interval_s=0.05)
     publish_steps = [Step(Stage.PUBLISH, JobStatus.SHOPIFY_PUSH, JobStatus.DONE,
                           functools.partial(publish, clients=clients))]
-    stop = asyncio.Event()
-    workers = [
-        asyncio.create_task(serve_stage(Stage.DERIVE, DERIVE_STEPS, service_name="review-derive",
-                                        settings=derive_settings, stop=stop)),
-        asyncio.create_task(serve_stage(Stage.PUBLISH, publish_steps,
-                                        service_name="review-publish",
-                                        settings=publish_settings, stop=stop)),
-    ]
+    workers = [(Stage.DERIVE, DERIVE_STEPS, derive_settings),
+               (Stage.PUBLISH, publish_steps, publish_settings)]
     in_review = TopicTail(derive_settings.kafka_bootstrap, JOB_IN_REVIEW)
     pushed = TopicTail(derive_settings.kafka_bootstrap, JOB_SHOPIFY_PUSH)
     try:
-        async def ready() -> bool:
-            docs = await own_db.workers.find({"stopped": False}).to_list()
-            return {d["stage"] for d in docs if d.get("assignment")} >= {"derive", "publish"}
-        await until(ready, 90, "the workers never held their partitions")
-
-        async with in_review, pushed:
+        async with stage_workers(own_db, workers, name="review"), in_review, pushed:
             for job in jobs.values():
                 await publish_once(derive_settings, JOB_COMPOSITED, JobEvent(
                     job_id=job.id, sku=job.sku, theme=job.theme, img_sha256=job.img_sha256,
@@ -228,8 +191,6 @@ async def test_held_jobs_wait_for_a_person_and_go_on_or_fail_by_their_decision(
                                   for j in now.values()) else None  # type: ignore[return-value]
             final = await until(finished, 120, "the approved jobs never reached DONE")
     finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), 30)
         await clients.aclose()
 
     for name in ("doubtful", "always"):

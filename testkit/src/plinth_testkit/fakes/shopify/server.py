@@ -24,6 +24,7 @@ from graphql import (
     parse,
     validate,
 )
+from pydantic import SecretStr
 
 from plinth.vendors.shopify.media import is_plinth_media
 from plinth_testkit.fakes.shopify.cost import MAX_SINGLE_QUERY_COST, query_cost, returned_objects
@@ -88,6 +89,12 @@ class FakeShopify(ThreadedFake):
     def admin_base_url(self) -> str:
         """What ``PLINTH_SHOPIFY_BASE_URL`` should be to talk to this fake."""
         return f"{self.url}/admin/api"
+
+    def client_settings(self, store_domain: str = "plinth-test.myshopify.com") -> dict[str, Any]:
+        """The ``shopify_*`` settings fields that point Plinth's Shopify client at this fake."""
+        return {"shopify_store_domain": store_domain,
+                "shopify_access_token": SecretStr(self.access_token),
+                "shopify_api_version": DEFAULT_VERSION, "shopify_base_url": self.admin_base_url}
 
     # -- seeding and inspection -----------------------------------------------------------
 
