@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,7 +23,7 @@ from plinth.worker.runtime import Record
 from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, publish
 from plinth_publish.main import STEPS
 from plinth_publish.settings import PublishWorkerSettings
-from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
+from plinth_testkit.fakes.shopify import FakeShopify
 
 
 class MemoryJobs:
@@ -133,21 +133,8 @@ def fake() -> Iterator[FakeShopify]:
         yield server
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[ShopifyClients]:
-    pool = ShopifyClients(media_poll_interval_s=0.02, transient_backoff_s=0.01)
-    yield pool
-    await pool.aclose()
-
-
 def shopify_settings(fake: FakeShopify, **extra: object) -> PublishWorkerSettings:
-    return PublishWorkerSettings(
-        shopify_store_domain="plinth-test.myshopify.com",
-        shopify_access_token=fake.access_token,  # type: ignore[arg-type]
-        shopify_api_version=DEFAULT_VERSION,
-        shopify_base_url=fake.admin_base_url,
-        **extra,  # type: ignore[arg-type]
-    )
+    return PublishWorkerSettings(**fake.client_settings(), **extra)
 
 
 def harness(settings: PublishWorkerSettings, clients: ShopifyClients) -> Harness:

@@ -7,7 +7,6 @@ import functools
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
@@ -17,7 +16,7 @@ from plinth.worker import StageWorker, Step
 from plinth.worker.settings import WorkerSettings
 from plinth_publish.handler import ShopifyClients, hero_key, publish
 from plinth_publish.settings import PublishWorkerSettings
-from plinth_testkit.fakes.shopify import DEFAULT_VERSION, FakeShopify
+from plinth_testkit.fakes.shopify import FakeShopify
 
 from .test_publish_handler import jpeg, pushed_job, record_for
 
@@ -47,15 +46,7 @@ async def test_job_in_mongo_and_hero_in_s3_is_published_and_done(
 ) -> None:
     sku = f"MUG-{unique}"
     fake.add_product("Stack Mug", [sku])
-    settings = PublishWorkerSettings(
-        **{
-            **stack_settings.model_dump(),
-            "shopify_store_domain": "plinth-test.myshopify.com",
-            "shopify_access_token": SecretStr(fake.access_token),
-            "shopify_api_version": DEFAULT_VERSION,
-            "shopify_base_url": fake.admin_base_url,
-        }
-    )
+    settings = PublishWorkerSettings(**{**stack_settings.model_dump(), **fake.client_settings()})
     job = pushed_job(sku=sku)
     await database.jobs.insert(job)
     await blobs.put(hero_key(job), jpeg(), content_type="image/jpeg")

@@ -4,7 +4,7 @@ theme's template or the job's own, and a re-publish replaces what the job publis
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,13 +21,6 @@ def fake() -> Iterator[FakeShopify]:
     with FakeShopify(polls_to_ready=2) as server:
         server.add_product("Blue Mug", ["MUG-1", "MUG-1-LARGE"])
         yield server
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[ShopifyClients]:
-    pool = ShopifyClients(media_poll_interval_s=0.02, transient_backoff_s=0.01)
-    yield pool
-    await pool.aclose()
 
 
 def ids(media: list) -> list[str]:  # type: ignore[type-arg]
