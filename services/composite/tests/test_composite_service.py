@@ -15,19 +15,9 @@ from plinth.imaging.decode import encode_jpeg, encode_png
 from plinth.worker import StageContext
 from plinth.worker.settings import WorkerSettings
 from plinth_composite.main import composites
+from plinth_testkit.memory import MemoryBlobs
 
 SHA = "f" * 64
-
-
-class Blobs:
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    async def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        return key
 
 
 async def test_one_composite_per_background_with_the_product_on_it() -> None:
@@ -40,7 +30,7 @@ async def test_one_composite_per_background_with_the_product_on_it() -> None:
     job = Job(sku="SKU-C", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               status=JobStatus.BACKGROUND_READY, s3_cutout_key=f"cutouts/SKU-C/{SHA}.png",
               s3_background_keys=list(backgrounds))
-    ctx = StageContext(WorkerSettings(), Blobs(objects), INVALID_SPAN, "t")
+    ctx = StageContext(WorkerSettings(), MemoryBlobs(objects), INVALID_SPAN, "t")
     result = await composites(job, ctx)
 
     keys = [f"composites/default/SKU-C/{SHA}_{i}.jpg" for i in (0, 1)]

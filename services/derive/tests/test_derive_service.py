@@ -17,22 +17,15 @@ from plinth.worker.errors import PermanentStageError
 from plinth_derive.main import derivatives
 from plinth_derive.manifest_step import manifest
 from plinth_derive.settings import DeriveWorkerSettings
+from plinth_testkit.memory import MemoryBlobs
 
 SHA = "0" * 64
 
 
-class Blobs:
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    async def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        return f"https://s3.test/{key}?signed"
+SIGNED = "https://s3.test/{key}?signed"
 
 
-def composited_job() -> tuple[Job, Blobs]:
+def composited_job() -> tuple[Job, MemoryBlobs]:
     ramp = np.linspace(60, 220, 600, dtype=np.float32)
     picture = np.dstack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (600, 1)),
                          np.tile(ramp[:, None], (1, 600))]).astype(np.uint8)
@@ -44,7 +37,7 @@ def composited_job() -> tuple[Job, Blobs]:
               s3_composite_keys=[key],
               provider_metadata={"segment": {"provider": "local", "width": 600, "height": 600,
                                              "format": "JPEG", "bytes": 1234}})
-    return job, Blobs({key: encode_jpeg(picture)})
+    return job, MemoryBlobs({key: encode_jpeg(picture)}, url_template=SIGNED)
 
 
 async def test_nine_derivatives_then_a_manifest_that_validates() -> None:

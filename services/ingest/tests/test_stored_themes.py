@@ -28,6 +28,7 @@ from plinth_dashboard_api.themes import sample_cutout
 from plinth_ingest.runtime import IngestRuntime
 from plinth_ingest.settings import IngestSettings
 from plinth_testkit.http_server import LocalHttpServer
+from plinth_testkit.memory import MemoryBlobs
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
@@ -63,17 +64,6 @@ def fresh_catalogue(runtime: IngestRuntime) -> None:
     themes.invalidate()
 
 
-class Blobs:
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    async def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        raise AssertionError("not used")
-
-
 def pixels(jpeg: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
 
@@ -89,15 +79,15 @@ async def render(job: Job, db: Database) -> tuple[np.ndarray, np.ndarray]:
     settings = SimpleNamespace(background_variants=None, background_mode="procedural",
                                background_cache_mb=8)  # fmt: skip
     background = await backgrounds(
-        job, StageContext(settings, Blobs({}), INVALID_SPAN, "t", db)  # type: ignore[arg-type]
+        job, StageContext(settings, MemoryBlobs({}), INVALID_SPAN, "t", db)  # type: ignore[type-var]
     )
     (bg_key,) = background.artefacts
     cutout = Image.fromarray(sample_cutout(), "RGBA")
     buffer = io.BytesIO()
     cutout.save(buffer, format="PNG")
     job = job.model_copy(update={"s3_cutout_key": "cutout.png", "s3_background_keys": [bg_key]})
-    blobs = Blobs({"cutout.png": buffer.getvalue(), **background.artefacts})
-    composite = await composites(job, StageContext(settings, blobs, INVALID_SPAN, "t", db))  # type: ignore[arg-type]
+    blobs = MemoryBlobs({"cutout.png": buffer.getvalue(), **background.artefacts})
+    composite = await composites(job, StageContext(settings, blobs, INVALID_SPAN, "t", db))  # type: ignore[type-var]
     (jpeg,) = composite.artefacts.values()
     return pixels(background.artefacts[bg_key]), pixels(jpeg)
 

@@ -12,31 +12,18 @@ import pytest
 from opentelemetry.trace import INVALID_SPAN
 from PIL import Image
 
-from plinth.adapters.s3 import BlobNotFound
 from plinth.domain.job import Job
 from plinth.imaging.errors import SegmentationError, TruncatedImageError
 from plinth.worker import StageContext
 from plinth.worker.errors import PermanentStageError, classify
 from plinth_segment.main import segment
 from plinth_segment.settings import SegmentWorkerSettings
+from plinth_testkit.memory import MemoryBlobs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bench.quality.synth import make_case
 
 SHA = "d" * 64
-
-
-class Blobs:
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    async def get(self, key: str) -> bytes:
-        if key not in self.objects:
-            raise BlobNotFound(key)
-        return self.objects[key]
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        return f"memory://{key}"
 
 
 LOCAL = SegmentWorkerSettings(segment_provider="local")
@@ -48,7 +35,7 @@ def job_with(
     key = f"originals/SKU-9/{SHA}.jpg"
     job = Job(sku="SKU-9", theme="default", image_url="https://x/a.jpg", img_sha256=SHA,
               s3_original_key=key)
-    return job, StageContext(settings, Blobs({key: original}), INVALID_SPAN, "t")
+    return job, StageContext(settings, MemoryBlobs({key: original}), INVALID_SPAN, "t")
 
 
 def photo() -> bytes:
