@@ -6,7 +6,7 @@ field it belongs to, so 3JMS (or whoever prepared the CSV) knows exactly what to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -187,27 +187,30 @@ def _themes(
             FieldProblem("themes", f"and {len(invalid) - MAX_REPORTED_THEMES} more invalid themes")
         )
     if unknown:
-        names = ", ".join(repr(name) for name in list(unknown)[:MAX_REPORTED_THEMES])
-        more = len(unknown) - MAX_REPORTED_THEMES
         problems.append(
             FieldProblem(
                 "themes",
-                f"unknown theme{'s' if len(unknown) > 1 else ''} {names}"
-                f"{f' and {more} more' if more > 0 else ''}; "
+                f"{_some_themes('unknown', unknown)}; "
                 f"available: {', '.join(sorted(known_themes)) or 'none'}",
             )
         )
     if archived:
-        names = ", ".join(repr(name) for name in list(archived)[:MAX_REPORTED_THEMES])
-        more = len(archived) - MAX_REPORTED_THEMES
         problems.append(
             FieldProblem(
                 "themes",
-                f"archived theme{'s' if len(archived) > 1 else ''} {names}"
-                f"{f' and {more} more' if more > 0 else ''}: "
+                f"{_some_themes('archived', archived)}: "
                 "restore it in the dashboard's theme editor to use it",
             )
         )
     if len(themes) > max_themes:
         problems.append(FieldProblem("themes", f"at most {max_themes} themes per delivery"))
     return tuple(themes)
+
+
+def _some_themes(kind: str, names: Collection[str]) -> str:
+    """``kind`` theme(s) and their names, the first MAX_REPORTED_THEMES of them and how many
+    more ("unknown themes 'a', 'b' and 3 more")."""
+    shown = ", ".join(repr(name) for name in list(names)[:MAX_REPORTED_THEMES])
+    more = len(names) - MAX_REPORTED_THEMES
+    return (f"{kind} theme{'s' if len(names) > 1 else ''} {shown}"
+            f"{f' and {more} more' if more > 0 else ''}")
