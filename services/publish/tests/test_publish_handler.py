@@ -24,6 +24,7 @@ from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, pub
 from plinth_publish.main import STEPS
 from plinth_publish.settings import PublishWorkerSettings
 from plinth_testkit.fakes.shopify import FakeShopify
+from plinth_testkit.memory import MemoryBlobs
 
 
 class MemoryJobs:
@@ -39,20 +40,6 @@ class MemoryJobs:
             return False
         self.docs[job.id] = job
         return True
-
-
-class MemoryBlobs:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    async def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        self.objects[key] = data
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        return f"memory://{key}"
 
 
 class Events:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from plinth.adapters.s3 import BlobNotFound
 from plinth.domain.job import Job
 from plinth.domain.states import JobStatus
 from plinth.messaging.events import Event
+from plinth_testkit.memory import MemoryBlobs
 
 
 class MemoryJobs:
@@ -27,25 +27,6 @@ class MemoryJobs:
         self.docs[job.id] = job
         self.writes += 1
         return True
-
-
-class MemoryBlobs:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.puts = 0
-
-    async def get(self, key: str) -> bytes:
-        try:
-            return self.objects[key]
-        except KeyError:
-            raise BlobNotFound(key) from None
-
-    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        self.objects[key] = data
-        self.puts += 1
-
-    async def presign_get(self, key: str, ttl_s: int | None = None) -> str:
-        return f"memory://{key}"
 
 
 @dataclass

@@ -47,12 +47,14 @@ class MemoryEvents:
 
 class MemoryBlobs:
     """A blob store in a dict, with the calls stages make: ``get`` (``BlobNotFound`` like S3),
-    ``put``, ``exists`` and ``presign_get``, whose URL is ``url_template`` with the key."""
+    ``put`` (counted in ``puts``), ``exists`` and ``presign_get``, whose URL is
+    ``url_template`` with the key."""
 
     def __init__(self, objects: dict[str, bytes] | None = None, *,
                  url_template: str = "memory://{key}") -> None:
         self.objects: dict[str, bytes] = {} if objects is None else objects
         self.url_template = url_template
+        self.puts = 0
 
     async def get(self, key: str) -> bytes:
         try:
@@ -62,6 +64,7 @@ class MemoryBlobs:
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         self.objects[key] = data
+        self.puts += 1
 
     async def exists(self, key: str) -> bool:
         return key in self.objects
