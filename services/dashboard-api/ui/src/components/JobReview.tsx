@@ -1,7 +1,7 @@
 // The job page's issue-20 cards: the review hold, the mask versions and the alt text.
 import { useState } from "react";
 import { CHECKERBOARD } from "./Presigned";
-import { Button, Card, Dialog } from "./ui";
+import { Button, Card, Dialog, ReasonField } from "./ui";
 import type { Job, MaskVersion } from "../lib/api";
 import { formatConfidence, relativeTime } from "../lib/format";
 import { useAltText, useApprove, useAudit, useCanOperate, useMasks, useReject } from "../lib/hooks";
@@ -43,9 +43,7 @@ export function ReviewCard({ job }: { job: Job }) {
       )}
       {(approve.isError || reject.isError) && <p role="alert" className="mt-2 text-xs text-red-600">{(approve.error ?? reject.error)?.message}</p>}
       <Dialog open={rejectOpen} title="Reject this job" onClose={() => setRejectOpen(false)}>
-        <label className="block text-sm">Reason (required)
-          <textarea value={reason} onChange={(e) => setReason(e.target.value)} rows={3} maxLength={500} className="mt-1 w-full rounded-md border border-gray-300 bg-white p-2 text-sm dark:border-gray-700 dark:bg-gray-950" />
-        </label>
+        <ReasonField label="Reason (required)" value={reason} onChange={setReason} />
         <div className="mt-4 flex justify-end gap-2">
           <Button variant="ghost" onClick={() => setRejectOpen(false)}>Cancel</Button>
           <Button variant="destructive" disabled={!reason.trim() || reject.isPending} onClick={() => reject.mutate({ id: job.id, reason: reason.trim() }, { onSuccess: () => setRejectOpen(false) })}>Reject job</Button>

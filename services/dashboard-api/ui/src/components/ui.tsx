@@ -109,6 +109,22 @@ export function Dialog({ open, title, onClose, children }: { open: boolean; titl
   );
 }
 
+/** The reason a person gives in a dialog (reject, fail): a labelled textarea of up to 500 characters. */
+export function ReasonField({ label, value, onChange, name }: { label: string; value: string; onChange: (value: string) => void; name?: string }) {
+  return (
+    <label className="block text-sm">{label}
+      <textarea
+        name={name}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        maxLength={500}
+        rows={3}
+        className="mt-1 w-full rounded-md border border-gray-300 bg-white p-2 text-sm dark:border-gray-700 dark:bg-gray-950"
+      />
+    </label>
+  );
+}
+
 export function StatCard({ label, value, sub, testId }: { label: string; value: ReactNode; sub?: ReactNode; testId?: string }) {
   return (
     <Card>

@@ -3,7 +3,7 @@ import { Link, useLocation, useParams } from "react-router-dom";
 import { AssetTile, CopyButton } from "../components/Asset";
 import { AltTextCard, AuditCard, MaskVersionsCard, ReviewCard, canTouchUp } from "../components/JobReview";
 import { Stepper } from "../components/Stepper";
-import { Button, Card, Dialog, ErrorBox, Spinner, StatusBadge } from "../components/ui";
+import { Button, Card, Dialog, ErrorBox, ReasonField, Spinner, StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
 import { fillTemplate, formatConfidence, formatCost, formatDuration, relativeTime } from "../lib/format";
 import { useFailJob, useJob, useRetryJob } from "../lib/hooks";
@@ -232,15 +232,7 @@ export function JobDetailPage() {
       </Dialog>
 
       <Dialog open={failOpen} title="Fail this job" onClose={() => setFailOpen(false)}>
-        <label className="block text-sm">Reason
-          <textarea
-            value={reason}
-            onChange={(e) => setReason(e.target.value)}
-            maxLength={500}
-            rows={3}
-            className="mt-1 w-full rounded-md border border-gray-300 bg-white p-2 text-sm dark:border-gray-700 dark:bg-gray-950"
-          />
-        </label>
+        <ReasonField label="Reason" value={reason} onChange={setReason} />
         {failJob.isError && <p role="alert" className="mt-2 text-sm text-red-600">{failJob.error.message}</p>}
         <div className="mt-4 flex justify-end gap-2">
           <Button variant="ghost" onClick={() => setFailOpen(false)}>Cancel</Button>

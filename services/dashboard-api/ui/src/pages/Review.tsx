@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { PresignedImage } from "../components/Presigned";
-import { Button, Card, Dialog, ErrorBox, Spinner } from "../components/ui";
+import { Button, Card, Dialog, ErrorBox, ReasonField, Spinner } from "../components/ui";
 import type { ReviewItem } from "../lib/api";
 import { formatConfidence, relativeTime } from "../lib/format";
 import { useApprove, useApproveMany, useCanOperate, useReject, useReviewQueue } from "../lib/hooks";
@@ -223,16 +223,7 @@ export function ReviewPage() {
 
       <Dialog open={rejectOpen} title={`Reject ${current?.job.sku ?? ""}`} onClose={() => setRejectOpen(false)}>
         <form onSubmit={(e) => { e.preventDefault(); submitReject(); }}>
-          <label className="block text-sm">Reason (required)
-            <textarea
-              name="reject-reason"
-              value={reason}
-              onChange={(e) => setReason(e.target.value)}
-              maxLength={500}
-              rows={3}
-              className="mt-1 w-full rounded-md border border-gray-300 bg-white p-2 text-sm dark:border-gray-700 dark:bg-gray-950"
-            />
-          </label>
+          <ReasonField label="Reason (required)" name="reject-reason" value={reason} onChange={setReason} />
           {reject.isError && <p role="alert" className="mt-2 text-sm text-red-600">{reject.error.message}</p>}
           <div className="mt-4 flex justify-end gap-2">
             <Button type="button" variant="ghost" onClick={() => setRejectOpen(false)}>Cancel</Button>
