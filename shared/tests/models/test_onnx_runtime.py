@@ -325,7 +325,7 @@ def test_the_any_size_copy_is_kept_beside_the_original_and_reused(
     path = _save(resize_model(), tmp_path / "resize.onnx")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     OnnxSaliencyModel(path, ModelContract(input_side=96), options=CPU)
-    copy = tmp_path / f"resize.{sha[:16]}.any-size.onnx"
+    copy = tmp_path / f"resize.{sha[:16]}.runtime.onnx"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, copy.name])
     assert path.read_bytes() != copy.read_bytes()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, "the original is untouched"
@@ -339,12 +339,66 @@ def test_the_any_size_copy_is_kept_beside_the_original_and_reused(
     assert any_size_copy(path, sha) == copy
 
 
+def isnet_like_model(side: int = 64) -> onnx.ModelProto:
+    """Like the shipped IS-Net files: float32 input cast to float16, float16 weights, the map
+    read (``saliency``, cast back to float32) plus a side output nobody reads."""
+    rng = np.random.default_rng(3)
+    weights = [numpy_helper.from_array(rng.normal(0, 0.5, (1, 3, 3, 3)).astype(np.float16), name)
+               for name in ("w_main", "w_side")]
+    nodes = [
+        helper.make_node("Cast", ["image"], ["half"], to=TensorProto.FLOAT16),
+        helper.make_node("Conv", ["half", "w_main"], ["main"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["main"], ["main_s"]),
+        helper.make_node("Cast", ["main_s"], ["saliency"], to=TensorProto.FLOAT),
+        helper.make_node("Conv", ["half", "w_side"], ["side"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["side"], ["side_s"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("saliency", TensorProto.FLOAT, [1, 1, side, side]),
+         helper.make_tensor_value_info("side_s", TensorProto.FLOAT16, [1, 1, side, side])],
+        weights,
+    )
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_the_runtime_copy_computes_one_output_in_float32(tmp_path: Path) -> None:
+    """At its own size the model still gets a runtime copy: only the output that is read, in
+    float32 (no casts, no float16 weights), answering as the float16 original does."""
+    (tmp_path / "a").mkdir()
+    original_path = _save(isnet_like_model(), tmp_path / "a" / "net.onnx")
+    path = _save(isnet_like_model(), tmp_path / "net.onnx")
+    model = OnnxSaliencyModel(path, ModelContract(input_side=64), options=CPU)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    copy = onnx.load(str(tmp_path / f"net.{sha[:16]}.runtime.onnx"))
+
+    assert [o.name for o in copy.graph.output] == ["saliency"]
+    assert sorted(n.op_type for n in copy.graph.node) == ["Cast", "Cast", "Conv", "Sigmoid"]
+    assert [i.name for i in copy.graph.initializer] == ["w_main"]
+    assert all(i.data_type == TensorProto.FLOAT for i in copy.graph.initializer)
+    assert all(a.i == TensorProto.FLOAT for n in copy.graph.node for a in n.attribute
+               if a.name == "to")
+    np.testing.assert_array_equal(
+        numpy_helper.to_array(copy.graph.initializer[0]),
+        numpy_helper.to_array(isnet_like_model().graph.initializer[0]).astype(np.float32))
+    # The float16 original, run as it is.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(original_path), providers=["CPUExecutionProvider"])
+    batch = random_batch(64)
+    reference = session.run(["saliency"], {"image": batch})[0][0, 0]
+    np.testing.assert_allclose(model.predict(batch), reference, atol=2e-3)
+    assert model.fixed_size is None and model.predict(random_batch(96)).shape == (96, 96)
+
+
 def test_a_changed_original_gets_a_copy_of_its_own(tmp_path: Path) -> None:
     path = _save(resize_model(), tmp_path / "m.onnx")
     OnnxSaliencyModel(path, ModelContract(input_side=96), options=CPU)
     _save(resize_model(side=32), path)  # a different model under the same name
     model = OnnxSaliencyModel(path, ModelContract(input_side=96), options=CPU)
-    copies = sorted(p.name for p in tmp_path.glob("m.*.any-size.onnx"))
+    copies = sorted(p.name for p in tmp_path.glob("m.*.runtime.onnx"))
     assert len(copies) == 2
     # The new copy is the 32 px export freed: at 32 it answers as that export does.
     out = model.predict(random_batch(32))
@@ -427,13 +481,13 @@ def test_a_graph_pinned_by_a_reshape_keeps_its_fixed_size(
     out = loaded.predict(batch)
     assert out.shape == (64, 64)
     np.testing.assert_allclose(out, batch[0].mean(axis=0), atol=1e-6)
-    assert list(tmp_path.glob("*.any-size.onnx")) == [], "the copy that cannot run is deleted"
+    assert list(tmp_path.glob("*.runtime.onnx")) == [], "the copy that cannot run is deleted"
     assert [p.name for p in tmp_path.iterdir()] == ["reshape.onnx"]
     assert "cannot run at 96x96" in caplog.text and "fixed size 64x64" in caplog.text
     # A second start tries (and deletes) the copy again, and again keeps the fixed size.
     again = OnnxSaliencyModel(path, ModelContract(input_side=96), options=CPU)
     assert again.fixed_size == (64, 64)
-    assert list(tmp_path.glob("*.any-size.onnx")) == []
+    assert list(tmp_path.glob("*.runtime.onnx")) == []
 
 
 # --- which execution provider really runs (the GPU image's CPU fallback) -----------------------

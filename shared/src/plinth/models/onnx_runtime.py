@@ -92,22 +92,33 @@ class OnnxSaliencyModel:
         self.path = str(path)
         options = options or RuntimeOptions()
         wanted = (contract.input_side, contract.input_side)
-        # A copy freed of its fixed size was made on an earlier start: load only that one.
+        # The runtime copy (any size, one output, float32) was made on an earlier start: load
+        # only that one.
         ready = _any_size_path(path, self.sha256)
         session = _session(ready if ready.is_file() else path, options)
         _check_input(session)
         _check_output(session)
         fixed = _fixed_size(session)
-        if fixed is not None and fixed != wanted:
+        wants_copy = (fixed is not None and fixed != wanted) or len(session.get_outputs()) > 1
+        if wants_copy and not ready.is_file():
+            check_size = fixed or wanted
+            reference = _answer(session, check_size)
             any_size = any_size_copy(path, self.sha256)
             if any_size is not None:
                 del session  # one model in memory at a time
                 session = _session(any_size, options)
-                if _runs_at(session, wanted):
-                    fixed = None
-                else:  # a size pinned elsewhere in the graph (a Reshape): keep the original
-                    log.warning("model %s cannot run at %dx%d; it keeps its fixed size %dx%d",
-                                self.name, *wanted, *fixed)
+                difference = (_difference(reference, _answer(session, check_size))
+                              if _runs_at(session, wanted) else None)
+                if difference is not None and difference <= _COPY_TOLERANCE:
+                    fixed = _fixed_size(session)
+                elif difference is None:  # a size pinned elsewhere in the graph (a Reshape)
+                    log.warning("model %s cannot run at %dx%d; it keeps its fixed size %s",
+                                self.name, *wanted,
+                                "x".join(map(str, fixed)) if fixed else "(none)")
+                else:
+                    log.warning("model %s: its runtime copy answers differently from the "
+                                "original (by %.4f); the original is used", self.name, difference)
+                if difference is None or difference > _COPY_TOLERANCE:
                     any_size.unlink(missing_ok=True)
                     session = _session(path, options)
         self._session = session
@@ -134,16 +145,19 @@ class OnnxSaliencyModel:
 
 
 def any_size_copy(path: Path, sha256: str) -> Path | None:
-    """A copy of the model at ``path`` that runs at any input size, made once and kept beside
-    it (named by the original's sha256, so a changed original is never matched with an old
-    copy). ``None`` when the graph cannot be rewritten; the model then keeps its fixed size.
-    Where the directory is read-only the copy goes to a temporary directory for this process."""
+    """The runtime copy of the model at ``path``: it runs at any input size, computes only the
+    first output (the one read), in float32; made once and kept beside the original (named by
+    the original's sha256, so a changed original is never matched with an old copy). ``None``
+    when the graph cannot be rewritten; the model then keeps its fixed size. Where the
+    directory is read-only the copy goes to a temporary directory for this process."""
     target = _any_size_path(path, sha256)
     if target.is_file():
         return target
     model = _parse(path)
     if not free_input_size(model):
         return None
+    keep_first_output(model)
+    float16_to_float32(model)
     data = model.SerializeToString()
     del model
     for directory in (path.parent, Path(tempfile.gettempdir())):
@@ -153,6 +167,9 @@ def any_size_copy(path: Path, sha256: str) -> Path | None:
                 tmp.write(data)
             os.chmod(tmp.name, 0o644)
             os.replace(tmp.name, candidate)
+            # The copy of an earlier release (any size only) is not used any more.
+            candidate.with_name(f"{path.stem}.{sha256[:16]}.any-size.onnx").unlink(
+                missing_ok=True)
             return candidate
         except OSError as exc:
             log.info("cannot keep the any-size model in %s: %s", directory, exc)
@@ -171,7 +188,83 @@ def _runs_at(session: Any, size: tuple[int, int]) -> bool:
 
 
 def _any_size_path(path: Path, sha256: str) -> Path:
-    return path.with_name(f"{path.stem}.{sha256[:16]}.any-size.onnx")
+    return path.with_name(f"{path.stem}.{sha256[:16]}.runtime.onnx")
+
+
+_COPY_TOLERANCE = 0.01
+"""Largest difference allowed between the runtime copy's answer and the original's, on the same
+input at the original's size (float32 arithmetic instead of float16 moves IS-Net's 0..1 output by
+~1e-4)."""
+
+
+def _answer(session: Any, size: tuple[int, int]) -> npt.NDArray[np.float32]:
+    """The first output for a fixed, photo-like input of ``size`` (smooth random colours)."""
+    spec = session.get_inputs()[0]
+    rng = np.random.default_rng(20261205)
+    coarse = rng.random((1, 3, 8, 8)).astype(np.float32)
+    batch = np.kron(coarse, np.ones((1, 1, -(-size[1] // 8), -(-size[0] // 8)), np.float32))
+    batch = batch[:, :, :size[1], :size[0]] - 0.5
+    output = session.run([session.get_outputs()[0].name],
+                         {spec.name: batch.astype(_FLOATS.get(spec.type, np.float32))})[0]
+    return np.asarray(output, np.float32)
+
+
+def _difference(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float | None:
+    return float(np.abs(a - b).max()) if a.shape == b.shape else None
+
+
+def keep_first_output(model: Any) -> None:
+    """Rewrite ``model`` in place to compute only its first output. IS-Net also exports five
+    side outputs and six deep-supervision maps that nobody reads (~40% of its nodes: a full-size
+    upsampling and sigmoid each); onnxruntime computes every declared output."""
+    graph = model.graph
+    if len(graph.output) <= 1:
+        return
+    del graph.output[1:]
+    producer = {name: index for index, node in enumerate(graph.node) for name in node.output}
+    needed: set[str] = set()
+    nodes: set[int] = set()
+    pending = [graph.output[0].name]
+    while pending:  # the graph's nodes are not always in topological order: follow producers
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        index = producer.get(name)
+        if index is not None and index not in nodes:
+            nodes.add(index)
+            pending.extend(i for i in graph.node[index].input if i)
+    kept = [node for index, node in enumerate(graph.node) if index in nodes]
+    del graph.node[:]
+    graph.node.extend(kept)
+    initializers = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+
+
+def float16_to_float32(model: Any) -> None:
+    """Rewrite ``model`` in place to compute in float32: float16 weights, constants, casts and
+    graph inputs/outputs become float32 (the weights exactly). onnxruntime's CPU provider has no
+    float16 convolution: it wraps every float16 node in casts (IS-Net medium: 100 casts and
+    layout reorders around them, ~12% of its time at 768 px on 2 cores)."""
+    from onnx import TensorProto, numpy_helper
+
+    float16, float32 = TensorProto.FLOAT16, TensorProto.FLOAT
+    graph = model.graph
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type == float16:
+            values = numpy_helper.to_array(tensor).astype(np.float32)
+            graph.initializer[index].CopyFrom(numpy_helper.from_array(values, tensor.name))
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i == float16:
+                attribute.i = float32
+            elif attribute.name == "value" and attribute.t.data_type == float16:
+                values = numpy_helper.to_array(attribute.t).astype(np.float32)
+                attribute.t.CopyFrom(numpy_helper.from_array(values, attribute.t.name))
+    for value in [*graph.input, *graph.output]:
+        if value.type.tensor_type.elem_type == float16:
+            value.type.tensor_type.elem_type = float32
 
 
 def free_input_size(model: Any) -> bool:
