@@ -103,6 +103,8 @@ class Result:
     inference_s: float | None
     confidence: float | None
     error: str | None
+    decision: str = ""
+    """The fusion's decision (learned, filled, backdrop) where the provider reports one."""
 
 
 def parse_spec(text: str) -> ProviderSpec:
@@ -238,7 +240,8 @@ def run_one(loaded: Loaded, photo: Photo) -> Result:
     confidence = meta.get("confidence")
     return Result(photo.set, photo.name, photo.groups, loaded.spec.label, iou, mae, bf, seconds,
                   None if inference is None else float(inference) / 1000,
-                  None if confidence is None else float(confidence), error)
+                  None if confidence is None else float(confidence), error,
+                  str((meta.get("fusion") or {}).get("decision", "")))
 
 
 def warm_up(loaded: Loaded) -> None:
@@ -316,13 +319,13 @@ def write_csv(path: Path, results: list[Result]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["set", "image", "groups", "provider", "iou", "mae", "boundary_f",
-                         "seconds", "inference_s", "confidence", "error"])
+                         "seconds", "inference_s", "confidence", "error", "decision"])
         for r in results:
             writer.writerow([r.set, r.name, " ".join(r.groups), r.provider, f"{r.iou:.5f}",
                              f"{r.mae:.5f}", f"{r.boundary_f:.5f}", f"{r.seconds:.4f}",
                              "" if r.inference_s is None else f"{r.inference_s:.4f}",
                              "" if r.confidence is None else f"{r.confidence:.4f}",
-                             r.error or ""])
+                             r.error or "", r.decision])
 
 
 # --- main ---------------------------------------------------------------------------------------

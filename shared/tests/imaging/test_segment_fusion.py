@@ -249,6 +249,91 @@ def test_nothing_is_ever_removed(seed: int) -> None:
     assert np.all(fused.probability[changed] == 1.0), "only ever raised, to opaque"
     assert not changed[~product].any(), "only inside the backdrop model's product"
     assert not changed[learned < options.min_support].any(), "never below min_support"
+    second = cv2.GaussianBlur(rng.random((120, 160), dtype=np.float32), (0, 0), 4)
+    looked = fuse(learned.astype(np.float32), view(product), options, lambda: second)
+    assert np.all(looked.probability >= learned), "a second look never removes either"
+
+
+# --- rule 4: a second look where the two models disagree ---------------------------------------
+
+
+def shoe_with_a_sole(sole: float) -> tuple[F32, BoolMap]:
+    """An upper the model is sure of (rows 20-70) over a sole it gives ``sole`` (rows 70-80);
+    the backdrop model sees upper and sole as one region."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:70, 20:80] = 1.0
+    learned[70:80, 20:80] = sole
+    return learned, box((100, 100), 20, 20, 80, 80)
+
+
+class Look:
+    """A second look that returns ``answer`` and counts its calls."""
+
+    def __init__(self, answer: F32) -> None:
+        self.answer, self.calls = answer, 0
+
+    def __call__(self) -> F32:
+        self.calls += 1
+        return self.answer
+
+
+def test_a_part_only_the_second_look_sees_is_filled() -> None:
+    """The first look gives the sole nothing (so rule 2 alone refuses it); the mirrored look
+    sees it: the mean of the two supports the fill, and the sole comes out opaque."""
+    learned, product = shoe_with_a_sole(0.0)
+    second, _ = shoe_with_a_sole(0.8)
+    look = Look(second)
+    alone = fuse(learned, view(product), OPTIONS)
+    fused = fuse(learned, view(product), OPTIONS, look)
+
+    assert look.calls == 1 and fused.second_look is True and alone.second_look is False
+    assert alone.probability[70:80].max() == 0.0, "without the second look: refused"
+    assert fused.probability[70:78, 22:78].min() == 1.0
+    np.testing.assert_allclose(fused.probability[78:80, 20:80], 0.4), "outline: the mean"
+    assert fused.decision == "filled"
+    assert np.all(fused.probability >= learned)
+
+
+def test_a_part_neither_look_sees_stays_out() -> None:
+    """A floor reflection joined to the product by the backdrop model: both looks call it
+    floor, so it is not filled (and the map elsewhere is unchanged)."""
+    learned, product = shoe_with_a_sole(0.0)
+    look = Look(learned.copy())
+    fused = fuse(learned, view(product), OPTIONS, look)
+    assert look.calls == 1
+    assert fused.probability[70:80].max() == 0.0
+    np.testing.assert_array_equal(fused.probability, learned)
+
+
+def test_no_second_look_when_the_fill_is_not_refused() -> None:
+    """A faint part the first look supports is filled as before; nothing to look again at."""
+    learned, product = body_with_a_faint_part()
+    look = Look(np.zeros_like(learned))
+    fused = fuse(learned, view(product), OPTIONS, look)
+    assert look.calls == 0 and fused.second_look is False and fused.decision == "filled"
+
+
+@pytest.mark.parametrize(("share", "looked"), [(0.02, True), (0.14, True), (0.15, False)])
+def test_second_look_share_is_the_refused_share_of_the_regions_being_filled(
+    share: float, looked: bool
+) -> None:
+    """The sole's refused rows are 8 of the 56 rows left inside the region's outline
+    (edge margin 2): 14%."""
+    learned, product = shoe_with_a_sole(0.0)
+    options = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5, min_overlap=0.5,
+                            edge_margin=2, second_look_share=share)
+    look = Look(shoe_with_a_sole(0.8)[0])
+    fused = fuse(learned, view(product), options, look)
+    assert (look.calls == 1) is looked and fused.second_look is looked
+
+
+def test_the_second_look_is_not_asked_off_a_plain_backdrop_or_on_a_hand_over() -> None:
+    learned, product = shoe_with_a_sole(0.0)
+    look = Look(shoe_with_a_sole(0.8)[0])
+    assert fuse(learned, view(product, fit=0.2), OPTIONS, look).decision == "learned"
+    empty = np.zeros_like(learned)
+    assert fuse(empty, view(product, contrast=DISTINCT), OPTIONS, look).decision == "backdrop"
+    assert look.calls == 0
 
 
 # --- rule 3: hand over to the backdrop model ----------------------------------------------------

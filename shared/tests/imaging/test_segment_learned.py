@@ -383,6 +383,37 @@ def test_fusion_makes_a_faint_near_white_body_solid() -> None:
     assert fused.mask[:60].max() == 0, "nothing added outside the body"
 
 
+def test_a_part_the_model_sees_only_in_the_mirrored_photo_is_filled() -> None:
+    """Fusion rule 4 end to end: a model that misses the left-hand part of a body (a white sole
+    it reads as floor) but sees it when the photo is mirrored (its left is then on the right).
+    The segmenter looks again at the mirrored photo and the part comes out opaque; the second
+    batch it fed the model is the first one mirrored."""
+    height, width = 300, 400
+    rgb = np.empty((height, width, 3), np.uint8)
+    rgb[...] = (250, 250, 250)
+    rgb[80:220, 100:300] = (120, 140, 200)
+
+    def answer(batch: F32) -> F32:
+        side = batch.shape[-1]
+        seen = np.zeros((side, side), np.float32)
+        top, bottom = round(80 / height * side), round(220 / height * side)
+        left, right = round(100 / width * side), round(300 / width * side)
+        seen[top:bottom, left:right] = 1.0
+        seen[:, : round(0.35 * side)] = 0.0  # blind to the left 35% of what it is shown
+        return seen
+
+    model = FakeModel(answer, ModelContract(input_side=128))
+    fused = LearnedSegmenter(model).segment(rgb)
+    assert fused.meta["fusion"]["second_look"] is True
+    assert len(model.batches) == 2
+    np.testing.assert_array_equal(model.batches[1], model.batches[0][..., ::-1])
+    assert fused.mask[95:205, 110:135].min() == 255, "the left part, seen only mirrored"
+    assert fused.mask[:60].max() == 0, "nothing added outside the body"
+    alone = LearnedSegmenter(FakeModel(answer, ModelContract(input_side=128)),
+                             LearnedOptions(fusion=None)).segment(rgb)
+    assert alone.mask[95:205, 110:135].max() < 128
+
+
 def dark_box_on_white() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
     """A 400x300 studio photo: a dark rectangle on a plain white backdrop."""
     rgb = np.empty((300, 400, 3), np.uint8)

@@ -35,6 +35,7 @@ back to its edge, which the grain measure falls short of.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -254,14 +255,22 @@ class CoarseMask:
     """Share of the frame that was judged shadow (for metadata)."""
 
 
-def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions) -> CoarseMask:
-    """Classify each pixel of the working-resolution image ``small`` (``hxwx3`` uint8 sRGB)."""
+def coarse_mask(small: npt.NDArray[np.uint8], options: CoarseOptions,
+                wanted: Callable[[BackgroundModel], bool] | None = None) -> CoarseMask:
+    """Classify each pixel of the working-resolution image ``small`` (``hxwx3`` uint8 sRGB).
+
+    ``wanted``, when given, is asked about the fitted backdrop first: if it says no (the
+    learned provider's fusion gate: not a plain studio backdrop), the pixels are not classified
+    and the mask comes back empty, since nobody will read it.
+    """
     h, w = small.shape[:2]
     linear = srgb_to_linear(small)
     if options.denoise_sigma > 0:
         linear = np.asarray(cv2.GaussianBlur(linear, (0, 0), options.denoise_sigma), np.float32)
     model = fit_background(linear)
     background = np.maximum(model.predict_grid(h, w), 1e-3)
+    if wanted is not None and not wanted(model):
+        return CoarseMask(np.zeros((h, w), bool), model, background, 0.0)
     product, shadow_share = _classify(small, linear, background, options)
     if product.mean() < options.refit_below:
         # Nothing found: the "backdrop" may be a pale product filling most of the frame's

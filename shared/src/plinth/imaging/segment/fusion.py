@@ -28,12 +28,25 @@ of paper, a reflection. So the fusion is small:
    backdrop is the product; a faint region (a sheet of paper a shade off the backdrop, glare,
    a soft shadow) is not a reason to overrule the model.
 
+4. **A second look where they disagree.** When the support floor of rule 2 refuses a sizeable
+   share (``second_look_share``) of the regions being filled, the two models disagree about a
+   part of the object (typically a near-white sole or rim the model reads as floor, or a
+   reflection the backdrop model joined to the product). The learned model's answer there is
+   often unstable rather than certain: the same network on the mirrored photo may see the part
+   (measured on synthetic shoes: 3 of 4 white soles the first look missed). So the model looks
+   again at the mirrored photo and rule 2 runs on the mean of the two looks where that is
+   higher than the first (test-time augmentation, only where it can matter; it costs one more
+   inference on those photos only).
+   A part neither look supports is still not filled, so a reflection both looks see as floor
+   stays out.
+
 Otherwise nothing is removed from the learned map, so the fused mask covers at least what the
 model alone covers, and the backdrop model only adds where the two agree on the object.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,6 +82,10 @@ class FusionOptions:
     """Below this share of the backdrop model's product covered by the learned mask, and ..."""
     distinct_contrast: float = 0.4
     """... with the missed part this distinct from the backdrop, the backdrop model takes over."""
+    second_look_share: float = 0.02
+    """Rule 4: when the support floor refuses at least this share of the regions being filled
+    (inside their outline, so not edge jitter: the two models really disagree there), the
+    learned model looks again at the mirrored photo; 0 < share, 1.0 or more turns it off."""
 
 
 @dataclass(frozen=True)
@@ -96,17 +113,30 @@ class Fused:
     """IoU of the two masks when the backdrop is plain, else ``None``."""
     filled_share: float
     """Share of the frame the fill made more opaque (0 when nothing changed)."""
+    second_look: bool = False
+    """Whether rule 4 looked again (a second inference, on the mirrored photo)."""
 
 
 def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
     """Whether the photo is a studio photo on a plain, light backdrop (rule 1)."""
-    return (backdrop.fit >= options.min_backdrop_fit
-            and backdrop.noise <= options.max_backdrop_noise
-            and backdrop.lightness >= options.min_backdrop_lightness)
+    return is_plain_backdrop(backdrop.fit, backdrop.noise, backdrop.lightness, options)
 
 
-def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions) -> Fused:
-    """Fuse ``learned`` (0..1) with the backdrop model's view; see the module docstring."""
+def is_plain_backdrop(fit: float, noise: float, lightness: float, options: FusionOptions
+                      ) -> bool:
+    """Rule 1 on the backdrop fit's own figures (asked before its pixels are classified)."""
+    return (fit >= options.min_backdrop_fit
+            and noise <= options.max_backdrop_noise
+            and lightness >= options.min_backdrop_lightness)
+
+
+def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
+         second_look: Callable[[], F32] | None = None) -> Fused:
+    """Fuse ``learned`` (0..1) with the backdrop model's view; see the module docstring.
+
+    ``second_look``, when given, returns the learned model's map of the mirrored photo
+    (mirrored back), for rule 4; it is called at most once, and only when that rule applies.
+    """
     if not plain_backdrop(backdrop, options):
         return Fused(learned, "learned", False, None, 0.0)
     solid = learned >= 0.5
@@ -129,10 +159,21 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions) -> Fused:
         side = 2 * options.edge_margin + 1
         kernel = np.ones((side, side), np.uint8)
         kept = cv2.erode(kept.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    refused = kept & (learned < options.min_support)
+    looked_again = False
+    if (second_look is not None and kept.any()
+            and refused.sum() >= options.second_look_share * kept.sum()):
+        # Rule 4: the two models disagree over a part of the object; look again with the
+        # mirrored photo and use the mean of both looks (test-time augmentation) where it is
+        # higher than the first look, so nothing the first look kept is lost.
+        mean = (learned + second_look()) * np.float32(0.5)
+        learned = np.maximum(learned, mean).astype(np.float32)
+        looked_again = True
     kept &= learned >= options.min_support
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     filled = float((fused - learned > 0.1).mean())
-    return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled)
+    return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled,
+                 looked_again)
 
 
 def _learned_missed_the_product(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,

@@ -29,11 +29,16 @@ import numpy.typing as npt
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
-from plinth.imaging.segment.bg_model import srgb_to_linear
+from plinth.imaging.segment.bg_model import BackgroundModel, srgb_to_linear
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
 from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
-from plinth.imaging.segment.fusion import BackdropView, FusionOptions, fuse
+from plinth.imaging.segment.fusion import (
+    BackdropView,
+    FusionOptions,
+    fuse,
+    is_plain_backdrop,
+)
 from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
 from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 from plinth.imaging.segment.saliency import SaliencyModel
@@ -90,12 +95,21 @@ class LearnedSegmenter:
         agreement = None
         if options.fusion is not None:
             backdrop, backdrop_rgb = self._backdrop_view(small, work)
-            fused = fuse(probability, backdrop, options.fusion)
+
+            def mirrored() -> F32:
+                """Fusion rule 4's second look: the model on the mirrored photo."""
+                flipped = self._probability_of(np.ascontiguousarray(resized[:, ::-1]))[:, ::-1]
+                return (np.ascontiguousarray(flipped) if flipped.shape[::-1] == work
+                        else np.asarray(cv2.resize(np.ascontiguousarray(flipped), work,
+                                                   interpolation=cv2.INTER_LINEAR), np.float32))
+
+            fused = fuse(probability, backdrop, options.fusion, mirrored)
             fusion_meta = {"decision": fused.decision, "plain_backdrop": fused.plain_backdrop,
                            "backdrop_fit": round(backdrop.fit, 4),
                            "backdrop_noise": round(backdrop.noise, 4),
                            "backdrop_rgb": backdrop_rgb,
-                           "filled_share": round(fused.filled_share, 4)}
+                           "filled_share": round(fused.filled_share, 4),
+                           "second_look": fused.second_look}
             if fused.decision == "backdrop":
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
             probability, agreement = fused.probability, fused.agreement
@@ -153,19 +167,34 @@ class LearnedSegmenter:
         """The backdrop model's reading of the photo, scaled to the working size."""
         size = _scaled(work[0], work[1], self.options.backdrop_side)
         view = _resize(small, size)
-        coarse = coarse_mask(view, self.options.coarse)
-        background = coarse.background
-        contrast = (np.abs(srgb_to_linear(view) - background).max(axis=-1)
-                    / np.maximum(background @ _LUMA, 1e-3)).astype(np.float32)
+        gate = self.options.fusion or FusionOptions()
+
+        def plain(model: BackgroundModel) -> bool:
+            return is_plain_backdrop(model.inlier_share, model.noise,
+                                     _lightness(model.colour_srgb()), gate)
+
+        # Off a plain studio backdrop the fusion uses the learned map alone: the backdrop
+        # model's pixels are then not classified at all (about half its cost).
+        coarse = coarse_mask(view, self.options.coarse, wanted=plain)
         colour = coarse.model.colour_srgb()
+        if plain(coarse.model):
+            background = coarse.background
+            diff = np.abs(srgb_to_linear(view) - background)
+            largest = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+            contrast = (largest / np.maximum(background @ _LUMA, 1e-3)).astype(np.float32)
+            product = cv2.resize(coarse.product.astype(np.uint8), work,
+                                 interpolation=cv2.INTER_NEAREST) > 0
+            contrast = np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
+                                  np.float32)
+        else:
+            product = np.zeros((work[1], work[0]), bool)
+            contrast = np.zeros((work[1], work[0]), np.float32)
         backdrop = BackdropView(
-            product=cv2.resize(coarse.product.astype(np.uint8), work,
-                               interpolation=cv2.INTER_NEAREST) > 0,
-            contrast=np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
-                                np.float32),
+            product=product,
+            contrast=contrast,
             fit=coarse.model.inlier_share,
             noise=coarse.model.noise,
-            lightness=sum(colour) / (3 * 255),
+            lightness=_lightness(colour),
         )
         return backdrop, list(colour)
 
@@ -238,6 +267,10 @@ def _resize(rgb: RGB, size: tuple[int, int]) -> RGB:
     shrinking = size[0] * size[1] < rgb.shape[0] * rgb.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return np.asarray(cv2.resize(rgb, size, interpolation=interpolation), np.uint8)
+
+
+def _lightness(colour: tuple[int, int, int]) -> float:
+    return sum(colour) / (3 * 255)
 
 
 def _ms(start: float, end: float) -> float:
