@@ -4,11 +4,8 @@ cache and the pipeline's lookup by name and version."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from plinth.adapters.mongo import Database
 from plinth.adapters.themes import (
@@ -23,18 +20,8 @@ from plinth.domain.job import utcnow
 from plinth.domain.themes import ARCHIVED, new_record, revise, with_status
 from plinth.imaging.backgrounds import Theme, list_themes, load_theme
 from plinth.worker.errors import classify
-from plinth.worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_db(stack_settings: WorkerSettings, test_namespace: Any) -> AsyncIterator[Database]:
-    """A database of this test's own: the store's collection name is fixed (``themes``)."""
-    db = Database(stack_settings.mongo_uri, test_namespace.database("themes"))
-    yield db
-    await db.client.drop_database(db.db.name)
-    await db.close()
 
 
 def custom(name: str, colour: str = "#336699") -> Theme:
