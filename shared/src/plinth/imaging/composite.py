@@ -86,17 +86,6 @@ class PreparedCutout:
     """The product, premultiplied linear RGB, ``place.height x place.width x 3``."""
     origin: tuple[int, int]
     """Where the product's top-left lies inside the region."""
-    mixed_index: np.ndarray
-    """Flat canvas indices (``y * width + x``) of the pixels whose result depends on the
-    background: some light reaches them and something (shadow or product edge) changes it."""
-    mixed_light: FloatImage
-    """``light`` at ``mixed_index``, ``K x 1``."""
-    mixed_premult: FloatImage
-    """``premult`` at ``mixed_index`` (0 outside the product), ``K x 3``."""
-    solid_index: np.ndarray
-    """Flat canvas indices of the pixels no background light reaches (opaque product)."""
-    solid_rgb: RGB
-    """Their final sRGB, ``K x 3``: the same for every background."""
 
 
 def composite(
@@ -156,62 +145,9 @@ def prepare_composite(
     light = (1.0 - shade) * (1.0 - contact)
 
     light *= 1.0 - roi_alpha  # what of the background still shows through the product
-    sparse = _split_pixels(light, premult, (x0, y0), (px, py), canvas_w)
-    for array in (light, premult, *sparse):
-        array.flags.writeable = False
-    return PreparedCutout(
-        (canvas_w, canvas_h), place, (x0, y0, x1, y1), light, premult, (px, py), *sparse
-    )
-
-
-def _split_pixels(
-    light: FloatImage,
-    premult: FloatImage,
-    region_origin: tuple[int, int],
-    product_origin: tuple[int, int],
-    canvas_w: int,
-) -> tuple[np.ndarray, FloatImage, FloatImage, np.ndarray, RGB]:
-    """Sort the region's pixels by what a background does to them, exactly.
-
-    Per pixel the result is ``srgb(linear(bg) * light + premult)``. Where ``light`` is 0 it is
-    ``srgb(premult)`` whatever the background (computed here once); where ``light`` is 1 and
-    there is no product it is ``srgb(linear(bg))``, which is ``bg`` itself (the tables
-    round-trip every sRGB level, checked below); only the remaining *mixed* pixels (shadows,
-    soft product edges) need the background. The same float32 operations are applied to the
-    same values as a dense pass would, so the result is bit-identical to it.
-    """
-    x0, y0 = region_origin
-    px, py = product_origin
-    ph, pw = premult.shape[:2]
-    in_product = np.zeros(light.shape, bool)
-    in_product[py : py + ph, px : px + pw] = premult.any(axis=2)
-    solid = light == 0.0
-    mixed = ~solid & ((light != 1.0) | in_product)
-
-    def flat(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows, cols = np.nonzero(mask)
-        index = (rows + y0).astype(np.int64) * canvas_w + (cols + x0)
-        return rows, cols, index
-
-    def premult_at(rows: np.ndarray, cols: np.ndarray) -> FloatImage:
-        out = np.zeros((rows.size, 3), np.float32)
-        inside = (rows >= py) & (rows < py + ph) & (cols >= px) & (cols < px + pw)
-        out[inside] = premult[rows[inside] - py, cols[inside] - px]
-        return out
-
-    m_rows, m_cols, mixed_index = flat(mixed)
-    mixed_light = light[m_rows, m_cols][:, None].copy()
-    mixed_premult = premult_at(m_rows, m_cols)
-    s_rows, s_cols, solid_index = flat(solid)
-    solid_rgb = to_srgb8(premult_at(s_rows, s_cols))
-    return mixed_index, mixed_light, mixed_premult, solid_index, solid_rgb
-
-
-# Pixels untouched by product and shadow are left as they are only because sRGB -> linear ->
-# sRGB through the two tables gives every level back; fail loudly if the tables ever change.
-_LEVELS = np.arange(256, dtype=np.uint8).reshape(16, 16)
-if not np.array_equal(to_srgb8(to_linear(_LEVELS)), _LEVELS):  # pragma: no cover
-    raise AssertionError("sRGB tables do not round-trip; composite's sparse path is not exact")
+    light.flags.writeable = False
+    premult.flags.writeable = False
+    return PreparedCutout((canvas_w, canvas_h), place, (x0, y0, x1, y1), light, premult, (px, py))
 
 
 def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
@@ -223,17 +159,15 @@ def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
             f"background is {canvas_w}x{canvas_h}, the cutout was prepared for "
             f"{prepared.canvas[0]}x{prepared.canvas[1]}"
         )
-    # Only the pixels the background shows through and something changes are computed; the
-    # opaque product is pasted from the prepared colours (see _split_pixels: bit-identical to
-    # a dense pass over the region).
-    result = np.array(background, np.uint8, order="C", copy=True)
-    pixels = result.reshape(-1, 3)
-    if prepared.mixed_index.size:
-        out_linear = to_linear(pixels[prepared.mixed_index])
-        out_linear *= prepared.mixed_light
-        out_linear += prepared.mixed_premult
-        pixels[prepared.mixed_index] = to_srgb8(out_linear)
-    pixels[prepared.solid_index] = prepared.solid_rgb
+    x0, y0, x1, y1 = prepared.region
+    px, py = prepared.origin
+    place = prepared.place
+    out_linear = to_linear(background[y0:y1, x0:x1])
+    out_linear *= prepared.light[..., None]
+    out_linear[py : py + place.height, px : px + place.width] += prepared.premult
+
+    result = background.copy()
+    result[y0:y1, x0:x1] = to_srgb8(out_linear)
     return result
 
 
