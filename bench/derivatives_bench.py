@@ -99,7 +99,7 @@ def vips_encode(img: pyvips.Image, fmt: str, q: int) -> bytes:
 
 
 def lowest_quality_reaching(
-    make: Callable[[int], bytes], ref: Reference, target: float
+    make: Callable[[int], bytes], ref: Reference, target: float, near: int | None = None
 ) -> tuple[int, bytes, float]:
     """Smallest integer quality whose file scores >= ``target`` (bisection; scores rise
     with quality). Falls back to 100 if nothing reaches it."""
@@ -114,11 +114,17 @@ def lowest_quality_reaching(
     # Regula falsi on the integer quality axis: keep a bracket (lo fails, hi passes) and
     # probe where the straight line through their scores crosses the target. Usually 3-5
     # scores instead of bisection's 7.
-    lo, hi = 20, 95
+    # ``near``: a quality expected close to the answer; a narrow first bracket around it saves
+    # the slow high-quality probes of big AVIFs (widened below when it does not hold).
+    lo, hi = (max(1, near - 6), min(100, near + 8)) if near is not None else (20, 95)
+    if at(hi)[1] < target and hi < 95:
+        lo, hi = hi, 95
     if at(hi)[1] < target:
         lo, hi = hi, 100
         if at(hi)[1] < target:
             return hi, *at(hi)
+    if at(lo)[1] >= target and lo > 20:
+        lo, hi = 20, lo
     if at(lo)[1] >= target:
         lo, hi = 1, lo
         if at(lo)[1] >= target:
@@ -268,19 +274,31 @@ SWEEP: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("4:4:4 progressive", {"jpeg_subsampling": "4:4:4", "jpeg_progressive": True}),
         ("4:2:0 baseline", {"jpeg_subsampling": "4:2:0", "jpeg_progressive": False}),
     ],
-    "webp": [(f"method {m}", {"webp_method": m}) for m in (2, 4, 6)],
+    "webp": [(f"method {m}", {"webp_method": m}) for m in (2, 3, 4, 6)],
     "avif": [
-        ("speed 9", {"avif_speed": 9, "avif_sharpness": 0}),
-        ("speed 8", {"avif_speed": 8, "avif_sharpness": 0}),
-        ("speed 8, sharpness 2", {"avif_speed": 8, "avif_sharpness": 2}),
-        ("speed 7, sharpness 2", {"avif_speed": 7, "avif_sharpness": 2}),
-        ("speed 6", {"avif_speed": 6, "avif_sharpness": 0}),
-        ("speed 6, sharpness 2", {"avif_speed": 6, "avif_sharpness": 2}),
+        ("speed 6, sharpness 2", {"avif_speed": 6, "avif_aom_options": {"sharpness": "2"}}),
+        ("speed 7, sharpness 2", {"avif_speed": 7, "avif_aom_options": {"sharpness": "2"}}),
+        ("speed 8, sharpness 2", {"avif_speed": 8, "avif_aom_options": {"sharpness": "2"}}),
+        ("speed 8, deltaq-mode 3", {"avif_speed": 8, "avif_aom_options": {"deltaq-mode": "3"}}),
+        (
+            "speed 8, sharpness 2, deltaq-mode 3",
+            {"avif_speed": 8, "avif_aom_options": {"sharpness": "2", "deltaq-mode": "3"}},
+        ),
+        ("speed 8, tune iq", {"avif_speed": 8, "avif_aom_options": {"tune": "iq"}}),
+        (
+            "speed 9, sharpness 2, deltaq-mode 3",
+            {"avif_speed": 9, "avif_aom_options": {"sharpness": "2", "deltaq-mode": "3"}},
+        ),
     ],
 }
 
 
-def sweep(composites: list[tuple[str, np.ndarray]], sizes: tuple[str, ...]) -> None:
+def sweep(
+    composites: list[tuple[str, np.ndarray]],
+    sizes: tuple[str, ...],
+    formats: tuple[str, ...] = tuple(SWEEP),
+    only: str = "",
+) -> None:
     """Bytes and CPU of each candidate setting at the score the default settings reach."""
     prepared = []
     for _, comp in composites:
@@ -288,12 +306,14 @@ def sweep(composites: list[tuple[str, np.ndarray]], sizes: tuple[str, ...]) -> N
         for size in sizes:
             pixels = resized[size]  # type: ignore[index]
             prepared.append((size, pixels, Reference(pixels)))
-    print("| fmt | setting | size | quality for equal score | KiB | CPU ms per file |")
-    print("|---|---|---|---|---|---|")
-    for fmt, candidates in SWEEP.items():
-        for label, overrides in candidates:
+    print("| fmt | setting | size | quality for equal score | score | KiB | CPU ms per file |")
+    print("|---|---|---|---|---|---|---|")
+    for fmt in formats:
+        for label, overrides in SWEEP[fmt]:
+            if only and only not in label:
+                continue
             for size in sizes:
-                qs, kib, cpu = [], 0.0, 0.0
+                qs, kib, cpu, scores = [], 0.0, 0.0, []
                 cases = [(p, r) for s, p, r in prepared if s == size]
                 for pixels, ref in cases:
                     default = encode(pixels, fmt, size, DEFAULT_SETTINGS)  # type: ignore[arg-type]
@@ -309,14 +329,18 @@ def sweep(composites: list[tuple[str, np.ndarray]], sizes: tuple[str, ...]) -> N
                         s = _with(overrides, fmt, size, q)
                         return encode(pixels, fmt, size, s)  # type: ignore[arg-type]
 
-                    q, data, _ = lowest_quality_reaching(make, ref, target)
+                    q, data, got = lowest_quality_reaching(
+                        make, ref, target, near=quality_of(DEFAULT_SETTINGS, size, fmt)
+                    )
+                    scores.append(got)
                     c = min(cpu_and_wall(lambda q=q, make=make: make(q))[0] for _ in range(2))
                     qs.append(q)
                     kib += len(data) / 1024
                     cpu += c * 1000
                 n = len(cases)
                 print(
-                    f"| {fmt} | {label} | {size} | {min(qs)}-{max(qs)} | {kib / n:.1f} |"
+                    f"| {fmt} | {label} | {size} | {min(qs)}-{max(qs)} | {np.mean(scores):.1f} |"
+                    f" {kib / n:.1f} |"
                     f" {cpu / n:.0f} |",
                     flush=True,
                 )
@@ -336,6 +360,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (min is kept)")
     parser.add_argument("--sweep", action="store_true", help="measure candidate settings")
     parser.add_argument("--sweep-sizes", default="pdp,thumb", help="sizes the sweep measures")
+    parser.add_argument("--sweep-formats", default="jpg,webp,avif", help="formats swept")
+    parser.add_argument("--sweep-only", default="", help="only settings whose label has this")
     parser.add_argument(
         "--check-metric",
         action="store_true",
@@ -353,7 +379,12 @@ def main() -> None:
             print(f"thumb jpg q{q}: port {ours:.2f}  package {package:.2f}")
         return
     if args.sweep:
-        sweep(composites, tuple(args.sweep_sizes.split(",")))
+        sweep(
+            composites,
+            tuple(args.sweep_sizes.split(",")),
+            tuple(args.sweep_formats.split(",")),
+            args.sweep_only,
+        )
     else:
         compare(composites, args.repeats)
 

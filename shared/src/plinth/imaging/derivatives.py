@@ -59,42 +59,73 @@ SIZES: Final[tuple[SizeSpec, ...]] = (
 FORMATS: Final[tuple[FormatName, ...]] = DERIVATIVE_FORMATS
 
 
+# ---------------------------------------------------------------------------------------------
+# Named encoder settings (thumbor-style: one name, one value, one reason). Each was chosen by
+# ``bench/derivatives_bench.py --sweep`` at EQUAL SSIMULACRA2: for every candidate the quality
+# reaching the previous default's score was found per file, then bytes and CPU compared there.
+# The tables are in bench/README.md ("How the settings were chosen").
+
+JPEG_QUALITY: Final[dict[SizeName, int]] = {"hero": 80, "pdp": 82, "thumb": 85}
+"""libjpeg-turbo quality per size: small images are viewed closer to 1:1 and show more."""
+JPEG_SUBSAMPLING: Final = "4:2:0"
+"""Studio backgrounds are low-chroma: 4:4:4 costs ~10% bytes at equal score, for ~2x CPU."""
+JPEG_PROGRESSIVE: Final = True
+"""3% fewer bytes at equal score than baseline and paints early on slow links; the whole JPEG
+side is ~0.05 CPU-s per composite, so the extra pass is not worth saving."""
+JPEG_OPTIMIZE: Final = True
+"""Optimised Huffman tables: 5-10% fewer bytes for a few ms."""
+
+WEBP_QUALITY: Final[dict[SizeName, int]] = {"hero": 78, "pdp": 80, "thumb": 82}
+"""libwebp quality per size."""
+WEBP_METHOD: Final = 4
+"""libwebp's effort. 4 is its default; 2 is ~0.4x the CPU but +3-14% bytes at equal score
+(+14% on the hero, the biggest WebP); 3 costs as much as 4 here for +2%; 6 buys nothing."""
+
+AVIF_QUALITY: Final[dict[SizeName, int]] = {"hero": 60, "pdp": 66, "thumb": 68}
+"""libavif quality per size, for speed 8: the lowest that reaches speed 6's old score (quality
+55 / 58 / 62) on every composite of the study, so no file is worse than before."""
+AVIF_SPEED: Final = 8
+"""libaom (all-intra) speed. 8 is ~0.3x the CPU of 6 for ~+22% bytes at equal score; 7 is
+~0.6x for +10%; 9 is ~0.1x but +75%. AVIF was ~75% of the derive CPU at speed 6 (1.3 of 1.8
+CPU-s per 2000 px composite): 8 is what brings the nine files under 1 CPU-s, and the total
+bytes stay below libvips's at equal score (the JPEG and WebP files dominate the bytes)."""
+AVIF_AOM_OPTIONS: Final[dict[str, str]] = {"sharpness": "2"}
+"""libaom options. Loop-filter sharpness 2 keeps the fine grain and label detail the default
+filter smears: 8-12% fewer bytes at equal score, free. Measured and not taken at speed 8:
+``deltaq-mode=3`` (-1 to +4% bytes at equal score with sharpness 2, +15% without it) and
+``tune=iq`` (-1 to +5%)."""
+AVIF_THREADS: Final = 1
+"""One thread per file: the nine encodes already run in parallel on the pool."""
+AVIF_AUTOTILING: Final = False
+"""Autotiling splits a 2000 px frame into tiles that compress ~3% worse."""
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Per-format encoder settings; qualities may differ per size (small files show more).
+    """Per-format encoder settings; qualities may differ per size. Defaults: the named settings
+    above (see their notes for why each value)."""
 
-    Defaults are the measured choice (see ``bench/README.md``):
-
-    * JPEG: libjpeg-turbo, progressive + optimised Huffman tables (5-10% smaller for a few ms),
-      4:2:0 chroma subsampling (studio backgrounds are low-chroma; 4:4:4 costs ~20% bytes for
-      no SSIMULACRA2 gain at these qualities).
-    * WebP: ``method`` 4, libwebp's default trade-off; 5-6 cost 30-60% more CPU for ~2% bytes.
-    * AVIF: libaom speed 6, loop-filter sharpness 2, one tile, one thread per file. Against
-      speed 8 this is 3x the AVIF CPU for 15-25% fewer bytes at the same SSIMULACRA2 (speed 9
-      saves another 3x CPU but costs +50-70% bytes). Sharpness 2 alone saved 8-12%: the
-      default loop filter smears the fine grain and label detail the metric (and the eye)
-      want kept. Autotiling splits a 2000 px frame into tiles that compress ~3% worse. One
-      thread per file because the nine encodes already run in parallel.
-    """
-
-    jpeg_quality: dict[SizeName, int] = field(
-        default_factory=lambda: {"hero": 80, "pdp": 82, "thumb": 85}
-    )
-    jpeg_subsampling: str = "4:2:0"
-    jpeg_progressive: bool = True
-    webp_quality: dict[SizeName, int] = field(
-        default_factory=lambda: {"hero": 78, "pdp": 80, "thumb": 82}
-    )
-    webp_method: int = 4
-    avif_quality: dict[SizeName, int] = field(
-        default_factory=lambda: {"hero": 55, "pdp": 58, "thumb": 62}
-    )
-    avif_speed: int = 6
-    avif_sharpness: int = 2
-    avif_threads: int = 1
+    jpeg_quality: dict[SizeName, int] = field(default_factory=lambda: dict(JPEG_QUALITY))
+    jpeg_subsampling: str = JPEG_SUBSAMPLING
+    jpeg_progressive: bool = JPEG_PROGRESSIVE
+    jpeg_optimize: bool = JPEG_OPTIMIZE
+    webp_quality: dict[SizeName, int] = field(default_factory=lambda: dict(WEBP_QUALITY))
+    webp_method: int = WEBP_METHOD
+    avif_quality: dict[SizeName, int] = field(default_factory=lambda: dict(AVIF_QUALITY))
+    avif_speed: int = AVIF_SPEED
+    avif_aom_options: dict[str, str] = field(default_factory=lambda: dict(AVIF_AOM_OPTIONS))
+    avif_threads: int = AVIF_THREADS
+    avif_autotiling: bool = AVIF_AUTOTILING
 
 
 DEFAULT_SETTINGS: Final = EncoderSettings()
+
+SMALLEST_SETTINGS: Final = EncoderSettings(
+    avif_quality={"hero": 55, "pdp": 58, "thumb": 62}, avif_speed=6
+)
+"""The defaults until issue 18: AVIF at speed 6, ~18% smaller AVIFs at the same score for
+~3x their CPU (~1.8 instead of ~0.9 CPU-s for the nine files of a 2000 px composite). For a
+deployment that pays more for bytes than for CPU."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +254,7 @@ def _jpeg(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) 
             quality=s.jpeg_quality[size],
             subsampling=s.jpeg_subsampling,
             progressive=s.jpeg_progressive,
-            optimize=True,
+            optimize=s.jpeg_optimize,
         )
     )
 
@@ -240,8 +271,8 @@ def _avif(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) 
         speed=s.avif_speed,
         max_threads=s.avif_threads,
         subsampling="4:2:0",
-        autotiling=False,
-        advanced={"sharpness": str(s.avif_sharpness)},
+        autotiling=s.avif_autotiling,
+        advanced=dict(s.avif_aom_options),
     )
 
 
