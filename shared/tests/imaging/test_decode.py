@@ -308,3 +308,20 @@ def test_encode_jpeg_survives_pixels_too_noisy_for_an_optimised_buffer() -> None
     noise = np.random.default_rng(0).integers(0, 256, (320, 320, 3), dtype=np.uint8)
     decoded = decode_image(encode_jpeg(noise))
     assert (decoded.width, decoded.height) == (320, 320)
+
+
+def test_encode_jpeg_is_baseline_with_the_pixels_a_progressive_file_would_give() -> None:
+    from plinth.imaging.decode import save_jpeg
+
+    rng = np.random.default_rng(9)
+    rgb = np.clip(rng.normal(150, 40, (96, 128, 3)), 0, 255).astype(np.uint8)
+    data = encode_jpeg(rgb)
+    with Image.open(io.BytesIO(data)) as im:
+        assert not im.info.get("progressive") and not im.info.get("progression")
+    progressive = save_jpeg(
+        Image.fromarray(rgb), quality=92, subsampling="4:4:4", optimize=True, progressive=True
+    )
+    with Image.open(io.BytesIO(progressive)) as im:
+        assert im.info.get("progressive") or im.info.get("progression")
+    assert data != progressive
+    assert np.array_equal(decode_image(data).rgb, decode_image(progressive).rgb)
