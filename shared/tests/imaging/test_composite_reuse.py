@@ -53,3 +53,20 @@ def test_prepared_arrays_are_read_only_and_size_checked() -> None:
     before = background.copy()
     apply_composite(prepared, background)
     assert np.array_equal(background, before)  # the background is not written to
+
+
+@pytest.mark.parametrize("theme_name", ["warm_paper", "charcoal_spotlight", "pastel_gradient"])
+def test_three_channel_light_multiply_equals_the_broadcast_one(theme_name: str) -> None:
+    from dataclasses import replace
+
+    theme = load_theme(theme_name)
+    rng = np.random.default_rng(8)
+    cut = cutout(90, 150)
+    cut[..., 3] = np.where(cut[..., 3] > 0, rng.integers(1, 256, cut.shape[:2]), 0)  # soft alpha
+    prepared = prepare_composite(cut, (260, 240), theme)
+    assert prepared.light3 is not None
+    broadcast = replace(prepared, light3=None)
+    background = rng.integers(0, 256, (240, 260, 3), dtype=np.uint8)
+    assert np.array_equal(
+        apply_composite(prepared, background), apply_composite(broadcast, background)
+    )

@@ -86,6 +86,9 @@ class PreparedCutout:
     """The product, premultiplied linear RGB, ``place.height x place.width x 3``."""
     origin: tuple[int, int]
     """Where the product's top-left lies inside the region."""
+    light3: FloatImage | None = None
+    """``light`` repeated over three channels, so each variant multiplies with one SIMD pass
+    (OpenCV) instead of NumPy broadcasting over a last axis of 3 (same float32 products)."""
 
 
 def composite(
@@ -145,9 +148,12 @@ def prepare_composite(
     light = (1.0 - shade) * (1.0 - contact)
 
     light *= 1.0 - roi_alpha  # what of the background still shows through the product
-    light.flags.writeable = False
-    premult.flags.writeable = False
-    return PreparedCutout((canvas_w, canvas_h), place, (x0, y0, x1, y1), light, premult, (px, py))
+    light3 = np.asarray(cv2.merge([light, light, light]), np.float32)
+    for array in (light, premult, light3):
+        array.flags.writeable = False
+    return PreparedCutout(
+        (canvas_w, canvas_h), place, (x0, y0, x1, y1), light, premult, (px, py), light3
+    )
 
 
 def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
@@ -163,7 +169,10 @@ def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
     px, py = prepared.origin
     place = prepared.place
     out_linear = to_linear(background[y0:y1, x0:x1])
-    out_linear *= prepared.light[..., None]
+    if prepared.light3 is not None:
+        out_linear = np.asarray(cv2.multiply(out_linear, prepared.light3), np.float32)
+    else:
+        out_linear *= prepared.light[..., None]
     out_linear[py : py + place.height, px : px + place.width] += prepared.premult
 
     result = background.copy()
