@@ -305,6 +305,16 @@ def test_a_part_neither_look_sees_stays_out() -> None:
     np.testing.assert_array_equal(fused.probability, learned)
 
 
+def test_a_part_the_second_look_only_half_sees_stays_out() -> None:
+    """A reflection the mirrored look gives 0.3 (a trace, not an object): not filled, even
+    though the mean (0.15) would pass the support floor."""
+    learned, product = shoe_with_a_sole(0.0)
+    look = Look(shoe_with_a_sole(0.3)[0])
+    fused = fuse(learned, view(product), OPTIONS, look)
+    assert look.calls == 1 and fused.second_look is True
+    np.testing.assert_array_equal(fused.probability, learned)
+
+
 def test_no_second_look_when_the_fill_is_not_refused() -> None:
     """A faint part the first look supports is filled as before; nothing to look again at."""
     learned, product = body_with_a_faint_part()
