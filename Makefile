@@ -14,7 +14,8 @@ PYTEST_ARGS ?=
 # Debian packages: PostgreSQL is the local stack's storage under FerretDB; Chromium (and its
 # driver) runs the dashboard's browser tests (tests/browser, Playwright with Debian's build).
 APT_PACKAGES ?= postgresql-15 chromium chromium-driver
-# scripts/demo.py's options, e.g. DEMO_ARGS=--exit-when-done (scripts: stop once the jobs are done)
+# scripts/demo.py's options, e.g. DEMO_ARGS=--exit-when-done (scripts: stop once the jobs are done
+# or held for review), --no-hard-photo (clean studio photos only)
 DEMO_ARGS ?=
 # Phase headers, "==> [m:ss] ...": the time since this make started (a nested make keeps it).
 ifndef PHASE_T0
@@ -31,9 +32,10 @@ help:
 	@echo "make stack-up    start Kafka, PostgreSQL + FerretDB and the S3 server on 127.0.0.1 (.stack/)"
 	@echo "make stack-down  stop them; no process is left behind"
 	@echo "make test        setup, lint, stack up, all tests, stack down (if it started it)"
-	@echo "make demo        setup, stack up, run every service on sample photos, then keep the"
+	@echo "make demo        setup, stack up, run every service on sample photos and one hard"
+	@echo "                 photo (held for review: the dashboard's /review), then keep the"
 	@echo "                 services and the dashboard running until Ctrl-C; the stack stays up"
-	@echo "                 (DEMO_ARGS=--exit-when-done: stop once every job is done)"
+	@echo "                 (DEMO_ARGS=--exit-when-done: stop once every job is DONE or held)"
 	@echo "make lint        ruff and mypy"
 
 setup: setup-apt
@@ -74,10 +76,11 @@ test: setup lint
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
-# The main job: every service as its own process, sample photos through signed webhooks, a table
-# per job; then the services and the dashboard keep running until Ctrl-C (scripts/demo.py
-# --exit-when-done, via DEMO_ARGS, stops instead). The stack stays up afterwards so the artefacts
-# and jobs can be looked at. CI runs `make test` only.
+# The main job: every service as its own process, sample photos and one hard photo (held for
+# review at the default threshold) through signed webhooks, a table per job; then the services
+# and the dashboard keep running until Ctrl-C (scripts/demo.py --exit-when-done, via DEMO_ARGS,
+# stops instead; exit code 0 when every job is DONE or the hard photo is held). The stack stays
+# up afterwards so the artefacts and jobs can be looked at. CI runs `make test` only.
 demo: setup stack-up
 	$(PHASE) "checking the stack (a round trip per component)"
 	$(UV) run python deploy/local/smoke.py

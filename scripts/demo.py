@@ -1,10 +1,19 @@
 """``make demo``'s main job: the whole pipeline on this machine, every service its own process.
 
 Starts ingest, segment, background, composite, derive and publish (the console scripts, each a
-separate process), serves a handful of synthetic studio photos from a local HTTP server, runs a
-fake Shopify store, sends signed 3JMS webhooks, waits for every job, prints a table per job
-(status, step timings, artefacts), the throughput and the per-hop overhead measured from the
-traces, and where to look next.
+separate process), serves a handful of synthetic studio photos and one hard photo from a local
+HTTP server, runs a fake Shopify store, sends signed 3JMS webhooks, waits for every job to be
+DONE, FAILED or held for review, prints a table per job (status, confidence, step timings,
+artefacts), the throughput and the per-hop overhead measured from the traces, and where to look
+next.
+
+The review threshold is the default one (``PLINTH_REVIEW_THRESHOLD`` unset: 0.5). The hard photo
+(``plinth_testkit.photos.mug_on_gingham``: a red mug cut by the frame on a gingham tablecloth;
+every segment provider's confidence is ~0) is held for review (IN_REVIEW) on each theme, so the
+dashboard's review queue (``/review``) has real work in it. The exit code is 0 when every job is
+DONE or is the hard photo held as expected, 1 when a job FAILED or a clean studio photo was held
+(each named: a clean photo under the threshold is worth knowing, not hiding). ``--no-hard-photo``
+sends the studio photos only.
 
 The demo has a namespace of its own on the local stack, emptied when it starts: database
 ``plinth_demo``, bucket ``plinth-demo``, consumer groups ``plinth-demo-*`` (tests use ``test_*``
@@ -14,7 +23,7 @@ Ctrl-C; ``--exit-when-done`` stops everything once the tables are printed (scrip
 local stack (``deploy/local/stack up``) must already be running and is left alone.
 
     uv run python scripts/demo.py [--exit-when-done] [--photos 6] [--themes default,warm_paper]
-                                  [--variants N] [--dashboard-port 8080]
+                                  [--variants N] [--dashboard-port 8080] [--no-hard-photo]
 """
 
 from __future__ import annotations
@@ -57,10 +66,12 @@ from plinth.adapters.kafka import delete_consumer_groups, ensure_topics  # noqa:
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
+from plinth.domain.states import HELD, TERMINAL, JobStatus  # noqa: E402
 from plinth.settings import InfrastructureSettings  # noqa: E402
 from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
 from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
 from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
+from plinth_testkit.photos import mug_on_gingham  # noqa: E402
 
 # Wide enough for the job table when the output is a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -75,6 +86,8 @@ DEMO_GROUPS = "plinth-demo"
 DEMO_DIR = REPO / "out" / "demo"
 DASHBOARD_KEY = "demo-key"
 STARTED = float(os.environ.get("PHASE_T0") or time.time())  # `make demo` sets it
+HARD_SKU = "DEMO-HARD"  # the hard photo's SKU: its jobs are expected to be held for review
+SETTLED = TERMINAL | {HELD}  # where the demo stops waiting: a held job waits for a person
 STEP_OF_SERVICE = {"plinth-segment": ["segment"], "plinth-background": ["background"],
                    "plinth-composite": ["composite"], "plinth-derive": ["derive", "manifest"],
                    "plinth-publish": ["publish"]}
@@ -89,10 +102,14 @@ def parse_args() -> argparse.Namespace:
                         help="backgrounds per theme (default: the theme's own count)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for jobs")
     parser.add_argument("--exit-when-done", action="store_true",
-                        help="stop the services once every job is finished and the tables are "
-                        "printed (default: keep them and the dashboard running until Ctrl-C)")
+                        help="stop the services once every job is DONE, FAILED or held for "
+                        "review and the tables are printed (default: keep them and the "
+                        "dashboard running until Ctrl-C)")
     parser.add_argument("--dashboard-port", type=int, default=8080,
                         help="the dashboard's port (another free one if it is taken)")
+    parser.add_argument("--hard-photo", action=argparse.BooleanOptionalAction, default=True,
+                        help=f"also send one hard photo (SKU {HARD_SKU}: a red mug cut by the "
+                        "frame on a gingham tablecloth), which is held for review on each theme")
     return parser.parse_args()
 
 
@@ -158,15 +175,19 @@ def job_table(jobs: list[Job]) -> Table:
     table = Table(title="Jobs", show_lines=False)
     for name in ("job", "sku", "theme", "status"):
         table.add_column(name, no_wrap=True)  # the headers with units wrap instead
+    table.add_column("conf.", justify="right")  # the cut-out's confidence, 0..1
     for _, label in TIMING_COLUMNS:
         table.add_column(label, justify="right")
     table.add_column("files", justify="right")
     table.add_column("total (s)", justify="right")
     for job in sorted(jobs, key=lambda j: (j.sku, j.theme)):
         timings = job.timings.model_dump()
-        colour = {"DONE": "green", "FAILED": "red"}.get(job.status.value, "yellow")
+        colour = {"DONE": "green", "FAILED": "red", HELD.value: "magenta"}.get(
+            job.status.value, "yellow")
         total = f"{job.processing_ms / 1000:.1f}" if job.processing_ms else "-"
+        confidence = "-" if job.segment_confidence is None else f"{job.segment_confidence:.2f}"
         table.add_row(job.id[:8], job.sku, job.theme, f"[{colour}]{job.status.value}[/]",
+                      confidence,
                       *[str(timings[field]) if timings[field] is not None else "-"
                         for field, _ in TIMING_COLUMNS],
                       str(artefact_count(job)), total)
@@ -249,6 +270,46 @@ def hop_overhead(spans: list[dict[str, Any]]) -> Table:
     return table
 
 
+def verdict(jobs: list[Job], review_url: str, expected_held: frozenset[str] = frozenset(
+        {HARD_SKU})) -> tuple[int, list[str]]:
+    """The demo's outcome: the exit code and the lines saying it.
+
+    0 when every job is DONE, or held for review and of a SKU in ``expected_held`` (the hard
+    photo); 1 when a job FAILED, was held although its photo is a clean one, or is in any other
+    state; each such job is named. A hard photo that went through to DONE is said too (the
+    review queue then shows nothing), without failing the demo."""
+    done = [j for j in jobs if j.status == JobStatus.DONE]
+    held = [j for j in jobs if j.status == HELD]
+    failed = [j for j in jobs if j.status == JobStatus.FAILED]
+    clean_held = [j for j in held if j.sku not in expected_held]
+    other = [j for j in jobs if j.status not in SETTLED]
+    hard_not_held = [j for j in done if j.sku in expected_held]
+
+    def name(job: Job) -> str:
+        return f"{job.sku}/{job.theme} ({job.id[:8]})"
+
+    def confidence(job: Job) -> str:
+        review = job.review
+        value = review.confidence if review else job.segment_confidence
+        said = "no confidence" if value is None else f"confidence {value:.2f}"
+        return f"{said} < threshold {review.threshold:.2f}" if review else said
+
+    summary = f"{len(done)}/{len(jobs)} DONE"
+    if failed:
+        summary += f", {len(failed)} FAILED"
+    if held:
+        summary += f", {len(held)} held for review: open {review_url}"
+    lines = [summary]
+    lines += [f"FAILED: {name(j)}: {j.error_code or '-'}: {j.error_message or '-'}"
+              for j in failed]
+    lines += [f"a clean studio photo was held for review: {name(j)}, {confidence(j)}"
+              for j in clean_held]
+    lines += [f"not finished: {name(j)} is {j.status.value}" for j in other]
+    lines += [f"note: the hard photo was not held for review: {name(j)} is {j.status.value}, "
+              f"{confidence(j)}" for j in hard_not_held]
+    return (1 if failed or clean_held or other else 0), lines
+
+
 async def run(args: argparse.Namespace) -> int:
     # The stack's endpoints (environment or defaults), the demo's own names.
     base = InfrastructureSettings().model_copy(update={
@@ -262,8 +323,13 @@ async def run(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(16)
     shopify = FakeShopify(auto_products=True).start()
     photos = LocalHttpServer().start()
-    images = sample_photos(args.photos, first_seed=500)
-    urls = [photos.image(f"/demo/photo-{i}.jpg", data) for i, data in enumerate(images)]
+    # (sku, url, bytes): the clean studio photos, then the hard one; the namespace is empty, so
+    # no job of an earlier run has these SKUs
+    sent = [(f"DEMO-{i + 1}", photos.image(f"/demo/photo-{i}.jpg", data), data)
+            for i, data in enumerate(sample_photos(args.photos, first_seed=500))]
+    if args.hard_photo:
+        hard = mug_on_gingham().jpeg
+        sent.append((HARD_SKU, photos.image("/demo/hard-mug-on-gingham.jpg", hard), hard))
     port = free_port()
     dashboard_port = port_or_free(args.dashboard_port)
     dashboard = f"http://127.0.0.1:{dashboard_port}"
@@ -289,15 +355,14 @@ async def run(args: argparse.Namespace) -> int:
         "PLINTH_SHOPIFY_BASE_URL": shopify.admin_base_url,
         "PLINTH_DASHBOARD_PORT": str(dashboard_port),
         "PLINTH_DASHBOARD_API_KEYS": json.dumps({DASHBOARD_KEY: "demo:operator"}),
-        # the demo waits for every job to finish: none is held for review
-        "PLINTH_REVIEW_THRESHOLD": "0",
         "PYTHONUNBUFFERED": "1",
         "NO_COLOR": "1",  # the service logs are files
     }
     if args.variants:
         env["PLINTH_BACKGROUND_VARIANTS"] = str(args.variants)
+    # PLINTH_REVIEW_THRESHOLD: the default (0.5) unless set; 0 holds nothing, 1 every job
     for name in ("PLINTH_OTLP_ENDPOINT", "PLINTH_SEGMENT_PROVIDER",
-                 "PLINTH_DASHBOARD_TRACE_URL_TEMPLATE"):
+                 "PLINTH_DASHBOARD_TRACE_URL_TEMPLATE", "PLINTH_REVIEW_THRESHOLD"):
         if name in os.environ:
             env[name] = os.environ[name]
     await ensure_topics(base)
@@ -318,12 +383,12 @@ async def run(args: argparse.Namespace) -> int:
             await wait_for_port(dashboard_port, processes)
             console.print(f"  dashboard: {dashboard} (API key {DASHBOARD_KEY}): the jobs appear "
                           "there as they run", highlight=False)
-        phase(f"sending {len(urls)} signed webhooks ({len(themes)} theme(s) each)")
+        hard_note = f", the last one hard ({HARD_SKU})" if args.hard_photo else ""
+        phase(f"sending {len(sent)} signed webhooks ({len(themes)} theme(s) each{hard_note})")
         job_ids: list[str] = []
         started = time.monotonic()
         with httpx.Client(timeout=30) as client:
-            for number, (url, data) in enumerate(zip(urls, images, strict=True), start=1):
-                sku = f"DEMO-{number}"  # the namespace is empty: no job of an earlier run
+            for sku, url, data in sent:
                 payload = {"sku": sku, "image_url": url, "themes": themes,
                            "img_sha256": hashlib.sha256(data).hexdigest()}
                 reply = await asyncio.to_thread(
@@ -331,15 +396,19 @@ async def run(args: argparse.Namespace) -> int:
                 body = reply.json()
                 console.print(f"  {sku}: HTTP {reply.status_code} {body.get('outcome')}")
                 job_ids.extend(body.get("job_ids") or [])
-        phase(f"waiting for {len(job_ids)} jobs")
-        jobs = await wait_for_jobs(db, job_ids, timeout_s=args.timeout, processes=processes)
+        phase(f"waiting for {len(job_ids)} jobs (DONE, FAILED or held for review)")
+        jobs = await wait_for_jobs(db, job_ids, timeout_s=args.timeout, statuses=SETTLED,
+                                   processes=processes)
         elapsed = time.monotonic() - started
         console.print(job_table(list(jobs.values())))
-        done = [j for j in jobs.values() if j.status.value == "DONE"]
-        composites = sum(len(j.s3_composite_keys) for j in done)
+        done = [j for j in jobs.values() if j.status == JobStatus.DONE]
+        # a held job went through every stage but publish: it counts for the throughput
+        through = [j for j in jobs.values() if j.status in (JobStatus.DONE, HELD)]
+        composites = sum(len(j.s3_composite_keys) for j in through)
         console.print(
-            f"[bold]{len(done)}/{len(jobs)} jobs DONE in {elapsed:.1f}s[/]: "
-            f"{len(done) / elapsed * 60:.1f} jobs/min, {composites / elapsed * 60:.1f} "
+            f"[bold]{len(through)} jobs through the pipeline in {elapsed:.1f}s[/] "
+            f"({len(done)} DONE, {len(through) - len(done)} held for review): "
+            f"{len(through) / elapsed * 60:.1f} jobs/min, {composites / elapsed * 60:.1f} "
             f"composites/min ({composites * 9} derivatives) on {os.cpu_count()} CPU(s)")
         console.print(hop_overhead(read_spans(trace_file)))
         console.print(await worker_metrics(processes.health_ports))
@@ -362,7 +431,9 @@ async def run(args: argparse.Namespace) -> int:
                                           processes.health_ports.items() if name != "ingest")
             + " (/live, /ready, /metrics); ingest and the dashboard on their own ports",
             highlight=False)
-        rc = 0 if len(done) == len(jobs) else 1
+        # without the dashboard (--exit-when-done) the command printed below serves it on 8080
+        review_url = ("http://127.0.0.1:8080/review" if args.exit_when_done
+                      else f"{dashboard}/review")
         if args.exit_when_done:
             console.print("  dashboard:    against the demo's namespace:")
             console.print(f"PLINTH_MONGO_DB={DEMO_DB} PLINTH_S3_BUCKET={DEMO_BUCKET} "
@@ -370,8 +441,15 @@ async def run(args: argparse.Namespace) -> int:
                           f"PLINTH_DASHBOARD_API_KEYS='{{\"{DASHBOARD_KEY}\": \"operator\"}}' "
                           "uv run plinth-dashboard-api", soft_wrap=True, highlight=False,
                           markup=False)
-            console.print(f"then http://127.0.0.1:8080 with the key {DASHBOARD_KEY}",
-                          highlight=False)
+            console.print(f"then http://127.0.0.1:8080 with the key {DASHBOARD_KEY} (an approved "
+                          "job is published only while the services run: without "
+                          "--exit-when-done)", highlight=False)
+        rc, lines = verdict(list(jobs.values()), review_url)
+        console.print()
+        for number, line in enumerate(lines):
+            style = "bold" if number == 0 else ("yellow" if line.startswith("note:") else "red")
+            console.print(line, style=style, highlight=False, markup=False, soft_wrap=True)
+        if args.exit_when_done:
             return rc
         phase(f"the services and the dashboard keep running: {dashboard} "
               f"(API key {DASHBOARD_KEY}); Ctrl-C stops them")

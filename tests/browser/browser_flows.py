@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hard_photo import HardPhoto
 from harness import ServiceProcesses
 
 from plinth.adapters.mongo import Database
 from plinth.adapters.s3 import BlobStore
 from plinth_testkit.fakes.shopify import FakeShopify
 from plinth_testkit.http_server import LocalHttpServer
+from plinth_testkit.photos import HardPhoto
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_KEY = "browser-flows-operator"
@@ -51,7 +51,7 @@ class Flows:
     photo_urls: list[str]
     photo_bytes: list[bytes]
     hard: HardPhoto
-    """A photo whose cut-out any provider is unsure of (``hard_photo.mug_on_gingham``)."""
+    """A photo whose cut-out any provider is unsure of (``plinth_testkit.photos``)."""
     hard_url: str
     shopify: FakeShopify
     ingest_url: str

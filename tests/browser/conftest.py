@@ -8,7 +8,8 @@ database, bucket and topics. The review threshold is the default one
 packaged themes set none), so what is held is what the segment provider the stack runs (``auto``:
 the learned model when installed, else ``local``) is unsure of: the photo server has three clean
 studio photos (``harness.sample_photos``) and one hard one drawn from code
-(``hard_photo.mug_on_gingham``: a red mug cut by the frame on a red gingham tablecloth).
+(``plinth_testkit.photos.mug_on_gingham``, which ``make demo`` sends too: a red mug cut by the
+frame on a red gingham tablecloth).
 
 Chromium is Debian's (``/usr/bin/chromium``; ``make setup`` installs it): Playwright's own
 browsers are never downloaded. Without it the tests are skipped, unless
@@ -41,7 +42,6 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser_flows import OPERATOR_KEY, SECRET, VIEWER_KEY, Flows  # noqa: E402
-from hard_photo import mug_on_gingham  # noqa: E402
 from harness import (  # noqa: E402
     ServiceProcesses,
     sample_photos,
@@ -55,6 +55,7 @@ from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
 from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
 from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
+from plinth_testkit.photos import mug_on_gingham  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -1,6 +1,7 @@
 """The photos of the browser tests, without the stack: under each segment provider the clean
-studio photo is over the default review threshold and the hard one (``hard_photo``) under it,
-and the brush plan the browser test draws fixes the hard one's cut-out."""
+studio photo is over the default review threshold and the hard one
+(``plinth_testkit.photos.mug_on_gingham``, which ``make demo`` sends too) under it, and the brush
+plan the browser test draws fixes the hard one's cut-out."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hard_photo import brush_plan, iou, mug_on_gingham
+from hard_photo import brush_plan, iou
 from harness import sample_photos
 from PIL import Image
 
@@ -18,6 +19,7 @@ from plinth.imaging.segment import get_provider
 from plinth.imaging.touchup import Stroke, paint
 from plinth.models.segmenters import SegmenterConfig, build_segmenter
 from plinth_derive.review import DEFAULT_REVIEW_THRESHOLD
+from plinth_testkit.photos import mug_on_gingham
 
 
 @pytest.fixture(scope="module", params=["local", "learned"])
