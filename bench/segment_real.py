@@ -104,7 +104,8 @@ class Result:
     confidence: float | None
     error: str | None
     decision: str = ""
-    """The fusion's decision (learned, filled, backdrop) where the provider reports one."""
+    """The fusion's decision (learned, filled, backdrop; ``+second_look`` when fusion rule 4
+    looked again) where the provider reports one."""
 
 
 def parse_spec(text: str) -> ProviderSpec:
@@ -241,7 +242,13 @@ def run_one(loaded: Loaded, photo: Photo) -> Result:
     return Result(photo.set, photo.name, photo.groups, loaded.spec.label, iou, mae, bf, seconds,
                   None if inference is None else float(inference) / 1000,
                   None if confidence is None else float(confidence), error,
-                  str((meta.get("fusion") or {}).get("decision", "")))
+                  _decision(meta.get("fusion") or {}))
+
+
+def _decision(fusion: dict[str, Any]) -> str:
+    """The fusion's decision, with ``+second_look`` when rule 4 looked again."""
+    decision = str(fusion.get("decision", ""))
+    return f"{decision}+second_look" if fusion.get("second_look") else decision
 
 
 def warm_up(loaded: Loaded) -> None:
