@@ -53,21 +53,11 @@ from plinth.adapters.kafka import ensure_topics  # noqa: E402
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.worker.groups import pipeline_groups, start_groups_at_end  # noqa: E402
+from plinth_testkit.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from plinth_testkit.fakes.shopify import FakeShopify  # noqa: E402
 from plinth_testkit.http_server import LocalHttpServer  # noqa: E402
 from plinth_testkit.photos import mug_on_gingham  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UI_DIST = REPO / "services" / "dashboard-api" / "ui" / "dist"
 SHOPIFY_TOKEN = "browser-shopify-token"
 PHOTOS = 3

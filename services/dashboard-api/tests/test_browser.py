@@ -21,23 +21,13 @@ from plinth.adapters.s3 import BlobStore
 from plinth.domain.states import JobStatus
 from plinth_dashboard_api.demo import DemoJobs, seed_demo, seed_workers
 from plinth_dashboard_api.settings import DashboardSettings
+from plinth_testkit.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.asyncio(loop_scope="session")]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO_ROOT / "out" / "screenshots"
 UI_DIST = REPO_ROOT / "services" / "dashboard-api" / "ui" / "dist"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OPERATOR_KEY = "browser-operator-key"
 
 
