@@ -25,7 +25,13 @@ from plinth.imaging.composite import (
     apply_composite,
     prepare_composite,
 )
-from plinth.imaging.decode import DecodedImage, decode_image, encode_jpeg, encode_png
+from plinth.imaging.decode import (
+    DecodedImage,
+    decode_image,
+    decode_rgba,
+    encode_jpeg,
+    encode_png,
+)
 from plinth.imaging.derivatives import FormatName, SizeName, submit_derivatives
 from plinth.imaging.segment.base import Segmentation, SegmentProvider
 from plinth.imaging.types import RGB
@@ -164,7 +170,7 @@ def composite_photos(cutout_png: bytes, backgrounds: Sequence[bytes], theme: The
     cutout, the theme and the canvas size, so it is done once per canvas size and applied to
     every background variant (same bytes as compositing each from scratch).
     """
-    cutout = decode_image(cutout_png).rgba()
+    cutout = decode_rgba(cutout_png)
     prepared: dict[tuple[int, int], PreparedCutout] = {}
     out = []
     for background in backgrounds:

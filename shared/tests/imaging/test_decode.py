@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plinth.imaging.decode import DecodedImage, decode_image, encode_jpeg, encode_png
+from plinth.imaging.decode import (
+    DecodedImage,
+    decode_image,
+    decode_rgba,
+    encode_jpeg,
+    encode_png,
+)
 from plinth.imaging.errors import (
     DecompressionBombError,
     ImageTooLargeError,
@@ -325,3 +331,66 @@ def test_encode_jpeg_is_baseline_with_the_pixels_a_progressive_file_would_give()
         assert im.info.get("progressive") or im.info.get("progression")
     assert data != progressive
     assert np.array_equal(decode_image(data).rgb, decode_image(progressive).rgb)
+
+
+def _cutout(w: int = 37, h: int = 23) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+
+
+def test_decode_rgba_reads_plinths_own_cutouts_without_pillow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import plinth.imaging.decode as decode_module
+
+    rgba = _cutout()
+    rgb = np.ascontiguousarray(rgba[..., :3])
+    expected_rgb = decode_image(encode_png(rgb)).rgba()
+
+    def no_pillow(*_args: object, **_kwargs: object) -> DecodedImage:
+        raise AssertionError("the plain PNG should not reach decode_image")
+
+    monkeypatch.setattr(decode_module, "decode_image", no_pillow)
+    assert np.array_equal(decode_rgba(encode_png(rgba)), rgba)
+    assert np.array_equal(decode_rgba(encode_png(rgb)), expected_rgb)
+    assert np.all(decode_rgba(encode_png(rgb))[..., 3] == 255)
+
+
+@pytest.mark.parametrize(
+    "variant", ["icc", "exif", "palette", "grey_alpha", "sixteen_bit", "jpeg", "transparency_key"]
+)
+def test_decode_rgba_matches_decode_image_for_everything_else(variant: str) -> None:
+    rgba = _cutout(40, 20)
+    im = Image.fromarray(rgba, "RGBA")
+    if variant == "icc":
+        data = save(im, "PNG", icc_profile=linear_rgb_icc())
+    elif variant == "exif":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        data = save(im, "PNG", exif=exif.tobytes())
+    elif variant == "palette":
+        data = save(im.convert("P"), "PNG", transparency=3)
+    elif variant == "grey_alpha":
+        data = save(im.convert("LA"), "PNG")
+    elif variant == "sixteen_bit":
+        data = save(Image.fromarray(rgba[..., 0].astype(np.uint16) * 257), "PNG")
+    elif variant == "jpeg":
+        data = save(im.convert("RGB"), "JPEG", quality=90)
+    else:
+        data = save(im.convert("RGB"), "PNG", transparency=(1, 2, 3))
+    expected = decode_image(data).rgba()
+    assert np.array_equal(decode_rgba(data), expected)
+    if variant == "exif":
+        assert decode_rgba(data).shape[:2] == (40, 20)  # turned upright, as decode_image does
+
+
+def test_decode_rgba_keeps_decode_images_errors() -> None:
+    data = encode_png(_cutout(200, 200))
+    with pytest.raises(TruncatedImageError):
+        decode_rgba(data[: len(data) // 2])
+    with pytest.raises(DecompressionBombError):
+        decode_rgba(data, max_pixels=200 * 200 - 1)
+    with pytest.raises(ImageTooLargeError):
+        decode_rgba(data, max_bytes=len(data) - 1)
+    with pytest.raises(NotAnImageError):
+        decode_rgba(b"")
