@@ -20,7 +20,7 @@ import numpy as np
 
 from plinth.imaging.backgrounds.model import Margins, Shadow, Theme
 from plinth.imaging.backgrounds.renderer import render_background
-from plinth.imaging.colour import SRGB_TO_LINEAR, to_linear, to_srgb8
+from plinth.imaging.colour import SRGB_TO_LINEAR, to_linear, to_srgb8_consuming
 from plinth.imaging.errors import EmptyCutoutError
 from plinth.imaging.types import RGB, RGBA, FloatImage, as_float32
 
@@ -176,7 +176,7 @@ def apply_composite(prepared: PreparedCutout, background: RGB) -> RGB:
     out_linear[py : py + place.height, px : px + place.width] += prepared.premult
 
     result = background.copy()
-    result[y0:y1, x0:x1] = to_srgb8(out_linear)
+    result[y0:y1, x0:x1] = to_srgb8_consuming(out_linear)
     return result
 
 
