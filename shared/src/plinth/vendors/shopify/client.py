@@ -201,6 +201,14 @@ class ShopifyClient:
             newer = await self.newer_media(variant.product_id, sku, theme, media_id)
             if not newer:
                 raise
+            # Our set_variant_image may have detached the newer run's image before our append
+            # found ours deleted (the newer run had already finished): hand the variant back to
+            # the newest image, or a newer run still at work does it.
+            try:
+                await self.set_variant_image(variant.product_id, variant.variant_id, newer[-1])
+            except ShopifyUserError as again:
+                if not _only(again, "MEDIA_DOES_NOT_EXIST", "MEDIA_DOES_NOT_EXIST_ON_PRODUCT"):
+                    raise
             return newer[-1]
 
     @staticmethod
