@@ -24,22 +24,7 @@ from plinth_publish.handler import SKIPPED_REASON, ShopifyClients, hero_key, pub
 from plinth_publish.main import STEPS
 from plinth_publish.settings import PublishWorkerSettings
 from plinth_testkit.fakes.shopify import FakeShopify
-from plinth_testkit.memory import MemoryBlobs
-
-
-class MemoryJobs:
-    def __init__(self) -> None:
-        self.docs: dict[str, Job] = {}
-
-    async def get(self, job_id: str) -> Job | None:
-        return self.docs.get(job_id)
-
-    async def replace_if_status(self, job: Job, expected: JobStatus) -> bool:
-        stored = self.docs.get(job.id)
-        if stored is None or stored.status is not expected:
-            return False
-        self.docs[job.id] = job
-        return True
+from plinth_testkit.memory import MemoryBlobs, MemoryJobs
 
 
 class Events:
@@ -107,10 +92,10 @@ class Harness:
         )
 
     async def run(self, job: Job, hero: bytes | None = None) -> Job:
-        self.jobs.docs[job.id] = job
+        self.jobs.jobs[job.id] = job
         self.blobs.objects[hero_key(job)] = jpeg() if hero is None else hero
         await self.worker.handle_record(record_for(job))
-        return self.jobs.docs[job.id]
+        return self.jobs.jobs[job.id]
 
 
 @pytest.fixture
