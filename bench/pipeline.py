@@ -16,7 +16,8 @@ ratio table, then removes the worktree.
 Each measuring process first runs one untimed job per theme (imports, provider set-up, and
 whatever a long-running worker would already have cached): the numbers are a warm worker's.
 
-Not measured here: jobs/min through the running Kafka services (the stack is shared).
+Through the running services (jobs/min, CPU-s per job per stage, several instances per stage):
+``--services``, see ``bench/pipeline_services.py`` (its options follow ``--services``).
 
 Run: ``uv run python bench/pipeline.py [--provider local] [--baseline REF] [--markdown]``
 """
@@ -136,7 +137,8 @@ def run_in(root: Path, args: argparse.Namespace) -> dict[str, Any]:
            "--themes", ",".join(args.themes)]
     try:
         subprocess.run(cmd, env=env, check=True, cwd=root)
-        return json.loads(Path(target).read_text())
+        result: dict[str, Any] = json.loads(Path(target).read_text())
+        return result
     finally:
         Path(target).unlink(missing_ok=True)
 
@@ -197,6 +199,11 @@ def _git(*args: str) -> str:
 
 
 def main() -> None:
+    if "--services" in sys.argv[1:]:  # through the running services: its own module
+        from pipeline_services import main as services_main
+
+        services_main([a for a in sys.argv[1:] if a != "--services"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--provider", default="local",
                         help="segmentation provider (local, learned, auto; default local)")
