@@ -139,9 +139,13 @@ def summarise(config: str, jobs: int, wall: float, cpu: Mapping[str, float],
 
 
 def _table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
-    from bench.pipeline import _table as table  # the repository root is on the path
-
-    return table(headers, rows, markdown)
+    """As ``pipeline._table`` (not imported: this module is imported by ``pipeline.py``)."""
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    return "\n".join([fmt.format(*headers), *(fmt.format(*r) for r in rows)])
 
 
 def compare_table(results: list[dict[str, Any]], markdown: bool) -> str:
