@@ -202,6 +202,11 @@ async def _clear(settings: Any) -> None:
         await blobs.delete_all()
 
 
+def _usable_cores() -> int:
+    """The cores this process (and the services it starts) may run on: ``taskset -c 0`` -> 1."""
+    return len(os.sched_getaffinity(0))
+
+
 def _stack_pids() -> list[int]:
     pids = []
     for path in sorted((REPO / ".stack" / "run").glob("*.pid")):
@@ -303,7 +308,7 @@ async def run_config(args: argparse.Namespace, counts: dict[str, int], photos: l
         cpu = dict.fromkeys(SERVICES, 0.0)
         for name, pid in roots.items():
             cpu[name.rsplit("-", 1)[0]] += after[pid] - before[pid]
-        result = summarise(label(counts), len(ids), wall, cpu, counts, os.cpu_count() or 1,
+        result = summarise(label(counts), len(ids), wall, cpu, counts, _usable_cores(),
                            (m1[0] - m0[0]) / max(1e-9, m1[1] - m0[1]))
         failed = [j.id for j in jobs.values() if j.status != JobStatus.DONE]
         result.update(stack_cpu_s=stack1 - stack0, bench_cpu_s=self1 - self0, failed=failed,
@@ -352,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     warm, measured = photos[:args.warmup // per_photo], photos[-(args.jobs // per_photo):]
     print(f"provider {args.provider}; {args.jobs} jobs ({len(measured)} photos x "
           f"{len(args.themes)} theme(s) x {args.variants} variants; {args.photos}); "
-          f"{len(warm)} warm-up photo(s); {os.cpu_count()} cores", flush=True)
+          f"{len(warm)} warm-up photo(s); {_usable_cores()} of {os.cpu_count()} cores usable "
+          "(taskset)", flush=True)
     results = []
     for counts in args.instances:
         result = asyncio.run(run_config(args, counts, measured, warm))
