@@ -14,7 +14,8 @@ a theme, i.e. what the derive stage really gets):
 
 Printed: per file quality/bytes/score for both sides, then total bytes and CPU seconds.
 ``--sweep`` instead measures candidate Plinth encoder settings (bytes and CPU at equal score),
-which is how the defaults in ``plinth.imaging.derivatives`` were chosen.
+which is how the defaults in ``plinth.imaging.derivatives`` were chosen. ``--derive-cpu``
+prints the derive stage's CPU per composite on one thread (p50 per step).
 
 Run: ``uv run python bench/derivatives_bench.py [--composites N] [--sweep]``
 """
@@ -41,6 +42,7 @@ from synthetic_products import PRODUCTS
 
 from plinth.imaging.backgrounds import load_theme
 from plinth.imaging.composite import composite_on_theme
+from plinth.imaging.decode import decode_image, encode_jpeg
 from plinth.imaging.derivatives import (
     DEFAULT_SETTINGS,
     FORMATS,
@@ -273,6 +275,14 @@ SWEEP: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("4:2:0 progressive", {"jpeg_subsampling": "4:2:0", "jpeg_progressive": True}),
         ("4:4:4 progressive", {"jpeg_subsampling": "4:4:4", "jpeg_progressive": True}),
         ("4:2:0 baseline", {"jpeg_subsampling": "4:2:0", "jpeg_progressive": False}),
+        (
+            "Annex K tables",
+            {"jpeg_quant_tables": dict.fromkeys(("hero", "pdp", "thumb"), "annex-k")},
+        ),
+        (
+            "MS-SSIM tables",
+            {"jpeg_quant_tables": dict.fromkeys(("hero", "pdp", "thumb"), "ms-ssim")},
+        ),
     ],
     "webp": [(f"method {m}", {"webp_method": m}) for m in (2, 3, 4, 6)],
     "avif": [
@@ -346,6 +356,44 @@ def sweep(
                 )
 
 
+def derive_cpu(composites: list[tuple[str, np.ndarray]], repeats: int) -> None:
+    """The derive stage's CPU per composite on ONE thread (a 1-worker pool), p50 over
+    composites x repeats: composite JPEG decode, the resize, each encode, and the whole."""
+    timings: dict[str, list[float]] = {}
+
+    def timed(key: str, fn: Callable[[], object]) -> object:
+        c0 = time.process_time()
+        out = fn()
+        timings.setdefault(key, []).append(time.process_time() - c0)
+        return out
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for _, comp in composites:
+            jpeg = encode_jpeg(comp)
+            for _ in range(repeats):
+                rgb = timed("decode", lambda jpeg=jpeg: decode_image(jpeg).rgb)
+                resized = timed("resize", lambda rgb=rgb: resize_all(rgb))
+                for spec in SIZES:
+                    for fmt in FORMATS:
+                        pixels = resized[spec.name]  # type: ignore[index]
+                        timed(
+                            f"{spec.name} {fmt}",
+                            lambda p=pixels, f=fmt, s=spec.name: encode(p, f, s, DEFAULT_SETTINGS),
+                        )
+                timed(
+                    "derive (decode + make_derivatives, 1 thread)",
+                    lambda jpeg=jpeg: make_derivatives(decode_image(jpeg).rgb, executor=pool),
+                )
+    print(f"composites {len(composites)} x repeats {repeats}; process CPU ms, one thread")
+    print("| step | p50 ms | min ms | max ms |")
+    print("|---|---|---|---|")
+    for key, values in timings.items():
+        ms = np.array(values) * 1000
+        print(f"| {key} | {np.median(ms):.0f} | {ms.min():.0f} | {ms.max():.0f} |")
+    parts = sum(float(np.median(v)) for k, v in timings.items() if not k.startswith("derive"))
+    print(f"sum of the steps' p50: {parts:.3f} CPU-s")
+
+
 def _with(overrides: dict[str, object], fmt: str, size: str, q: int) -> EncoderSettings:
     key = {"jpg": "jpeg_quality", "webp": "webp_quality", "avif": "avif_quality"}[fmt]
     fields = dict(DEFAULT_SETTINGS.__dict__)
@@ -363,6 +411,11 @@ def main() -> None:
     parser.add_argument("--sweep-formats", default="jpg,webp,avif", help="formats swept")
     parser.add_argument("--sweep-only", default="", help="only settings whose label has this")
     parser.add_argument(
+        "--derive-cpu",
+        action="store_true",
+        help="derive CPU per composite on one thread, p50 per step (with --repeats)",
+    )
+    parser.add_argument(
         "--check-metric",
         action="store_true",
         help="compare the fast SSIMULACRA2 port with the ssimulacra2 package",
@@ -377,6 +430,9 @@ def main() -> None:
             s = _with({}, "jpg", "thumb", q)
             ours, package = check_against_package(small, decode(encode(small, "jpg", "thumb", s)))
             print(f"thumb jpg q{q}: port {ours:.2f}  package {package:.2f}")
+        return
+    if args.derive_cpu:
+        derive_cpu(composites, args.repeats)
         return
     if args.sweep:
         sweep(

@@ -16,6 +16,7 @@ from plinth.imaging.derivatives import (
     EncoderSettings,
     encode,
     make_derivatives,
+    quant_tables,
     resize_all,
     target_size,
 )
@@ -122,3 +123,40 @@ def test_a_shared_pool_can_be_passed() -> None:
 def test_bad_composite(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="HxWx3"):
         make_derivatives(bad)
+
+
+@pytest.mark.parametrize("quality", [10, 49, 50, 75, 83, 95, 100])
+def test_annex_k_tables_scaled_here_are_libjpegs_own(quality: int) -> None:
+    # quant_tables repeats libjpeg's jpeg_set_quality scaling: given the Annex K tables it
+    # must write exactly the file libjpeg writes for ``quality``.
+    pixels = resize_all(textured(400, 400))["thumb"]
+    im = Image.fromarray(pixels)
+    own, ours = io.BytesIO(), io.BytesIO()
+    im.save(own, "JPEG", quality=quality, subsampling="4:2:0")
+    im.save(ours, "JPEG", qtables=quant_tables("annex-k", quality), subsampling="4:2:0")
+    assert own.getvalue() == ours.getvalue()
+
+
+def test_jpegs_carry_the_tables_of_their_size() -> None:
+    pixels = resize_all(textured(500, 500))
+    for size in ("hero", "pdp", "thumb"):
+        data = encode(pixels[size], "jpg", size, DEFAULT_SETTINGS)
+        name = DEFAULT_SETTINGS.jpeg_quant_tables[size]
+        with Image.open(io.BytesIO(data)) as im:
+            got = [list(im.quantization[i]) for i in (0, 1)]  # type: ignore[attr-defined]
+        quality = DEFAULT_SETTINGS.jpeg_quality[size]
+        assert got == quant_tables(name, quality), size
+    assert DEFAULT_SETTINGS.jpeg_quant_tables["hero"] == "ms-ssim"
+
+
+def test_quant_tables_are_baseline_and_checked() -> None:
+    for name in ("annex-k", "ms-ssim"):
+        for quality in (1, 50, 100):
+            tables = quant_tables(name, quality)
+            assert len(tables) == 2 and all(len(t) == 64 for t in tables)
+            assert all(1 <= v <= 255 for t in tables for v in t)
+    assert quant_tables("ms-ssim", 50)[0][:3] == [12, 17, 20]  # quality 50 = the base table
+    with pytest.raises(ValueError, match=r"1\.\.100"):
+        quant_tables("annex-k", 0)
+    with pytest.raises(ValueError, match="unknown"):
+        quant_tables("flat", 80)

@@ -65,8 +65,9 @@ FORMATS: Final[tuple[FormatName, ...]] = DERIVATIVE_FORMATS
 # reaching the previous default's score was found per file, then bytes and CPU compared there.
 # The tables are in bench/README.md ("How the settings were chosen").
 
-JPEG_QUALITY: Final[dict[SizeName, int]] = {"hero": 80, "pdp": 82, "thumb": 85}
-"""libjpeg-turbo quality per size: small images are viewed closer to 1:1 and show more."""
+JPEG_QUALITY: Final[dict[SizeName, int]] = {"hero": 83, "pdp": 83, "thumb": 85}
+"""libjpeg-turbo quality per size, scaling ``JPEG_QUANT_TABLES`` (hero and pdp: 83 with the
+MS-SSIM tables reach the score of Annex K at 80 / 82, see there; the thumb stays at 85)."""
 JPEG_SUBSAMPLING: Final = "4:2:0"
 """Studio backgrounds are low-chroma: 4:4:4 costs ~10% bytes at equal score, for ~2x CPU."""
 JPEG_PROGRESSIVE: Final = True
@@ -74,12 +75,25 @@ JPEG_PROGRESSIVE: Final = True
 side is ~0.05 CPU-s per composite, so the extra pass is not worth saving."""
 JPEG_OPTIMIZE: Final = True
 """Optimised Huffman tables: 5-10% fewer bytes for a few ms."""
+JPEG_QUANT_TABLES: Final[dict[SizeName, str]] = {
+    "hero": "ms-ssim",
+    "pdp": "ms-ssim",
+    "thumb": "annex-k",
+}
+"""Base quantisation tables per size (``QUANT_TABLES``). mozjpeg's MS-SSIM-tuned set (cjpeg
+``-quant-table 2``: finer low frequencies, coarser mid ones) needs 4-8% fewer bytes than
+libjpeg's Annex K at equal SSIMULACRA2 on the hero and pdp (issue 18 study: -7% / -8% per file
+matched; at the fixed qualities 83 / 83 over 6 composites -4% / -7%, scores -0.3 to +1.1); the
+400 px thumb gains nothing (same bytes at equal score), so it keeps Annex K. Same CPU."""
 
 WEBP_QUALITY: Final[dict[SizeName, int]] = {"hero": 78, "pdp": 80, "thumb": 82}
 """libwebp quality per size."""
-WEBP_METHOD: Final = 4
-"""libwebp's effort. 4 is its default; 2 is ~0.4x the CPU but +3-14% bytes at equal score
-(+14% on the hero, the biggest WebP); 3 costs as much as 4 here for +2%; 6 buys nothing."""
+WEBP_METHOD: Final = 2
+"""libwebp's effort. 2 is ~0.4x the CPU of its default 4 (hero ~0.11 instead of ~0.27 CPU-s,
+pdp 0.04 instead of 0.10): at the same qualities +3-4% bytes and SSIMULACRA2 -1.9 to +1.9 per
+file (carton composites lower, bottles higher, the mean unchanged within 0.5); matched file by
+file it was +3-14%. Taken in issue 18 to bring the nine files under 1 CPU-s; the JPEG tables
+pay for the bytes. 3 costs as much as 4 here for +2%; 6 buys nothing."""
 
 AVIF_QUALITY: Final[dict[SizeName, int]] = {"hero": 60, "pdp": 66, "thumb": 68}
 """libavif quality per size, for speed 8: the lowest that reaches speed 6's old score (quality
@@ -110,6 +124,7 @@ class EncoderSettings:
     jpeg_subsampling: str = JPEG_SUBSAMPLING
     jpeg_progressive: bool = JPEG_PROGRESSIVE
     jpeg_optimize: bool = JPEG_OPTIMIZE
+    jpeg_quant_tables: dict[SizeName, str] = field(default_factory=lambda: dict(JPEG_QUANT_TABLES))
     webp_quality: dict[SizeName, int] = field(default_factory=lambda: dict(WEBP_QUALITY))
     webp_method: int = WEBP_METHOD
     avif_quality: dict[SizeName, int] = field(default_factory=lambda: dict(AVIF_QUALITY))
@@ -122,11 +137,12 @@ class EncoderSettings:
 DEFAULT_SETTINGS: Final = EncoderSettings()
 
 SMALLEST_SETTINGS: Final = EncoderSettings(
-    avif_quality={"hero": 55, "pdp": 58, "thumb": 62}, avif_speed=6
+    webp_method=4, avif_quality={"hero": 55, "pdp": 58, "thumb": 62}, avif_speed=6
 )
-"""The defaults until issue 18: AVIF at speed 6, ~18% smaller AVIFs at the same score for
-~3x their CPU (~1.8 instead of ~0.9 CPU-s for the nine files of a 2000 px composite). For a
-deployment that pays more for bytes than for CPU."""
+"""The bytes-first option: WebP and AVIF as before issue 18 (WebP method 4, ~3-4% smaller;
+AVIF speed 6, ~18% smaller AVIFs at the same score for ~3x their CPU), with the default JPEGs
+(the MS-SSIM tables are smaller at equal score anyway): ~2.4 instead of ~0.95 CPU-s for the
+nine files of a 2000 px composite. For a deployment that pays more for bytes than for CPU."""
 
 
 @dataclass(frozen=True)
@@ -249,15 +265,62 @@ def encode(rgb: RGB, fmt: FormatName, size: SizeName, settings: EncoderSettings)
 
 
 def _jpeg(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
+    quality = s.jpeg_quality[size]
+    tables: dict[str, object] = (
+        {"quality": quality}  # libjpeg scales its own Annex K tables: the same bytes
+        if s.jpeg_quant_tables[size] == "annex-k"
+        else {"qtables": quant_tables(s.jpeg_quant_tables[size], quality)}
+    )
     buf.write(
         save_jpeg(
             im,
-            quality=s.jpeg_quality[size],
             subsampling=s.jpeg_subsampling,
             progressive=s.jpeg_progressive,
             optimize=s.jpeg_optimize,
+            **tables,
         )
     )
+
+
+# Base quantisation tables (luminance, chrominance), natural (row-major) order, as numbered by
+# mozjpeg's and libjpeg-turbo's cjpeg ``-quant-table N`` (mozjpeg jcparam.c).
+QUANT_TABLES: Final[dict[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {
+    # 0: ITU-T T.81 Annex K, libjpeg's default.
+    "annex-k": (
+        (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+         14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+         18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+         49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99),
+        (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+         24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99)
+        + (99,) * 32,
+    ),
+    # 2: tuned for MS-SSIM on the Kodak image set (finer low frequencies, coarser mid ones).
+    "ms-ssim": (
+        (12, 17, 20, 21, 30, 34, 56, 63, 18, 20, 20, 26, 28, 51, 61, 55,
+         19, 20, 21, 26, 33, 58, 69, 55, 26, 26, 26, 30, 46, 87, 86, 66,
+         31, 33, 36, 40, 46, 96, 100, 73, 40, 35, 46, 62, 81, 100, 111, 91,
+         46, 66, 76, 86, 102, 121, 120, 101, 68, 90, 90, 96, 113, 102, 105, 103),
+        (8, 12, 15, 15, 86, 96, 96, 98, 13, 13, 15, 26, 90, 96, 99, 98,
+         12, 15, 18, 96, 99, 99, 99, 99, 17, 16, 90, 96, 99, 99, 99, 99,
+         96, 96, 99, 99, 99, 99, 99, 99)
+        + (99,) * 24,
+    ),
+}  # fmt: skip
+
+
+def quant_tables(name: str, quality: int) -> list[list[int]]:
+    """``QUANT_TABLES[name]`` scaled to ``quality`` exactly as libjpeg's ``jpeg_set_quality``
+    scales its own (``jpeg_quality_scaling``: 5000/q below 50, else 200 - 2q percent, rounded,
+    clamped to 1..255 for baseline-compatible 8-bit tables)."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    try:
+        base = QUANT_TABLES[name]
+    except KeyError:
+        raise ValueError(f"unknown JPEG quantisation tables {name!r}") from None
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [[min(255, max(1, (v * scale + 50) // 100)) for v in table] for table in base]
 
 
 def _webp(im: Image.Image, buf: io.BytesIO, size: SizeName, s: EncoderSettings) -> None:
