@@ -113,6 +113,8 @@ def test_the_default_options() -> None:
     assert options.max_backdrop_noise == 0.08
     assert options.min_support == 0.05
     assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.4)
+    assert (options.shadow_band, options.shadow_darkening, options.shadow_edge,
+            options.shadow_agreement) == (16, 0.3, 1, 0.9)
 
 
 # --- rule 2: fill what both call product ------------------------------------------------------
@@ -439,6 +441,117 @@ def test_a_region_the_model_does_not_recognise_does_not_trigger_a_hand_over_when
     fused = run(learned, body | table, contrast=FAINT)
     assert fused.decision == "filled"
     assert not fused.probability[85:97].any()
+
+
+# --- rule 5: trim a shadow the model joined to the product ------------------------------------
+
+
+def box_on_its_shadow(darkening: float = 0.5, shadow_rows: int = 4
+                      ) -> tuple[F32, BoolMap, F32]:
+    """A 60x60 body (rows 20-80) the backdrop model sees whole, and under it a contact shadow
+    (``shadow_rows`` rows, ``darkening`` darker than the backdrop) the learned model took for
+    part of the product (0.9); the backdrop model left it out. Returns the learned map, the
+    backdrop model's product and its shade map."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:80] = 1.0
+    learned[80:80 + shadow_rows, 20:80] = 0.9
+    shade = np.ones((100, 100), np.float32)
+    shade[80:80 + shadow_rows, 15:85] = 1.0 - darkening
+    return learned, box((100, 100), 20, 20, 80, 80), shade
+
+
+def run_shaded(learned: F32, product: BoolMap, shade: F32 | None,
+               options: FusionOptions = OPTIONS) -> Fused:
+    backdrop = BackdropView(product=product, contrast=np.where(product, FAINT, 0.0).astype(
+        np.float32), fit=PLAIN["fit"], noise=PLAIN["noise"], lightness=PLAIN["lightness"],
+        shade=shade)
+    return fuse(learned, backdrop, options)
+
+
+def test_a_shadow_the_model_joined_to_the_product_is_trimmed() -> None:
+    learned, product, shade = box_on_its_shadow()
+    fused = run_shaded(learned, product, shade)
+    assert fused.probability[81:84].max() == 0.0, "the shadow is clear"
+    # The body as it was, and the row just outside the backdrop model's product (shadow_edge)
+    # left to the learned edge.
+    np.testing.assert_array_equal(fused.probability[:81], learned[:81])
+    assert fused.trimmed_share == pytest.approx(3 * 60 / 10_000)
+    np.testing.assert_array_equal(learned, box_on_its_shadow()[0])  # input unchanged
+    # Without the shade map (or with the rule off) the shadow stays.
+    assert run_shaded(learned, product, None).probability[80:84, 20:80].min() == np.float32(0.9)
+    off = FusionOptions(min_backdrop_fit=0.9, edge_margin=2, shadow_band=0)
+    untrimmed = run_shaded(learned, product, shade, off)
+    assert untrimmed.probability[80:84, 20:80].min() == np.float32(0.9)
+    assert untrimmed.trimmed_share == 0.0
+
+
+@pytest.mark.parametrize(("darkening", "trimmed"), [(0.3, True), (0.29, False), (0.0, False),
+                                                    (-0.2, False)])
+def test_only_a_part_darker_than_the_backdrop_is_trimmed(darkening: float, trimmed: bool) -> None:
+    """A pale part of the product the backdrop model missed (as light as the backdrop, or
+    lighter) keeps the learned edge; shadow_darkening (0.3) is the least darkening trimmed."""
+    learned, product, shade = box_on_its_shadow(darkening)
+    fused = run_shaded(learned, product, shade)
+    assert bool(fused.probability[81:84].max() == 0.0) is trimmed
+    assert bool(fused.probability[81:84, 20:80].min() == np.float32(0.9)) is not trimmed
+
+
+def test_a_dark_part_the_backdrop_model_calls_product_is_never_trimmed() -> None:
+    learned, product, shade = box_on_its_shadow()
+    shade[20:80, 20:80] = 0.2  # a dark product
+    fused = run_shaded(learned, product | box((100, 100), 80, 20, 84, 80), shade)
+    assert (fused.probability >= learned).all(), "rule 2 may fill it; nothing is taken away"
+    assert fused.trimmed_share == 0.0
+
+
+@pytest.mark.parametrize(("shadow_rows", "trimmed"), [(4, True), (7, False)])
+def test_nothing_is_trimmed_when_the_two_models_disagree_on_the_object(
+    shadow_rows: int, trimmed: bool
+) -> None:
+    """shadow_agreement (0.9): the learned mask and the backdrop model's kept regions must
+    overlap that well; with 7 shadow rows their IoU is 3600/4020 = 0.896."""
+    learned, product, shade = box_on_its_shadow(shadow_rows=shadow_rows)
+    shade[80:80 + shadow_rows, 15:85] = 0.5
+    fused = run_shaded(learned, product, shade)
+    assert bool(fused.probability[81:80 + shadow_rows].max() == 0.0) is trimmed
+
+
+def test_a_backdrop_model_that_saw_only_the_outline_trims_nothing() -> None:
+    """A white mug whose shaded rim alone the backdrop model outlined: its "not product" inside
+    the body is no evidence of a shadow, even where the body is darker than the backdrop."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80, 20:80] = 1.0
+    rim = box((100, 100), 20, 20, 80, 24)
+    shade = np.ones((100, 100), np.float32)
+    shade[20:80, 20:40] = 0.5  # the shaded side of the body
+    fused = run_shaded(learned, rim, shade)
+    np.testing.assert_array_equal(fused.probability, learned)
+    assert fused.trimmed_share == 0.0
+
+
+@pytest.mark.parametrize(("edge", "first_cleared_row"), [(0, 80), (1, 81), (2, 82)])
+def test_shadow_edge_leaves_the_pixels_next_to_the_backdrop_models_product(
+    edge: int, first_cleared_row: int
+) -> None:
+    """The mixed edge pixel of a dark product is darker than the backdrop as well: the
+    shadow_edge pixels just outside the backdrop model's product keep the learned value."""
+    learned, product, shade = box_on_its_shadow()
+    options = FusionOptions(min_backdrop_fit=0.9, edge_margin=2, shadow_edge=edge)
+    fused = run_shaded(learned, product, shade, options)
+    np.testing.assert_array_equal(fused.probability[:first_cleared_row],
+                                  learned[:first_cleared_row])
+    assert fused.probability[first_cleared_row:84].max() == 0.0
+
+
+def test_a_shadow_far_from_both_outlines_is_left_alone() -> None:
+    """shadow_band: only pixels that near the learned outline and the backdrop model's are
+    trimmed (a disagreement farther in is not about a shadow under the edge)."""
+    learned, product, shade = box_on_its_shadow(shadow_rows=4)
+    narrow = FusionOptions(min_backdrop_fit=0.9, edge_margin=2, shadow_band=1)
+    fused = run_shaded(learned, product, shade, narrow)
+    # Within 1 px of the product's outline (row 80) and of the learned one (row 83): nothing in
+    # the middle columns is both.
+    assert fused.probability[80:84, 30:70].min() == np.float32(0.9)
 
 
 # --- confidence --------------------------------------------------------------------------------

@@ -414,6 +414,36 @@ def test_a_part_the_model_sees_only_in_the_mirrored_photo_is_filled() -> None:
     assert alone.mask[95:205, 110:135].max() < 128
 
 
+def test_a_contact_shadow_the_model_joined_to_the_product_is_trimmed() -> None:
+    """Fusion rule 5 end to end: a body standing on a soft contact shadow (darker than the
+    backdrop, of its colour, fading out) that the model takes for part of the product. The
+    backdrop model grows the backdrop through the shadow, so the cut-out leaves it out; without
+    fusion it is kept."""
+    height, width = 300, 400
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # An elliptical shadow centred on the body's base, darkest (55% of the light) at its centre.
+    falloff = ((xx - 200) / 100) ** 2 + ((yy - 220) / 14) ** 2
+    light = 1.0 - 0.45 * np.exp(-2.0 * falloff)
+    rgb = np.clip(np.full((height, width, 3), 250.0) * light[..., None] + 0.5, 0, 255
+                  ).astype(np.uint8)
+    rgb[80:220, 120:280] = (120, 140, 200)
+    answer = np.zeros((height, width), np.float32)
+    answer[80:220, 120:280] = 1.0
+    answer[220:228, 130:270] = 0.95  # the model joins the shadow's dark core to the base
+    model = model_of(answer, 128)
+    fused = LearnedSegmenter(model).segment(rgb)
+    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+
+    assert alone.mask[222:226, 150:250].min() >= 128, "the model alone keeps the shadow"
+    assert fused.meta["fusion"]["trimmed_share"] > 0.003
+    assert fused.mask[223:232, 140:260].max() < 128, "the shadow is left out"
+    assert fused.mask[85:215, 125:275].min() >= 250, "the body is whole"
+    body = np.zeros((height, width), bool)
+    body[80:220, 120:280] = True
+    assert iou(fused.mask >= 128, body) > iou(alone.mask >= 128, body)
+    assert iou(fused.mask >= 128, body) > 0.98
+
+
 def dark_box_on_white() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
     """A 400x300 studio photo: a dark rectangle on a plain white backdrop."""
     rgb = np.empty((300, 400, 3), np.uint8)

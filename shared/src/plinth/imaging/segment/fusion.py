@@ -41,8 +41,22 @@ of paper, a reflection. So the fusion is small:
    alone 2 of 17 reflections were filled), on the soles it found 0.5-1. A part the second look
    does not call object stays as the first look left it.
 
-Otherwise nothing is removed from the learned map, so the fused mask covers at least what the
-model alone covers, and the backdrop model only adds where the two agree on the object.
+5. **Trim a shadow the model joined to the product.** The learned model often takes a dark
+   contact shadow under a product's base for part of the product (on synthetic studio photos:
+   up to 10-15 working pixels under a shoe, a bag, a jar), while the backdrop model, which
+   grows the backdrop from the frame through backdrop- and shadow-coloured pixels and stops at
+   crisp outlines, leaves it out. When the two agree on the object as a whole (the regions rule 2
+   kept and the learned mask overlap by at least ``shadow_agreement``, IoU), a pixel near both
+   outlines (within ``shadow_band``) that the backdrop model does not call product and that is
+   at least ``shadow_darkening`` darker than the modelled backdrop is set clear (except the
+   ``shadow_edge`` pixels just outside the backdrop model's product: the edge). Only darker
+   pixels: a pale part of the product the backdrop model missed is not darker than the
+   backdrop, so it keeps the learned edge; and nothing at all when the two disagree on the
+   object (the backdrop model saw only the outline of a white mug, or a reflection joined to
+   the product), since then its "not product" is no evidence of a shadow.
+
+Apart from rule 5's trim, nothing is removed from the learned map, and the backdrop model only
+adds where the two agree on the object.
 """
 
 from __future__ import annotations
@@ -87,6 +101,25 @@ class FusionOptions:
     """Rule 4: when the support floor refuses at least this share of the regions being filled
     (inside their outline, so not edge jitter: the two models really disagree there), the
     learned model looks again at the mirrored photo; 0 < share, 1.0 or more turns it off."""
+    shadow_band: int = 16
+    """Rule 5: working pixels either side of the learned outline (and of the backdrop model's)
+    within which a shadow is trimmed: a contact shadow joined to a base reaches 10-15 px at the
+    768 px working size; a disagreement farther from the outline is not about a shadow under
+    the edge. 0 turns rule 5 off."""
+    shadow_darkening: float = 0.3
+    """Rule 5: least darkening of a trimmed pixel (1 - its luminance relative to the modelled
+    backdrop): the trimmed contact shadows under a shoe, a bag, a jar and a box measured a
+    median of 0.5-0.73; a pale product part is not darker than the backdrop."""
+    shadow_edge: int = 1
+    """Rule 5 leaves this many working pixels just outside the backdrop model's product to the
+    learned edge: the backdrop model's outline is drawn at 2/3 of the working size, and the
+    mixed edge pixel of a dark product is darker than the backdrop too (measured: clearing it
+    cost dark boxes, cans and bottles 0.004-0.009 IoU each)."""
+    shadow_agreement: float = 0.9
+    """Rule 5 trims only when the learned mask and the regions kept by rule 2 overlap at least
+    this well (IoU): on synthetic studio photos 0.92-1.0 where the only disagreement is a
+    shadow or an edge; a white mug whose outline alone the backdrop model saw measured 0.32,
+    shoes with a sole the model missed 0.8-0.87."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +136,9 @@ class BackdropView:
     """Robust residual of the backdrop fit on the border."""
     lightness: float
     """Mean sRGB value (0..1) of the backdrop at the frame's centre."""
+    shade: F32 | None = None
+    """Per-pixel luminance relative to the modelled backdrop (1: as light, 0.6: a shadow taking
+    40% of the light), for rule 5; ``None`` turns rule 5 off."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +152,8 @@ class Fused:
     """Share of the frame the fill made more opaque (0 when nothing changed)."""
     second_look: bool = False
     """Whether rule 4 looked again (a second inference, on the mirrored photo)."""
+    trimmed_share: float = 0.0
+    """Share of the frame rule 5 cleared as shadow."""
 
 
 def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
@@ -156,6 +194,7 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
     keep = covered >= options.min_overlap * np.maximum(sizes, 1)
     keep[0] = False
     kept = keep[labels]
+    regions = kept.copy()
     if options.edge_margin > 0:
         side = 2 * options.edge_margin + 1
         kernel = np.ones((side, side), np.uint8)
@@ -174,8 +213,55 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
     kept &= learned >= options.min_support
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     filled = float((fused - learned > 0.1).mean())
+    shadow = _joined_shadow(fused, regions, backdrop, options)
+    trimmed = 0.0
+    if shadow is not None:
+        trimmed = float(np.count_nonzero(fused[shadow] > 0.1)) / fused.size
+        fused[shadow] = 0.0
     return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled,
-                 looked_again)
+                 looked_again, trimmed)
+
+
+def _joined_shadow(fused: F32, regions: BoolMap, backdrop: BackdropView,
+                   options: FusionOptions) -> BoolMap | None:
+    """Rule 5: the pixels of a shadow the learned model joined to the product, or ``None``."""
+    if backdrop.shade is None or options.shadow_band <= 0 or not regions.any():
+        return None
+    solid = fused >= 0.5
+    union = int(np.logical_or(regions, solid).sum())
+    if np.logical_and(regions, solid).sum() < options.shadow_agreement * union:
+        return None
+    product = backdrop.product
+    if options.shadow_edge > 0:
+        side = 2 * options.shadow_edge + 1
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+        product = cv2.dilate(product.astype(np.uint8), disk) > 0
+    shadow = ~product & (backdrop.shade <= 1.0 - options.shadow_darkening) & (fused > 0)
+    if not shadow.any():
+        return None
+    # Near both outlines: the rings are computed only around the candidates (a margin of the
+    # band and one pixel keeps them exact there), since wide morphology over the whole
+    # working frame costs tens of milliseconds.
+    ys, xs = np.nonzero(shadow)
+    pad = options.shadow_band + 1
+    top, left = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
+    bottom, right = int(ys.max()) + pad + 1, int(xs.max()) + pad + 1
+    crop = (slice(top, bottom), slice(left, right))
+    near = _ring(solid[crop], options.shadow_band) & _ring(regions[crop], options.shadow_band)
+    shadow[crop] &= near
+    shadow[:top] = False
+    shadow[bottom:] = False
+    shadow[:, :left] = False
+    shadow[:, right:] = False
+    return shadow if shadow.any() else None
+
+
+def _ring(mask: BoolMap, width: int) -> BoolMap:
+    """Pixels within ``width`` of ``mask``'s outline, either side."""
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    grown = cv2.dilate(mask.astype(np.uint8), disk) > 0
+    shrunk = cv2.erode(mask.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
+    return np.asarray(grown & ~shrunk, bool)
 
 
 def _learned_missed_the_product(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,

@@ -109,6 +109,7 @@ class LearnedSegmenter:
                            "backdrop_noise": round(backdrop.noise, 4),
                            "backdrop_rgb": backdrop_rgb,
                            "filled_share": round(fused.filled_share, 4),
+                           "trimmed_share": round(fused.trimmed_share, 4),
                            "second_look": fused.second_look}
             if fused.decision == "backdrop":
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
@@ -179,14 +180,21 @@ class LearnedSegmenter:
         colour = coarse.model.colour_srgb()
         if plain(coarse.model):
             background = coarse.background
-            diff = np.abs(srgb_to_linear(view) - background)
+            linear = srgb_to_linear(view)
+            diff = np.abs(linear - background)
             largest = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
-            contrast = (largest / np.maximum(background @ _LUMA, 1e-3)).astype(np.float32)
+            backdrop_luma = np.maximum(background @ _LUMA, 1e-3)
+            contrast = (largest / backdrop_luma).astype(np.float32)
+            shade = None
+            if gate.shadow_band > 0:  # fusion rule 5 reads it
+                shade = np.asarray(cv2.resize((linear @ _LUMA / backdrop_luma).astype(np.float32),
+                                              work, interpolation=cv2.INTER_NEAREST), np.float32)
             product = cv2.resize(coarse.product.astype(np.uint8), work,
                                  interpolation=cv2.INTER_NEAREST) > 0
             contrast = np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
                                   np.float32)
         else:
+            shade = None
             product = np.zeros((work[1], work[0]), bool)
             contrast = np.zeros((work[1], work[0]), np.float32)
         backdrop = BackdropView(
@@ -195,6 +203,7 @@ class LearnedSegmenter:
             fit=coarse.model.inlier_share,
             noise=coarse.model.noise,
             lightness=_lightness(colour),
+            shade=shade,
         )
         return backdrop, list(colour)
 
