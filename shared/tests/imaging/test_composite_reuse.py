@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from plinth.imaging.backgrounds import load_theme, render_background
-from plinth.imaging.composite import apply_composite, composite, prepare_composite
+from plinth.imaging.composite import (
+    _NEGLIGIBLE_SHADOW,
+    _contact_shadow,
+    apply_composite,
+    composite,
+    prepare_composite,
+)
 from plinth.imaging.decode import decode_image, encode_jpeg, encode_png
-from plinth.stages import composite_photos
+from plinth.stages import composite_photos, decoded_background
 
 
 def cutout(w: int = 70, h: int = 130) -> np.ndarray:
@@ -70,3 +76,32 @@ def test_three_channel_light_multiply_equals_the_broadcast_one(theme_name: str) 
     assert np.array_equal(
         apply_composite(prepared, background), apply_composite(broadcast, background)
     )
+
+
+def test_decoded_backgrounds_are_shared_read_only_and_keyed_by_their_bytes() -> None:
+    theme = load_theme("warm_paper")
+    first, second = (encode_jpeg(render_background(theme, v, (240, 200))) for v in range(2))
+    a = decoded_background(first)
+    assert decoded_background(bytes(first)) is a  # equal bytes, another object: a hit
+    assert not a.flags.writeable
+    assert np.array_equal(a, decode_image(first).rgb)
+    b = decoded_background(second)
+    assert b is not a and np.array_equal(b, decode_image(second).rgb)
+
+
+def test_contact_shadow_rows_cover_every_pixel_it_darkens() -> None:
+    """The contact shadow is computed on its own rows only; outside them its transmission must
+    be exactly 1, so the light there is the cast shadow's alone."""
+    theme = load_theme("warm_paper")
+    cut = cutout()
+    prepared = prepare_composite(cut, (240, 200), theme)
+    px, py = prepared.origin
+    place = prepared.place
+    rows, contact = _contact_shadow(
+        np.ones((place.height, place.width), np.float32), place, theme.shadow, (px, py),
+        prepared.light.shape,
+    )
+    assert contact is not None and contact.shape[0] == rows.stop - rows.start
+    assert rows.start <= py + place.height <= rows.stop  # under the base
+    assert contact.min() < _NEGLIGIBLE_SHADOW * 64  # it fades out inside its rows
+    assert np.float32(1.0) - _NEGLIGIBLE_SHADOW == np.float32(1.0)

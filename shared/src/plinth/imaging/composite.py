@@ -35,6 +35,9 @@ matting noise far from the product must not shrink it."""
 # half the memory of float32 while a big cutout is premultiplied and shrunk.
 _LINEAR16 = np.round(SRGB_TO_LINEAR.astype(np.float64) * 65535).astype(np.uint16)
 _ALPHA16 = (np.arange(256, dtype=np.uint32) * 257).astype(np.uint16)
+_NEGLIGIBLE_SHADOW: Final = np.float32(2**-26)
+"""A shadow this faint transmits ``1 - s == 1.0`` exactly in float32 (half of its 2**-24
+rounding step below 1), so the rows where the contact shadow stays under it need no pass."""
 
 
 @dataclass(frozen=True)
@@ -142,12 +145,14 @@ def prepare_composite(
     px, py = place.x - x0, place.y - y0
     roi_alpha[py : py + place.height, px : px + place.width] = alpha
 
-    shade = _cast_shadow(roi_alpha, place, shadow, (px, py))
-    contact = _contact_shadow(alpha, place, shadow, (px, py), roi_alpha.shape)
-    # Two occluders of the same light: transmissions multiply.
-    light = (1.0 - shade) * (1.0 - contact)
-
-    light *= 1.0 - roi_alpha  # what of the background still shows through the product
+    # Two occluders of the same light: transmissions multiply. The contact shadow and the
+    # product only touch their own rows / rectangle; elsewhere their transmission is exactly 1.
+    light = 1.0 - _cast_shadow(roi_alpha, place, shadow, (px, py))
+    contact_rows, contact = _contact_shadow(alpha, place, shadow, (px, py), roi_alpha.shape)
+    if contact is not None:
+        light[contact_rows] *= 1.0 - contact
+    # what of the background still shows through the product
+    light[py : py + place.height, px : px + place.width] *= 1.0 - alpha
     light3 = np.asarray(cv2.merge([light, light, light]), np.float32)
     for array in (light, premult, light3):
         array.flags.writeable = False
@@ -272,10 +277,14 @@ def _resample_premultiplied(crop: RGBA, width: int, height: int) -> tuple[FloatI
         linear = cv2.LUT(np.ascontiguousarray(crop[..., c]), _LINEAR16)
         premult = cv2.multiply(linear, alpha16, scale=1 / 65535, dtype=cv2.CV_16U)
         planes.append(_resized_float(premult, width, height, interp))
-    alpha = np.clip(_resized_float(alpha16, width, height, interp), 0.0, 1.0)
+    alpha = _resized_float(alpha16, width, height, interp)
     premult_rgb = np.dstack(planes)
-    # Bicubic may overshoot; premultiplied colour can never exceed its alpha.
-    np.clip(premult_rgb, 0.0, alpha[..., None], out=premult_rgb)
+    if not shrinking:
+        # Bicubic may overshoot; premultiplied colour can never exceed its alpha. Area
+        # averaging cannot: it is one weighted mean per pixel for colour and alpha alike, in
+        # [0, 65535], and rounding is monotonic, so colour <= alpha holds already.
+        np.clip(alpha, 0.0, 1.0, out=alpha)
+        np.clip(premult_rgb, 0.0, alpha[..., None], out=premult_rgb)
     return premult_rgb, alpha
 
 
@@ -328,30 +337,39 @@ def _contact_shadow(
     shadow: Shadow,
     origin: tuple[int, int],
     roi_shape: tuple[int, ...],
-) -> FloatImage:
-    """A tight, dark, soft ellipse under the product's footprint (where it meets the floor)."""
-    out = np.zeros(roi_shape[:2], np.float32)
+) -> tuple[slice, FloatImage | None]:
+    """A tight, dark, soft ellipse under the product's footprint (where it meets the floor).
+
+    Returns the rows of the region it darkens and its strength there (``None``: none). Rows
+    where it is under ``_NEGLIGIBLE_SHADOW`` are left out: ``1 - s`` is exactly 1 in float32
+    there, so leaving them out changes no pixel and saves a pass over the whole region.
+    """
+    nothing = slice(0, 0), None
     if shadow.contact_strength <= 0:
-        return out
+        return nothing
     band = max(2, round(place.height * 0.02))
     footprint = np.flatnonzero(alpha[-band:].max(axis=0) > 0.5)
     if footprint.size == 0:
         footprint = np.flatnonzero(alpha.max(axis=0) > 0.5)
     if footprint.size == 0:
-        return out
+        return nothing
     px, py = origin
     cx = px + (footprint[0] + footprint[-1] + 1) / 2
     rx = max(2.0, (footprint[-1] + 1 - footprint[0]) / 2 * 1.08)
     ry = max(1.5, shadow.contact_height * place.height)
     cy = py + place.height - 0.25 * ry  # slightly tucked under the base
-    ys = (np.arange(out.shape[0], dtype=np.float32) - cy) / np.float32(ry)
-    xs = (np.arange(out.shape[1], dtype=np.float32) - cx) / np.float32(rx)
+    ys = (np.arange(roi_shape[0], dtype=np.float32) - cy) / np.float32(ry)
+    xs = (np.arange(roi_shape[1], dtype=np.float32) - cx) / np.float32(rx)
     # Gaussian across the short axis, a soft super-ellipse across the long one: dark and
     # tight along the base, fading quickly at the ends instead of a hard-edged disc.
-    across = np.exp(-0.5 * (ys * ys))[:, None]
+    across = np.exp(-0.5 * (ys * ys))
+    strength = np.float32(shadow.contact_strength)
+    rows = np.flatnonzero(strength * across >= _NEGLIGIBLE_SHADOW)
+    if rows.size == 0:
+        return nothing
+    keep = slice(int(rows[0]), int(rows[-1]) + 1)
     along = np.exp(-(np.abs(xs) ** 6))[None, :]
-    out[:] = np.float32(shadow.contact_strength) * across * along
-    return out
+    return keep, np.asarray(strength * across[keep, None] * along, np.float32)
 
 
 def _paste(dst: FloatImage, src: FloatImage, left: int, top: int) -> None:
