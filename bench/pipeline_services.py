@@ -185,21 +185,14 @@ def _photos(kind: str, count: int) -> list[bytes]:
 
 
 async def _clear(settings: Any) -> None:
-    from plinth.adapters.kafka import delete_consumer_groups
-    from plinth.adapters.mongo import Database
-    from plinth.adapters.s3 import BlobStore
+    from harness import NamespaceBusy, empty_namespace
 
-    groups = await delete_consumer_groups(settings, f"{BENCH_GROUPS}-")
-    if groups.busy:
-        raise SystemExit(f"another benchmark's workers hold {groups.busy[0]}: stop it first")
-    db = Database.from_settings(settings)
     try:
-        await db.client.drop_database(settings.mongo_db)
-    finally:
-        await db.close()
-    async with BlobStore.from_settings(settings) as blobs:
-        await blobs.ensure_bucket()
-        await blobs.delete_all()
+        await empty_namespace(settings, f"{BENCH_GROUPS}-")
+    except NamespaceBusy as busy:
+        raise SystemExit(
+            f"another benchmark's workers hold {busy.args[0]}: stop it first"
+        ) from None
 
 
 def _usable_cores() -> int:

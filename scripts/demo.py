@@ -52,7 +52,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from harness import (  # noqa: E402
+    NamespaceBusy,
     ServiceProcesses,
+    empty_namespace,
     free_port,
     read_spans,
     sample_photos,
@@ -62,7 +64,7 @@ from harness import (  # noqa: E402
     wait_for_workers,
 )
 
-from plinth.adapters.kafka import delete_consumer_groups, ensure_topics  # noqa: E402
+from plinth.adapters.kafka import ensure_topics  # noqa: E402
 from plinth.adapters.mongo import Database  # noqa: E402
 from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
@@ -131,20 +133,13 @@ def port_or_free(port: int) -> int:
 async def clear_namespace(settings: InfrastructureSettings) -> None:
     """Empty the demo's database, bucket and consumer groups (and those of older demos, which
     used a prefix per run); refuse while another demo's workers hold them."""
-    groups = await delete_consumer_groups(settings, f"{DEMO_GROUPS}-")
-    if groups.busy:
-        raise SystemExit(f"another demo is still running (its workers are in {groups.busy[0]}): "
-                         "stop it with Ctrl-C first")
-    db = Database.from_settings(settings)
     try:
-        await db.client.drop_database(settings.mongo_db)
-    finally:
-        await db.close()
-    async with BlobStore.from_settings(settings) as blobs:
-        await blobs.ensure_bucket()
-        removed = await blobs.delete_all()
+        deleted, removed = await empty_namespace(settings, f"{DEMO_GROUPS}-")
+    except NamespaceBusy as busy:
+        raise SystemExit(f"another demo is still running (its workers are in {busy.args[0]}): "
+                         "stop it with Ctrl-C first") from None
     console.print(f"  emptied database '{settings.mongo_db}', bucket '{settings.s3_bucket}' "
-                  f"({removed} objects) and {len(groups.deleted)} consumer group(s)")
+                  f"({removed} objects) and {deleted} consumer group(s)")
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
 

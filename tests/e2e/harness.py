@@ -33,7 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # bench/ is a plain folder at the repository root
     sys.path.insert(0, str(REPO))
 
+from plinth.adapters.kafka import delete_consumer_groups  # noqa: E402
 from plinth.adapters.mongo import Database  # noqa: E402
+from plinth.adapters.s3 import BlobStore  # noqa: E402
 from plinth.domain.job import Job  # noqa: E402
 from plinth.domain.states import TERMINAL, JobStatus  # noqa: E402
 
@@ -235,3 +237,26 @@ def spans_by_job(spans: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
         if job_id:
             grouped.setdefault(job_id, []).append(span)
     return grouped
+
+
+class NamespaceBusy(RuntimeError):
+    """Live workers still hold a consumer group of the namespace (named in ``args[0]``)."""
+
+
+async def empty_namespace(settings: Any, group_prefix: str) -> tuple[int, int]:
+    """Empty a run's namespace on the local stack: delete its consumer groups (those starting
+    with ``group_prefix``), drop its database, empty its bucket. Refuses (:class:`NamespaceBusy`)
+    before touching anything else while live workers hold one of the groups. Returns (consumer
+    groups deleted, objects removed)."""
+    groups = await delete_consumer_groups(settings, group_prefix)
+    if groups.busy:
+        raise NamespaceBusy(groups.busy[0])
+    db = Database.from_settings(settings)
+    try:
+        await db.client.drop_database(settings.mongo_db)
+    finally:
+        await db.close()
+    async with BlobStore.from_settings(settings) as blobs:
+        await blobs.ensure_bucket()
+        removed = await blobs.delete_all()
+    return len(groups.deleted), removed
