@@ -209,8 +209,9 @@ def test_min_support_leaves_pixels_the_learned_map_puts_below_it_unfilled(
     learned[20:80, 20:60] = 1.0
     learned[20:80, 60:70] = 0.3
     learned[20:80, 70:80] = 0.05
+    # rule 6 off: at 0.5 the faint columns are a part the model left out (tested below)
     options = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5, min_overlap=0.5,
-                            edge_margin=2, min_support=min_support)
+                            edge_margin=2, min_support=min_support, part_min_inside=2.0)
     fused = run(learned, box((100, 100), 20, 20, 80, 80), options)
 
     expected = learned.copy()
@@ -441,6 +442,116 @@ def test_a_region_the_model_does_not_recognise_does_not_trigger_a_hand_over_when
     fused = run(learned, body | table, contrast=FAINT)
     assert fused.decision == "filled"
     assert not fused.probability[85:97].any()
+
+
+# --- rule 6: hand over when the backdrop model outlines a part the model left out --------------
+
+
+def shoe_and_sole(sole_rows: int = 18, fade: bool = False) -> tuple[F32, BoolMap, F32]:
+    """An upper the model is sure of (rows 20 to 80 - ``sole_rows``) over a sole it gives 0
+    (reads as floor); the backdrop model sees both as one region (rows 20-80, columns 20-80).
+    The sole's contrast is even (0.2), or with ``fade`` falls from 0.3 to 0.02 away from the
+    upper, as a floor reflection does."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[20:80 - sole_rows, 20:80] = 1.0
+    product = box((100, 100), 20, 20, 80, 80)
+    contrast = np.where(product, np.float32(FAINT), np.float32(0.0))
+    if fade:
+        rows = np.linspace(0.3, 0.02, sole_rows, dtype=np.float32)
+        contrast[80 - sole_rows:80, 20:80] = rows[:, None]
+    return learned, product, contrast.astype(np.float32)
+
+
+def test_an_even_part_the_model_left_out_hands_over_to_the_backdrop_model() -> None:
+    """A near-white sole the model reads as floor: the backdrop model's product is the shoe."""
+    learned, product, contrast = shoe_and_sole()
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.added_part is True
+    assert_handed_over(fused, product, 42 / 60)
+
+
+def test_a_part_that_fades_with_distance_is_a_reflection_and_stays_out() -> None:
+    learned, product, contrast = shoe_and_sole(fade=True)
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.added_part is False and fused.decision == "learned"
+    np.testing.assert_array_equal(fused.probability, learned)
+
+
+@pytest.mark.parametrize(("sole_rows", "handed_over"), [
+    (8, False),   # 4 rows past the margin of 3 (+1): 0.07 of the product, edge-like
+    (12, True),   # 0.13
+    (30, True),   # 0.43
+    (36, False),  # 0.53: more than the model saw, rather a setting than a part
+])
+def test_part_min_and_max_share(sole_rows: int, handed_over: bool) -> None:
+    learned, product, contrast = shoe_and_sole(sole_rows)
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.added_part is handed_over
+    assert (fused.decision == "backdrop") is handed_over
+
+
+@pytest.mark.parametrize(("evenness", "handed_over"), [(0.8, False), (0.3, True)])
+def test_part_min_evenness(evenness: float, handed_over: bool) -> None:
+    """The fading sole's far half measures about a third of its near half's contrast."""
+    learned, product, contrast = shoe_and_sole(fade=True)
+    options = FusionOptions(min_backdrop_fit=0.9, min_backdrop_lightness=0.5, min_overlap=0.5,
+                            edge_margin=2, part_min_evenness=evenness)
+    assert fuse(learned, view(product, contrast=contrast), options).added_part is handed_over
+
+
+def test_a_learned_mask_reaching_outside_the_backdrop_product_is_not_handed_over() -> None:
+    """The model also covers 10 columns the backdrop model left out (a pale side): less than
+    part_min_inside of the learned mask lies inside, so the two disagree beyond a part."""
+    learned, product, contrast = shoe_and_sole()
+    learned[20:62, 80:90] = 1.0
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.added_part is False and fused.decision != "backdrop"
+
+
+def test_a_part_the_model_faintly_supports_is_filled_not_handed_over() -> None:
+    """A faint (0.3) near-white part is rule 2's: filled with the learned edges."""
+    learned, product, contrast = shoe_and_sole()
+    learned[62:80, 20:80] = 0.3
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.added_part is False and fused.decision == "filled"
+
+
+@pytest.mark.parametrize(("second", "handed_over"), [(1.0, False), (0.9, True)])
+def test_a_part_the_second_look_makes_object_is_filled_not_handed_over(
+    second: float, handed_over: bool
+) -> None:
+    """Counted as seen where rule 4's map (the mean of the looks) reaches 0.5: a sole the
+    mirrored look is sure of (1.0) is filled; at 0.9 the mean (0.45) lets rule 2 fill it, but
+    the learned map has no outline for it, so the backdrop model's cut-out is used."""
+    learned, product, contrast = shoe_and_sole()
+    look = Look(np.where(product, np.float32(second), np.float32(0.0)).astype(np.float32))
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS, look)
+    assert look.calls == 1 and fused.second_look is True
+    assert fused.added_part is handed_over
+    assert fused.decision == ("backdrop" if handed_over else "filled")
+
+
+def test_a_part_neither_look_sees_is_handed_over_after_the_second_look() -> None:
+    learned, product, contrast = shoe_and_sole()
+    look = Look(learned.copy())
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS, look)
+    assert look.calls == 1 and fused.second_look is True and fused.added_part is True
+    assert fused.decision == "backdrop"
+
+
+def test_a_region_the_model_does_not_recognise_is_no_part() -> None:
+    """A separate table the model does not cover (rule 2 does not keep it): no hand-over,
+    however even its contrast."""
+    learned, product, _ = shoe_and_sole(sole_rows=0)
+    table = box((100, 100), 84, 5, 97, 95)
+    fused = run(learned, product | table)
+    assert fused.added_part is False and fused.decision != "backdrop"
+
+
+def test_rule_6_is_not_asked_off_a_plain_backdrop() -> None:
+    learned, product, contrast = shoe_and_sole()
+    fused = fuse(learned, view(product, contrast=contrast, fit=0.2), OPTIONS)
+    assert fused.decision == "learned" and fused.added_part is False
 
 
 # --- rule 5: trim a shadow the model joined to the product ------------------------------------

@@ -110,7 +110,8 @@ class LearnedSegmenter:
                            "backdrop_rgb": backdrop_rgb,
                            "filled_share": round(fused.filled_share, 4),
                            "trimmed_share": round(fused.trimmed_share, 4),
-                           "second_look": fused.second_look}
+                           "second_look": fused.second_look,
+                           "added_part": fused.added_part}
             if fused.decision == "backdrop":
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
             probability, agreement = fused.probability, fused.agreement
