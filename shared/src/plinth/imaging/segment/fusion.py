@@ -296,18 +296,13 @@ def _joined_shadow(fused: F32, regions: BoolMap, backdrop: BackdropView,
         return None
     # Near both outlines: the rings are computed only around the candidates (a margin of the
     # band and one pixel keeps them exact there), since wide morphology over the whole
-    # working frame costs tens of milliseconds.
+    # working frame costs tens of milliseconds. Every candidate lies inside that crop.
     ys, xs = np.nonzero(shadow)
     pad = options.shadow_band + 1
     top, left = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
-    bottom, right = int(ys.max()) + pad + 1, int(xs.max()) + pad + 1
-    crop = (slice(top, bottom), slice(left, right))
-    near = _ring(solid[crop], options.shadow_band) & _ring(regions[crop], options.shadow_band)
-    shadow[crop] &= near
-    shadow[:top] = False
-    shadow[bottom:] = False
-    shadow[:, :left] = False
-    shadow[:, right:] = False
+    crop = (slice(top, int(ys.max()) + pad + 1), slice(left, int(xs.max()) + pad + 1))
+    shadow[crop] &= _ring(solid[crop], options.shadow_band) & _ring(regions[crop],
+                                                                     options.shadow_band)
     return shadow if shadow.any() else None
 
 
