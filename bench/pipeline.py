@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tables import table
+
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("segmentation", "backgrounds", "compositing", "derivatives", "manifest")
 DEFAULT_THEMES = ("warm_paper", "charcoal_spotlight", "marketplace_white")
@@ -153,16 +155,6 @@ def best(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
-    return "\n".join([fmt.format(*headers), *(fmt.format(*r) for r in rows)])
-
-
 def stage_table(result: dict[str, Any], markdown: bool) -> str:
     headers = ["themes x variants", "jobs", *(f"{s} CPU/wall" for s in STAGES),
                "CPU s/job", "wall s/job"]
@@ -171,7 +163,7 @@ def stage_table(result: dict[str, Any], markdown: bool) -> str:
         stages = [f"{cfg['stages'][s]['cpu']:.3f} / {cfg['stages'][s]['wall']:.3f}"
                   for s in STAGES]
         rows.append([key, str(cfg["jobs"]), *stages, f"{cfg['cpu']:.3f}", f"{cfg['wall']:.3f}"])
-    return _table(headers, rows, markdown)
+    return table(headers, rows, markdown)
 
 
 def ratio_table(base: dict[str, Any], new: dict[str, Any], markdown: bool) -> str:
@@ -190,7 +182,7 @@ def ratio_table(base: dict[str, Any], new: dict[str, Any], markdown: bool) -> st
             f"{b['wall']:.3f}", f"{n['wall']:.3f}", f"{60 / b['wall']:.1f}",
             f"{60 / n['wall']:.1f}", f"{b['wall'] / n['wall']:.2f}x", *per_stage,
         ])
-    return _table(headers, rows, markdown)
+    return table(headers, rows, markdown)
 
 
 def _git(*args: str) -> str:

@@ -42,6 +42,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(__file__))  # the bench scripts' own helpers, also when imported
+
+from tables import table
+
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("ingest", "segment", "background", "composite", "derive", "publish")
 STAGE_OF = {"ingest": "download", **{s: s for s in SERVICES[1:]}}
@@ -138,16 +142,6 @@ def summarise(config: str, jobs: int, wall: float, cpu: Mapping[str, float],
 # ----------------------------------------------------------------------------- tables
 
 
-def _table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
-    """As ``pipeline._table`` (not imported: this module is imported by ``pipeline.py``)."""
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
-    return "\n".join([fmt.format(*headers), *(fmt.format(*r) for r in rows)])
-
-
 def compare_table(results: list[dict[str, Any]], markdown: bool) -> str:
     headers = ["instances", "jobs", "wall s", "jobs/min", *(f"{s} CPU-s/job" for s in SERVICES),
                "workers CPU-s/job", "stack CPU-s/job", "workers util.", "machine busy",
@@ -157,7 +151,7 @@ def compare_table(results: list[dict[str, Any]], markdown: bool) -> str:
              f"{r['workers_cpu_s_per_job']:.2f}", f"{r['stack_cpu_s'] / r['jobs']:.2f}",
              f"{r['workers_utilisation']:.0%}", f"{r['machine_busy']:.0%}",
              f"{r['load'][0]:.1f} / {r['load'][1]:.1f}"] for r in results]
-    return _table(headers, rows, markdown)
+    return table(headers, rows, markdown)
 
 
 def sizing_table(result: dict[str, Any], busy: float, markdown: bool) -> str:
@@ -168,7 +162,7 @@ def sizing_table(result: dict[str, Any], busy: float, markdown: bool) -> str:
         per_job = result["cpu_s_per_job"][service]
         cores, n = replicas(per_job, 1000, busy)
         rows.append([service, f"{per_job:.3f}", f"{cores:.2f}", str(n)])
-    return _table(headers, rows, markdown)
+    return table(headers, rows, markdown)
 
 
 # ----------------------------------------------------------------------------- running
