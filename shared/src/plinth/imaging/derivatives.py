@@ -100,10 +100,11 @@ AVIF_QUALITY: Final[dict[SizeName, int]] = {"hero": 60, "pdp": 66, "thumb": 68}
 55 / 58 / 62) on every composite of the study, so no file is worse than before."""
 AVIF_SPEED: Final = 8
 """libaom (all-intra) speed. 8 is ~0.3x the CPU of 6 for ~+22% bytes at equal score; 7 is
-~0.6x for +10%; 9 is ~0.1x but +75%. AVIF was ~2/3 of the derive CPU at speed 6: with 8 the
-nine files of a 2000 px composite take ~1.1 instead of ~2.4 CPU-s (p50), and the nine files'
-bytes stay below libvips's at equal score (0.98x; the JPEG and WebP files dominate the bytes),
-though each AVIF alone is now 7-30% bigger than libvips's slower speed-5 AVIF."""
+~0.6x for +10%; 9 is ~0.1x but +75%. AVIF was ~2/3 of the derive CPU at speed 6: with 8 (and
+the WebP and JPEG choices above) the nine files of a 2000 px composite take ~0.9 instead of
+~2.4 CPU-s (p50, one thread), and the nine files' bytes stay below libvips's at equal score
+(0.93x; the JPEG and WebP files dominate the bytes), though each AVIF alone is 9-30% bigger
+than libvips's slower speed-5 AVIF."""
 AVIF_AOM_OPTIONS: Final[dict[str, str]] = {"sharpness": "2"}
 """libaom options. Loop-filter sharpness 2 keeps the fine grain and label detail the default
 filter smears: 8-12% fewer bytes at equal score, free. Measured and not taken at speed 8:
