@@ -3,6 +3,7 @@ hand-made arrays whose right answer can be written down pixel by pixel."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -375,6 +376,27 @@ def test_an_empty_learned_map_hands_over_to_the_backdrop_model(
     np.testing.assert_array_equal(learned, np.full((100, 100), haze, np.float32))
 
 
+def test_a_model_that_found_nothing_hands_over_where_the_frames_edge_shows_a_light_backdrop(
+) -> None:
+    """Rule 3 with the backdrop read at the frame's edge: the centre reads dark (a surface
+    extrapolated under a product that fills the frame), the edge light. A model that found
+    nothing hands over; one that found something keeps its map (rule 1's gate stays shut), and
+    an edge as dark as the centre hands over nothing."""
+    product = box((100, 100), 0, 0, 80, 100)
+    lit_edge = replace(view(product, DISTINCT, lightness=0.05), edge_lightness=0.95)
+    nothing = np.zeros((100, 100), np.float32)
+    assert_handed_over(fuse(nothing, lit_edge, OPTIONS), product, 0.0)
+
+    something = nothing.copy()
+    something[10:40, 10:40] = 1.0
+    kept = fuse(something, lit_edge, OPTIONS)
+    assert kept.decision == "learned" and kept.plain_backdrop is False
+    np.testing.assert_array_equal(kept.probability, something)
+
+    dark_edge = replace(lit_edge, edge_lightness=0.3)
+    assert fuse(nothing, dark_edge, OPTIONS).decision == "learned"
+
+
 def test_a_learned_map_covering_a_tenth_of_a_clearly_visible_product_hands_over() -> None:
     """The model kept a strap (6 of 60 columns) of a dark bag it otherwise missed."""
     learned = np.zeros((100, 100), np.float32)
@@ -475,6 +497,27 @@ def test_a_part_that_fades_with_distance_is_a_reflection_and_stays_out() -> None
     fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
     assert fused.added_part is False and fused.decision == "learned"
     np.testing.assert_array_equal(fused.probability, learned)
+
+
+@pytest.mark.parametrize(("fade", "filled"), [(True, False), (False, True)])
+def test_a_faintly_supported_part_beyond_the_model_is_filled_only_if_it_does_not_fade(
+    fade: bool, filled: bool
+) -> None:
+    """Rule 2's exception: the backdrop model joins a region under the body that the model
+    supports faintly (0.1). Fading with distance from the body (a floor reflection) it is not
+    filled; as distinct far from the body as near it (a part of the product) it is."""
+    learned = np.zeros((100, 100), np.float32)
+    learned[10:60, 20:80] = 1.0
+    learned[60:90, 20:80] = 0.1
+    product = box((100, 100), 10, 20, 90, 80)
+    contrast = np.where(product, np.float32(DISTINCT), np.float32(0.0))
+    if fade:
+        contrast[60:90, 20:80] = np.linspace(0.5, 0.05, 30, dtype=np.float32)[:, None]
+    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
+    assert fused.decision == "filled", "the body's own edge band is still filled"
+    assert bool(fused.probability[70:88, 25:75].min() == 1.0) is filled
+    if not filled:
+        np.testing.assert_array_equal(fused.probability[66:90], learned[66:90])
 
 
 @pytest.mark.parametrize(("sole_rows", "handed_over"), [

@@ -20,6 +20,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.fusion import FusionOptions
 from plinth.imaging.segment.learned import LearnedOptions, LearnedSegmenter, to_probability
 from plinth.imaging.segment.saliency import ModelContract
 from plinth.models.onnx_runtime import OnnxSaliencyModel, RuntimeOptions
@@ -546,3 +547,57 @@ def test_a_tiny_onnx_model_through_the_port(tmp_path: Path) -> None:
     assert mask[70:170, 110:210].min() == 255
     assert mask[:50].max() == 0 and mask[:, :80].max() == 0
     assert iou(mask >= 128, np.pad(np.ones((120, 120), bool), ((60, 60), (100, 100)))) > 0.97
+
+
+def test_a_product_filling_the_frame_above_a_strip_of_backdrop_is_handed_over() -> None:
+    """An extreme crop: a dark product cut by the frame on three sides, a strip of light backdrop
+    under it, and a model that sees no object (the frame is all product to it). The backdrop's
+    lightness is read where the frame's edge shows it (the surface fitted on the strip,
+    extrapolated up under the product, reads nearly black), so the photo counts as a studio
+    photo and rule 3 hands over to the backdrop model instead of "no product found"."""
+    height, width = 300, 400
+    yy = np.mgrid[0:height, 0:width][0].astype(np.float32)
+    shadowed = 246 - 60 * np.exp(-(yy - 225) / 12.0)  # the product's contact shadow on the strip
+    rgb = np.clip(shadowed[..., None] + 0.5, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    rgb[:225] = (50, 80, 150)
+    truth = np.zeros((height, width), bool)
+    truth[:225] = True
+    model = FakeModel(np.zeros((64, 64), np.float32), ModelContract(input_side=64))
+    result = LearnedSegmenter(model).segment(rgb)
+
+    fusion = result.meta["fusion"]
+    assert fusion["plain_backdrop"] is True and fusion["decision"] == "backdrop"
+    assert iou(result.mask >= 128, truth) > 0.95
+
+
+def test_a_floor_reflection_the_backdrop_model_joined_is_not_filled() -> None:
+    """Rule 2's exception: a dark body on a glossy floor, its reflection under it fading into the
+    backdrop. The backdrop model joins the reflection to the body; the model supports it only
+    faintly (0.1). The fill stops at the body, while a faint part of the body itself (a pale
+    cap the model half believes in) is still filled; with the exception off (rule 6's fade
+    measure off) the reflection is filled too."""
+    height, width = 480, 400
+    rgb = np.empty((height, width, 3), np.float32)
+    rgb[...] = 245.0
+    rgb[60:300, 120:280] = (40.0, 45.0, 60.0)
+    rgb[60:90, 120:280] = (200.0, 200.0, 205.0)    # a pale cap
+    fade = 0.45 * np.exp(-np.linspace(0, 1, 100) * 3.0)[:, None, None]
+    mirrored = rgb[200:300][::-1]
+    rgb[300:400, 120:280] = fade * mirrored[:, 120:280] + (1 - fade) * 245.0
+    rgb = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    answer = np.zeros((height, width), np.float32)
+    answer[90:300, 120:280] = 1.0
+    answer[60:90, 120:280] = 0.3        # the cap, half believed
+    answer[300:400, 120:280] = 0.1      # the reflection, a trace
+    truth = np.zeros((height, width), bool)
+    truth[60:300, 120:280] = True
+    model = model_of(answer, 128)
+    result = LearnedSegmenter(model).segment(rgb)
+    unchecked = LearnedSegmenter(model, LearnedOptions(
+        fusion=FusionOptions(part_min_evenness=0.0))).segment(rgb)
+
+    assert result.meta["fusion"]["decision"] == "filled"
+    assert result.mask[65:85, 130:270].min() >= 200, "the pale cap is filled"
+    assert result.mask[310:390, 130:270].max() < 128, "the reflection is not"
+    assert unchecked.mask[310:390, 130:270].min() == 255
+    assert iou(result.mask >= 128, truth) > 0.97

@@ -25,6 +25,7 @@ BoolMap = npt.NDArray[np.bool_]
 _MAX_SAMPLES = 8_000
 _SECTORS = 16
 _SWEEP_DEGREE = 5
+_EDGE_SAMPLES = 64  # points per side of the frame where the seen backdrop is read
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -74,6 +75,24 @@ class BackgroundModel:
         srgb = linear_to_srgb(np.clip(centre, 0, 1))
         r, g, b = (round(float(c) * 255) for c in srgb)
         return (r, g, b)
+
+    def seen_lightness(self, rgb: npt.NDArray[np.uint8]) -> float:
+        """Mean sRGB value (0..1) of the backdrop where ``rgb``'s edge shows it: the modelled
+        colour at the edge pixels the model explains. Unlike the colour at the centre, this
+        holds when the product fills the middle of the frame (the surface extrapolated under a
+        product cut by the frame on three sides can run far off, even to black)."""
+        h, w = rgb.shape[:2]
+        rows = np.linspace(0, h - 1, _EDGE_SAMPLES).round().astype(np.intp)
+        cols = np.linspace(0, w - 1, _EDGE_SAMPLES).round().astype(np.intp)
+        ys = np.concatenate([np.zeros_like(cols), np.full_like(cols, h - 1), rows, rows])
+        xs = np.concatenate([cols, cols, np.zeros_like(rows), np.full_like(rows, w - 1)])
+        predicted = self.predict((2 * ys / max(h - 1, 1) - 1).astype(np.float32),
+                                 (2 * xs / max(w - 1, 1) - 1).astype(np.float32))
+        residual = relative_residual(srgb_to_linear(rgb[ys, xs]), predicted)
+        seen = residual < max(3.0 * self.noise, 0.01)
+        if not seen.any():
+            return 0.0
+        return float(linear_to_srgb(np.clip(predicted[seen], 0, 1)).mean())
 
 
 def fit_background(linear: F32, band_fraction: float = 0.03,

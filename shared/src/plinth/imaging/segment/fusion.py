@@ -26,7 +26,12 @@ of paper, a reflection. So the fusion is small:
    while the part it misses stands out clearly from the backdrop (median relative colour
    difference at least ``distinct_contrast``). A clearly visible object on a plain studio
    backdrop is the product; a faint region (a sheet of paper a shade off the backdrop, glare,
-   a soft shadow) is not a reason to overrule the model.
+   a soft shadow) is not a reason to overrule the model. When the model found nothing at all,
+   the backdrop's lightness is also read where the frame's edge shows it rather than at the
+   centre: under a product that fills the frame above a strip of backdrop, the surface fitted
+   on the strip extrapolates to near black at the centre, and "no product found" would be
+   certain. (Read at the edge for every photo, it let a scene with a white sky through the
+   gate: a hiker on a moor became the backdrop model's "everything but the sky".)
 
 4. **A second look where they disagree.** When the support floor of rule 2 refuses a sizeable
    share (``second_look_share``) of the regions being filled, the two models disagree about a
@@ -181,6 +186,9 @@ class BackdropView:
     """Robust residual of the backdrop fit on the border."""
     lightness: float
     """Mean sRGB value (0..1) of the backdrop at the frame's centre."""
+    edge_lightness: float | None = None
+    """Mean sRGB value (0..1) of the backdrop where the frame's edge shows it, for rule 3 when
+    the model found nothing (``None``: as ``lightness``)."""
     shade: F32 | None = None
     """Per-pixel luminance relative to the modelled backdrop (1: as light, 0.6: a shadow taking
     40% of the light), for rule 5; ``None`` turns rule 5 off."""
@@ -223,9 +231,14 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
     ``second_look``, when given, returns the learned model's map of the mirrored photo
     (mirrored back), for rule 4; it is called at most once, and only when that rule applies.
     """
-    if not plain_backdrop(backdrop, options):
-        return Fused(learned, "learned", False, None, 0.0)
     solid = learned >= 0.5
+    if not plain_backdrop(backdrop, options):
+        if not solid.any() and backdrop.product.any() and backdrop.edge_lightness is not None \
+                and is_plain_backdrop(backdrop.fit, backdrop.noise, backdrop.edge_lightness,
+                                      options):
+            # Rule 3 for a model that found nothing: the backdrop read at the frame's edge.
+            return Fused(backdrop.product.astype(np.float32), "backdrop", True, 0.0, 0.0)
+        return Fused(learned, "learned", False, None, 0.0)
     product = backdrop.product
     both = np.logical_and(solid, product)
     union = np.logical_or(solid, product).sum()
@@ -259,6 +272,7 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
         learned = np.where(second >= 0.5, np.maximum(learned, mean), learned).astype(np.float32)
         looked_again = True
     kept &= learned >= options.min_support
+    kept &= ~_fading_beyond(kept, learned >= 0.5, backdrop.contrast, options)
     fused = np.where(kept, np.float32(1.0), learned).astype(np.float32)
     # Rule 6: a part the model supports (rule 2 fills it) or the second look calls object keeps
     # the learned edges; one only the mean of the two looks lets rule 2 fill does not count.
@@ -314,6 +328,54 @@ def _ring(mask: BoolMap, width: int) -> BoolMap:
     return np.asarray(grown & ~shrunk, bool)
 
 
+def _fading_beyond(kept: BoolMap, solid: BoolMap, contrast: F32, options: FusionOptions
+                   ) -> BoolMap:
+    """Rule 2's exception: the parts of the regions to fill that lie beyond the learned mask
+    (past ``part_margin``, each at least ``part_min_share`` of the regions) and fade into the
+    backdrop with distance from it (a floor reflection the backdrop model joined to the
+    product, which the model supports only faintly); rule 6's measure of a fade."""
+    none = np.zeros_like(kept)
+    if options.part_min_evenness <= 0 or not solid.any():
+        return none
+    outside = kept & ~solid
+    if np.count_nonzero(outside) < options.part_min_share * np.count_nonzero(kept):
+        return none
+    distance = _distance_from(solid)
+    beyond = outside & (distance > options.part_margin)
+    least = options.part_min_share * np.count_nonzero(kept)
+    if np.count_nonzero(beyond) < least:
+        return none
+    # Each part on its own: a pale cap the model half believes in may sit beside a reflection.
+    count, labels = cv2.connectedComponents(beyond.astype(np.uint8), connectivity=8)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    fading = np.zeros(count, bool)
+    for label in range(1, count):
+        if sizes[label] >= least:
+            evenness = _evenness(labels == label, distance, contrast)
+            fading[label] = evenness is not None and evenness < options.part_min_evenness
+    return fading[labels] if fading.any() else none
+
+
+def _distance_from(solid: BoolMap) -> F32:
+    """Each pixel's distance (working pixels) from the learned mask ``solid``."""
+    return np.asarray(cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 3),
+                      np.float32)
+
+
+def _evenness(part: BoolMap, distance: F32, contrast: F32) -> float | None:
+    """Median contrast of ``part``'s half far from the learned outline over its near half's
+    (``distance`` from it): about 1 for a part of the product, well below for a reflection
+    fading into the backdrop; ``None`` when it cannot be measured."""
+    far_from = distance[part]
+    part_contrast = contrast[part]
+    middle = float(np.median(far_from))
+    near_level = float(np.median(part_contrast[far_from <= middle]))
+    far = part_contrast[far_from > middle]
+    if far.size == 0 or near_level <= 0:  # every pixel at one distance: no fade to measure
+        return None
+    return float(np.median(far)) / near_level
+
+
 def _learned_left_out_a_part(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,
                              options: FusionOptions) -> bool:
     """Rule 6: the learned mask lies inside the backdrop model's product, which adds a sizeable
@@ -328,18 +390,12 @@ def _learned_left_out_a_part(solid: BoolMap, product: BoolMap, both: BoolMap, co
     least = options.part_min_share * product_pixels
     if product_pixels - inside < least:  # a cheap bound before any distance is computed
         return False
-    distance = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 3)
+    distance = _distance_from(solid)
     part = product & (distance > options.part_margin)
     if not least <= int(part.sum()) <= options.part_max_share * product_pixels:
         return False
-    far_from = distance[part]
-    part_contrast = contrast[part]
-    middle = float(np.median(far_from))
-    near_level = float(np.median(part_contrast[far_from <= middle]))
-    far = part_contrast[far_from > middle]
-    if far.size == 0:  # every pixel at one distance: no fade can be measured
-        return False
-    return near_level > 0 and float(np.median(far)) >= options.part_min_evenness * near_level
+    evenness = _evenness(part, distance, contrast)
+    return evenness is not None and evenness >= options.part_min_evenness
 
 
 def _learned_missed_the_product(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,

@@ -172,8 +172,10 @@ class LearnedSegmenter:
         gate = self.options.fusion or FusionOptions()
 
         def plain(model: BackgroundModel) -> bool:
-            return is_plain_backdrop(model.inlier_share, model.noise,
-                                     _lightness(model.colour_srgb()), gate)
+            """Whether the fusion may read the pixels: rule 1's gate, or rule 3's for a model
+            that finds nothing (the backdrop's lightness read at the frame's edge)."""
+            lightness = max(_lightness(model.colour_srgb()), model.seen_lightness(view))
+            return is_plain_backdrop(model.inlier_share, model.noise, lightness, gate)
 
         # Off a plain studio backdrop the fusion uses the learned map alone: the backdrop
         # model's pixels are then not classified at all (about half its cost).
@@ -204,6 +206,7 @@ class LearnedSegmenter:
             fit=coarse.model.inlier_share,
             noise=coarse.model.noise,
             lightness=_lightness(colour),
+            edge_lightness=coarse.model.seen_lightness(view),
             shade=shade,
         )
         return backdrop, list(colour)
