@@ -592,12 +592,43 @@ def test_a_floor_reflection_the_backdrop_model_joined_is_not_filled() -> None:
     truth = np.zeros((height, width), bool)
     truth[60:300, 120:280] = True
     model = model_of(answer, 128)
-    result = LearnedSegmenter(model).segment(rgb)
+    # Rule 7 would clear this mirror image as well: off, so that the fill's exception is seen.
+    result = LearnedSegmenter(model, LearnedOptions(
+        fusion=FusionOptions(reflection=None))).segment(rgb)
     unchecked = LearnedSegmenter(model, LearnedOptions(
-        fusion=FusionOptions(part_min_evenness=0.0))).segment(rgb)
+        fusion=FusionOptions(part_min_evenness=0.0, reflection=None))).segment(rgb)
 
     assert result.meta["fusion"]["decision"] == "filled"
     assert result.mask[65:85, 130:270].min() >= 200, "the pale cap is filled"
     assert result.mask[310:390, 130:270].max() < 128, "the reflection is not"
     assert unchecked.mask[310:390, 130:270].min() == 255
+    assert iou(result.mask >= 128, truth) > 0.97
+
+
+def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
+    """Fusion rule 7 end to end: a shaded bottle with a label and a cap on a glossy white floor,
+    mirrored under its base and fading; the model keeps the reflection as object. The cut-out
+    ends at the base; without fusion the reflection is kept."""
+    height, width = 480, 360
+    rgb = np.full((height, width, 3), 242.0, np.float32)
+    columns = np.linspace(-1, 1, 120, dtype=np.float32)
+    shading = (0.6 + 0.4 * (1 - columns**2))[None, :, None]
+    rgb[60:300, 120:240] = shading * np.array([70.0, 110.0, 90.0], np.float32)
+    rgb[170:230, 120:240] = shading * np.array([200.0, 60.0, 50.0], np.float32)
+    rgb[60:80, 150:210] = (30.0, 30.0, 35.0)
+    strength = (0.4 * np.exp(-np.linspace(0, 1, 120) * 3.0))[:, None, None]
+    rgb[300:420] = strength * rgb[180:300][::-1] + (1 - strength) * rgb[300:420]
+    rgb = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    truth = np.zeros((height, width), bool)
+    truth[60:300, 120:240] = True
+    truth[60:80, 120:150] = truth[60:80, 210:240] = False
+    answer = truth.astype(np.float32)
+    answer[300:400, 120:240] = 1.0  # the model keeps most of the reflection
+    model = model_of(answer, 160)
+    result = LearnedSegmenter(model).segment(rgb)
+    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+
+    assert alone.mask[310:390, 130:230].min() >= 128, "the model alone keeps the reflection"
+    assert result.meta["fusion"]["reflection_share"] > 0.03
+    assert result.mask[306:400, 120:240].max() < 128, "the reflection is cleared"
     assert iou(result.mask >= 128, truth) > 0.97

@@ -86,19 +86,29 @@ of paper, a reflection. So the fusion is small:
    fills only thanks to the mean of the two looks does not count: there the learned map has no
    outline for it (soles filled that way scored 0.90-0.98, the hand-over 0.98-0.998).
 
-Apart from rule 5's trim and rule 6's hand-over, nothing is removed from the learned map, and
-the backdrop model only adds where the two agree on the object.
+7. **Clear a floor reflection** (:mod:`.reflection`). On a glossy floor the product stands on
+   its own mirror image, which the model often keeps as object. Under the object's base, rows
+   that repeat the rows above it (the photo's signed difference from the fitted backdrop, row
+   ``i`` below as a scaled copy of row ``i`` above), fainter from the contact line on and fading
+   with distance, are cleared. Measured on ``studio_extra``'s glossy floors (seeds 0-59):
+   reflections 0.85 -> 0.96 IoU; on 300 synthetic studio photos without a reflection it never
+   fired. ``reflection=None`` turns it off.
+
+Apart from rule 5's trim, rule 6's hand-over and rule 7's clearing, nothing is removed from the
+learned map, and the backdrop model only adds where the two agree on the object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from plinth.imaging.segment.reflection import ReflectionOptions, floor_reflection
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
@@ -176,6 +186,8 @@ class FusionOptions:
     from the outline as near it (soles on seeds 100000-100099: 0.90-1.04); a floor reflection
     fades into the backdrop (0.2-0.56 on ``studio_extra``'s reflections, which seeds
     100000-100099 lack: the threshold sits between, below every sole's)."""
+    reflection: ReflectionOptions | None = field(default_factory=ReflectionOptions)
+    """Rule 7's settings (:mod:`.reflection`); ``None`` turns it off."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,9 @@ class BackdropView:
     edge_lightness: float | None = None
     """Mean sRGB value (0..1) of the backdrop where the frame's edge shows it, for rule 3 when
     the model found nothing (``None``: as ``lightness``)."""
+    difference: F32 | None = None
+    """The photo minus the modelled backdrop (``HxWx3``, sRGB 0..1, signed), for rule 7;
+    ``None`` turns rule 7 off."""
     shade: F32 | None = None
     """Per-pixel luminance relative to the modelled backdrop (1: as light, 0.6: a shadow taking
     40% of the light), for rule 5; ``None`` turns rule 5 off."""
@@ -215,6 +230,8 @@ class Fused:
     """Share of the frame rule 5 cleared as shadow."""
     added_part: bool = False
     """Whether rule 6 handed over (the backdrop model outlined a part the model left out)."""
+    reflection_share: float = 0.0
+    """Share of the frame rule 7 cleared as a floor reflection."""
 
 
 def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
@@ -293,8 +310,15 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
     if shadow is not None:
         trimmed = float(np.count_nonzero(fused[shadow] > 0.1)) / fused.size
         fused[shadow] = 0.0
+    reflected = 0.0
+    if options.reflection is not None and backdrop.difference is not None:
+        reflection = floor_reflection(fused >= 0.5, backdrop.difference, options.reflection)
+        if reflection is not None:
+            reflection &= fused > 0
+            reflected = float(np.count_nonzero(fused[reflection] > 0.1)) / fused.size
+            fused[reflection] = 0.0
     return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled,
-                 looked_again, trimmed)
+                 looked_again, trimmed, reflection_share=reflected)
 
 
 def _joined_shadow(fused: F32, regions: BoolMap, backdrop: BackdropView,

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from plinth.imaging.errors import SegmentationError
 from plinth.imaging.segment.base import RGB, Segmentation
-from plinth.imaging.segment.bg_model import BackgroundModel, srgb_to_linear
+from plinth.imaging.segment.bg_model import BackgroundModel, linear_to_srgb, srgb_to_linear
 from plinth.imaging.segment.coarse import CoarseOptions, coarse_mask
 from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
@@ -111,7 +111,8 @@ class LearnedSegmenter:
                            "filled_share": round(fused.filled_share, 4),
                            "trimmed_share": round(fused.trimmed_share, 4),
                            "second_look": fused.second_look,
-                           "added_part": fused.added_part}
+                           "added_part": fused.added_part,
+                           "reflection_share": round(fused.reflection_share, 4)}
             if fused.decision == "backdrop":
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
             probability, agreement = fused.probability, fused.agreement
@@ -192,12 +193,17 @@ class LearnedSegmenter:
             if gate.shadow_band > 0:  # fusion rule 5 reads it
                 shade = np.asarray(cv2.resize((linear @ _LUMA / backdrop_luma).astype(np.float32),
                                               work, interpolation=cv2.INTER_NEAREST), np.float32)
+            difference = None
+            if gate.reflection is not None:  # fusion rule 7 reads it
+                backdrop_srgb = cv2.resize(linear_to_srgb(np.clip(background, 0, 1)), work,
+                                           interpolation=cv2.INTER_LINEAR)
+                difference = np.asarray(small, np.float32) * np.float32(1 / 255) - backdrop_srgb
             product = cv2.resize(coarse.product.astype(np.uint8), work,
                                  interpolation=cv2.INTER_NEAREST) > 0
             contrast = np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
                                   np.float32)
         else:
-            shade = None
+            shade = difference = None
             product = np.zeros((work[1], work[0]), bool)
             contrast = np.zeros((work[1], work[0]), np.float32)
         backdrop = BackdropView(
@@ -208,6 +214,7 @@ class LearnedSegmenter:
             lightness=_lightness(colour),
             edge_lightness=coarse.model.seen_lightness(view),
             shade=shade,
+            difference=difference,
         )
         return backdrop, list(colour)
 
