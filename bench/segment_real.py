@@ -18,7 +18,8 @@ boundary F-measure the void pixels take the prediction's own value (the edge may
 the band). Other masks (the neural ``nr_*`` references) are soft alpha: thresholded at 128 for
 IoU and boundary F, compared as they are for MAE. The boundary tolerance grows with the photo:
 ``max(--tolerance, long side / 400)`` px. Synthetic cases (``--synth N --start SEED``, default
-100 from the held-out seed 100000) have exact alpha and ``--tolerance`` px.
+100 from the held-out seed 100000) have exact alpha and ``--tolerance`` px; ``--synth-backdrop
+grey|pastel|dark`` re-lights them on a grey seamless, a coloured or a dark backdrop.
 
 Per provider and set (real: also gcx / nr; synthetic: also each hard-case tag, ``plain`` for
 none) the table gives n, errors (a provider error, e.g. "no product found", is scored as an
@@ -51,7 +52,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(ROOT))
 
 from bench.quality.evaluate import boundary_f_measure, score  # noqa: E402
-from bench.quality.synth import make_case  # noqa: E402
+from bench.quality.synth import RELIT_BACKDROPS, make_case  # noqa: E402
 from bench.segment_speed import cpu_name  # noqa: E402
 from plinth.imaging.errors import ImagingError  # noqa: E402
 from plinth.imaging.segment.base import SegmentProvider  # noqa: E402
@@ -196,9 +197,10 @@ def real_photos(folder: Path, only: list[str], base_tolerance: float) -> Iterato
                     tolerance)
 
 
-def synthetic_photos(start: int, n: int, tolerance: float) -> Iterator[Photo]:
+def synthetic_photos(start: int, n: int, tolerance: float, backdrop: str | None = None
+                     ) -> Iterator[Photo]:
     for seed in range(start, start + n):
-        case = make_case(seed)
+        case = make_case(seed, backdrop)
         yield Photo("synthetic", f"{seed}:{case.product}/{case.background}",
                     case.hard or ("plain",), case.image, case.alpha, tolerance)
 
@@ -350,6 +352,9 @@ def main() -> None:
     parser.add_argument("--synth", type=int, default=100, metavar="N",
                         help="synthetic cases (0 to skip; default 100)")
     parser.add_argument("--start", type=int, default=100000, help="first synthetic seed")
+    parser.add_argument("--synth-backdrop", choices=sorted(RELIT_BACKDROPS), default=None,
+                        help="re-light the synthetic photos on this backdrop (default: the "
+                             "light studio backdrops they are drawn on)")
     parser.add_argument("--tolerance", type=float, default=3.0,
                         help="boundary match radius in px (real photos: at least long side/400)")
     parser.add_argument("--threads", type=int, default=0,
@@ -381,7 +386,8 @@ def main() -> None:
     if real_dir is not None:
         sources.append(("real", real_photos(real_dir, args.only, args.tolerance)))
     if args.synth:
-        sources.append(("synthetic", synthetic_photos(args.start, args.synth, args.tolerance)))
+        sources.append(("synthetic", synthetic_photos(args.start, args.synth, args.tolerance,
+                                                        args.synth_backdrop)))
     results: list[Result] = []
     counts: dict[str, int] = {}
     for set_name, photos in sources:

@@ -39,8 +39,20 @@ class Case:
     """Hard-case tags present in this photo (shadow kinds, touching_frame, near_white, ...)."""
 
 
-def make_case(seed: int) -> Case:
-    """Render the photo for ``seed`` (deterministic)."""
+RELIT_BACKDROPS: dict[str, tuple[tuple[float, float], bool]] = {
+    "grey": ((0.42, 0.6), False),     # grey seamless paper (an 18% grey card reads 0.46)
+    "pastel": ((0.55, 0.95), True),   # a coloured paper, each channel drawn on its own
+    "dark": ((0.04, 0.18), False),    # a black or charcoal studio
+}
+"""Backdrops a photo can be re-lit on (``make_case(seed, backdrop=...)``): sRGB value range and
+whether the channels differ. The backdrop keeps its kind's texture, sweep and shading, scaled
+to the new colour; the product is drawn as for the light backdrop (a near-white product is one
+a shade off the new backdrop)."""
+
+
+def make_case(seed: int, backdrop: str | None = None) -> Case:
+    """Render the photo for ``seed`` (deterministic); ``backdrop`` re-lights it on one of
+    :data:`RELIT_BACKDROPS` (the same product and scene, drawn from the same random stream)."""
     rng = np.random.default_rng(seed)
     product = PRODUCTS[seed % len(PRODUCTS)]
     background = BACKGROUNDS[(seed // len(PRODUCTS)) % len(BACKGROUNDS)]
@@ -53,6 +65,9 @@ def make_case(seed: int) -> Case:
     hard: list[str] = []
 
     bg, bg_colour = _background(background, h, w, rng)
+    if backdrop is not None:
+        bg, bg_colour = _relit(bg, backdrop, np.random.default_rng((seed, 17)))
+        background = f"{background}>{backdrop}"
     near_white = rng.random() < 0.2
     body = _product_colour(rng, bg_colour, near_white)
     if near_white:
@@ -110,6 +125,17 @@ def make_case(seed: int) -> Case:
         out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
     alpha = np.clip(silhouette * 255 + 0.5, 0, 255).astype(np.uint8)
     return Case(seed, out, alpha, product, background, tuple(hard))
+
+
+def _relit(bg: np.ndarray, backdrop: str, rng: np.random.Generator
+           ) -> tuple[np.ndarray, np.ndarray]:
+    if backdrop not in RELIT_BACKDROPS:
+        raise ValueError(f"unknown backdrop {backdrop!r}: one of {', '.join(RELIT_BACKDROPS)}")
+    (low, high), coloured = RELIT_BACKDROPS[backdrop]
+    colour = (rng.uniform(low, high, 3) if coloured
+              else np.full(3, rng.uniform(low, high))).astype(np.float32)
+    relit = bg / np.maximum(bg.mean(axis=(0, 1), keepdims=True), 1e-3) * colour
+    return relit.astype(np.float32), colour
 
 
 def _coverage(part: Part, h: int, w: int) -> np.ndarray:

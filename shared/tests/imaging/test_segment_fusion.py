@@ -112,6 +112,7 @@ def test_the_default_options() -> None:
     options = FusionOptions()
     assert options.min_backdrop_fit == 0.8
     assert options.max_backdrop_noise == 0.08
+    assert options.min_backdrop_lightness == 0.4, "a grey seamless paper (18% grey: 0.46) passes"
     assert options.min_support == 0.05
     assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.4)
     assert (options.shadow_band, options.shadow_darkening, options.shadow_edge,

@@ -632,3 +632,23 @@ def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
     assert result.meta["fusion"]["reflection_share"] > 0.03
     assert result.mask[306:400, 120:240].max() < 128, "the reflection is cleared"
     assert iou(result.mask >= 128, truth) > 0.97
+
+
+def test_a_grey_seamless_backdrop_is_a_studio_backdrop() -> None:
+    """A light-grey body on an 18% grey seamless paper (sRGB 118), which the model only half
+    believes in on its right: the gate opens on a mid-grey backdrop and the body comes out
+    solid; on a charcoal one (sRGB 70) it stays shut."""
+    height, width = 300, 400
+    answer = np.zeros((height, width), np.float32)
+    answer[80:220, 120:280] = 1.0
+    answer[80:220, 220:280] = 0.3
+    results = {}
+    for name, grey in (("grey", 118), ("charcoal", 70)):
+        rgb = np.full((height, width, 3), grey, np.uint8)
+        rgb[80:220, 120:280] = (200, 205, 210)
+        results[name] = LearnedSegmenter(model_of(answer, 128)).segment(rgb)
+    grey_fusion = results["grey"].meta["fusion"]
+    assert grey_fusion["plain_backdrop"] is True and grey_fusion["decision"] == "filled"
+    assert results["grey"].mask[95:205, 230:265].min() == 255
+    assert results["charcoal"].meta["fusion"]["plain_backdrop"] is False
+    assert results["charcoal"].mask[95:205, 230:265].max() < 128
