@@ -20,6 +20,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from plinth.imaging.errors import SegmentationError
+from plinth.imaging.segment.base import Segmentation
 from plinth.imaging.segment.fusion import FusionOptions
 from plinth.imaging.segment.learned import LearnedOptions, LearnedSegmenter, to_probability
 from plinth.imaging.segment.saliency import ModelContract
@@ -53,6 +54,15 @@ def model_of(truth: npt.NDArray[np.floating], side: int, **contract: object) -> 
     """A fake model that answers ``truth`` (0..1 coverage at photo size) seen at ``side``."""
     answer = cv2.resize(truth.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
     return FakeModel(answer, ModelContract(input_side=side, **contract))  # type: ignore[arg-type]
+
+
+def fused_and_alone(answer: F32, side: int, rgb: npt.NDArray[np.uint8]
+                    ) -> tuple[Segmentation, Segmentation]:
+    """The cut-out of ``rgb`` by a fake model answering ``answer`` (see :func:`model_of`), with
+    the default fusion and without any."""
+    model = model_of(answer, side)
+    return (LearnedSegmenter(model).segment(rgb),
+            LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb))
 
 
 def disc_coverage(height: int, width: int, cx: float, cy: float, r: float,
@@ -372,9 +382,7 @@ def test_fusion_makes_a_faint_near_white_body_solid() -> None:
     answer = np.zeros((height, width), np.float32)
     answer[80:220, 120:280] = 1.0
     answer[80:220, 220:280] = 0.3             # ...that the model only half believes in on the right
-    model = model_of(answer, 128)
-    fused = LearnedSegmenter(model).segment(rgb)
-    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+    fused, alone = fused_and_alone(answer, 128, rgb)
 
     assert fused.meta["fusion"]["plain_backdrop"] is True
     assert fused.meta["fusion"]["decision"] == "filled"
@@ -431,9 +439,7 @@ def test_a_contact_shadow_the_model_joined_to_the_product_is_trimmed() -> None:
     answer = np.zeros((height, width), np.float32)
     answer[80:220, 120:280] = 1.0
     answer[220:228, 130:270] = 0.95  # the model joins the shadow's dark core to the base
-    model = model_of(answer, 128)
-    fused = LearnedSegmenter(model).segment(rgb)
-    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+    fused, alone = fused_and_alone(answer, 128, rgb)
 
     assert alone.mask[222:226, 150:250].min() >= 128, "the model alone keeps the shadow"
     assert fused.meta["fusion"]["trimmed_share"] > 0.003
@@ -624,9 +630,7 @@ def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
     truth[60:80, 120:150] = truth[60:80, 210:240] = False
     answer = truth.astype(np.float32)
     answer[300:400, 120:240] = 1.0  # the model keeps most of the reflection
-    model = model_of(answer, 160)
-    result = LearnedSegmenter(model).segment(rgb)
-    alone = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+    result, alone = fused_and_alone(answer, 160, rgb)
 
     assert alone.mask[310:390, 130:230].min() >= 128, "the model alone keeps the reflection"
     assert result.meta["fusion"]["reflection_share"] > 0.03

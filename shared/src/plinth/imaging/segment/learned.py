@@ -172,17 +172,20 @@ class LearnedSegmenter:
         view = _resize(small, size)
         gate = self.options.fusion or FusionOptions()
 
-        def plain(model: BackgroundModel) -> bool:
-            """Whether the fusion may read the pixels: rule 1's gate, or rule 3's for a model
-            that finds nothing (the backdrop's lightness read at the frame's edge)."""
-            lightness = max(_lightness(model.colour_srgb()), model.seen_lightness(view))
-            return is_plain_backdrop(model.inlier_share, model.noise, lightness, gate)
+        def plain(model: BackgroundModel, lightness: tuple[float, float] | None = None) -> bool:
+            """Whether the fusion may read the pixels: rule 1's gate (the backdrop's lightness
+            at the centre), or rule 3's for a model that finds nothing (read at the frame's
+            edge)."""
+            centre, edge = lightness or (_lightness(model.colour_srgb()),
+                                         model.seen_lightness(view))
+            return is_plain_backdrop(model.inlier_share, model.noise, max(centre, edge), gate)
 
         # Off a plain studio backdrop the fusion uses the learned map alone: the backdrop
         # model's pixels are then not classified at all (about half its cost).
         coarse = coarse_mask(view, self.options.coarse, wanted=plain)
         colour = coarse.model.colour_srgb()
-        if plain(coarse.model):
+        centre, edge = _lightness(colour), coarse.model.seen_lightness(view)
+        if plain(coarse.model, (centre, edge)):
             background = coarse.background
             linear = srgb_to_linear(view)
             diff = np.abs(linear - background)
@@ -211,8 +214,8 @@ class LearnedSegmenter:
             contrast=contrast,
             fit=coarse.model.inlier_share,
             noise=coarse.model.noise,
-            lightness=_lightness(colour),
-            edge_lightness=coarse.model.seen_lightness(view),
+            lightness=centre,
+            edge_lightness=edge,
             shade=shade,
             difference=difference,
         )
