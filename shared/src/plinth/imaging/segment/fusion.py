@@ -6,7 +6,7 @@ The backdrop model (the ``local`` provider's classification, :mod:`.coarse`) kno
 which pixels differ from a plain backdrop, but keeps whatever is not backdrop: a table, a sheet
 of paper, a reflection. So the fusion is small:
 
-1. **Gate: a plain, light backdrop.** Only when the fitted backdrop explains at least
+1. **Gate: a plain backdrop, white to mid-grey.** Only when the fitted backdrop explains at least
    ``min_backdrop_fit`` of the frame's border band, leaves a residual noise of at most
    ``max_backdrop_noise`` there (a scene's border is explained only loosely, a studio sweep's
    closely) and is at least ``min_backdrop_lightness`` light (the backdrop model is built for
@@ -243,7 +243,7 @@ class Fused:
 
 
 def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
-    """Whether the photo is a studio photo on a plain, light backdrop (rule 1)."""
+    """Whether the photo is a studio photo on a plain backdrop, white to mid-grey (rule 1)."""
     return is_plain_backdrop(backdrop.fit, backdrop.noise, backdrop.lightness, options)
 
 
