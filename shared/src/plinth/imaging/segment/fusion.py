@@ -10,8 +10,8 @@ of paper, a reflection. So the fusion is small:
    ``min_backdrop_fit`` of the frame's border band, leaves a residual noise of at most
    ``max_backdrop_noise`` there (a scene's border is explained only loosely, a studio sweep's
    closely) and is at least ``min_backdrop_lightness`` light (the backdrop model is built for
-   white to light-grey studio backdrops; on a dark one a glow or a rim light reads as product
-   to it). On any other photo the learned map is used alone.
+   white to mid-grey studio backdrops, a grey seamless paper included; on a dark one a glow or
+   a rim light reads as product to it). On any other photo the learned map is used alone.
 2. **Fill what both call product.** Each connected region the backdrop model calls product is
    kept only where the learned model already covers at least ``min_overlap`` of it: a region the
    learned model does not recognise as part of the object (a table, a shadow, a prop) is never
