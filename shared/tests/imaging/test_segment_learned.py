@@ -576,6 +576,76 @@ def test_a_product_filling_the_frame_above_a_strip_of_backdrop_is_handed_over() 
     assert iou(result.mask >= 128, truth) > 0.95
 
 
+def dark_object_in(batch: F32) -> F32:
+    """What a fake model sees in a batch (default contract): its dark pixels."""
+    rgb = batch[0] * 256.0 + 128.0
+    return (rgb.mean(axis=0) < 128).astype(np.float32)
+
+
+def touches(mask: F32, margin: int = 1) -> bool:
+    return bool(mask[:margin].any() or mask[:, :margin].any() or mask[:, -margin:].any())
+
+
+def test_a_product_the_model_misses_where_it_fills_the_frame_is_found_by_a_wider_look() -> None:
+    """A model that sees no object in a frame-filling crop (as IS-Net does with a close-up) but
+    sees it once the photo sits inside a margin of its backdrop. Without the wider look:
+    "no product found"."""
+    height, width = 300, 400
+    rgb = np.full((height, width, 3), 245, np.uint8)
+    rgb[:225] = (50, 80, 150)
+    truth = np.zeros((height, width), bool)
+    truth[:225] = True
+
+    def answer(batch: F32) -> F32:
+        seen = dark_object_in(batch)
+        return np.zeros_like(seen) if touches(seen) else seen
+
+    model = FakeModel(answer, ModelContract(input_side=96))
+    result = LearnedSegmenter(model, LearnedOptions(fusion=None)).segment(rgb)
+    assert result.meta["wider_look"] is True and len(model.batches) == 2
+    framed = model.batches[1][0] * 256.0 + 128.0
+    np.testing.assert_allclose(framed[:, :10].reshape(3, -1).mean(axis=1), 245.0, atol=0.01)
+    assert iou(result.mask >= 128, truth) > 0.97
+    with pytest.raises(SegmentationError, match="no product found"):
+        LearnedSegmenter(FakeModel(answer, ModelContract(input_side=96)),
+                         LearnedOptions(fusion=None, wider_look=None)).segment(rgb)
+
+
+def test_a_part_the_first_look_missed_at_the_frame_is_added_by_the_wider_look() -> None:
+    """A box cut by the frame at the top and left; the model is blind to the left quarter of its
+    input while the box runs into the frame (it reads that part as backdrop), and sees it
+    whole inside a margin. The backdrop model calls the added part product, so the wider look
+    is kept (the gate is set shut here, so no fusion rule hands over instead). A photo whose
+    product stands free gets no wider look at all."""
+    height, width = 300, 400
+    rgb = np.full((height, width, 3), 245, np.uint8)
+    rgb[:220, :300] = (50, 80, 150)
+    truth = np.zeros((height, width), bool)
+    truth[:220, :300] = True
+
+    def answer(batch: F32) -> F32:
+        seen = dark_object_in(batch)
+        if touches(seen):
+            seen[:, : seen.shape[1] // 4] = 0.0
+        return seen
+
+    shut = LearnedOptions(fusion=FusionOptions(min_backdrop_fit=0.999))
+    model = FakeModel(answer, ModelContract(input_side=96))
+    result = LearnedSegmenter(model, shut).segment(rgb)
+    assert result.meta["fusion"]["plain_backdrop"] is False
+    assert result.meta["wider_look"] is True and len(model.batches) == 2
+    assert iou(result.mask >= 128, truth) > 0.97
+    first_only = LearnedSegmenter(FakeModel(answer, ModelContract(input_side=96)),
+                                  LearnedOptions(fusion=shut.fusion, wider_look=None))
+    assert iou(first_only.segment(rgb).mask >= 128, truth) < 0.8
+
+    free = np.full((height, width, 3), 245, np.uint8)
+    free[60:240, 100:300] = (50, 80, 150)
+    model = FakeModel(answer, ModelContract(input_side=96))
+    assert LearnedSegmenter(model, shut).segment(free).meta["wider_look"] is False
+    assert len(model.batches) == 1
+
+
 def test_a_floor_reflection_the_backdrop_model_joined_is_not_filled() -> None:
     """Rule 2's exception: a dark body on a glossy floor, its reflection under it fading into the
     backdrop. The backdrop model joins the reflection to the body; the model supports it only

@@ -4,7 +4,9 @@ Pipeline (each step a small module with documented settings):
 
 1. **Infer** (:class:`.saliency.SaliencyModel`): resize the photo to the model's input size
    (aspect ratio not kept, as the models were trained), normalise as its contract says, run,
-   read the output as a 0..1 probability.
+   read the output as a 0..1 probability. Where the model found nothing, or its object runs
+   into the frame's edge, it looks again at the photo set inside a margin of its backdrop
+   (:mod:`.wider_look`), and that look is kept when it found what the first missed.
 2. **Fuse** (:mod:`.fusion`): on a plain studio backdrop, fill what the backdrop model and the
    learned model both call product, so near-white bodies come out solid; where the learned
    model missed a clearly visible product, the backdrop model's cut-out is used.
@@ -20,6 +22,7 @@ The model itself comes through the ``SaliencyModel`` port; nothing here reads a 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,7 @@ from plinth.imaging.segment.confidence import confidence
 from plinth.imaging.segment.decontaminate import decontaminate_edges, neighbourhood_colours
 from plinth.imaging.segment.fusion import (
     BackdropView,
+    Fused,
     FusionOptions,
     fuse,
     is_plain_backdrop,
@@ -42,8 +46,15 @@ from plinth.imaging.segment.fusion import (
 from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
 from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 from plinth.imaging.segment.saliency import SaliencyModel
+from plinth.imaging.segment.wider_look import (
+    WiderLookOptions,
+    framed_input,
+    needs_wider_look,
+    wider_look_is_better,
+)
 
 F32 = npt.NDArray[np.float32]
+BoolMap = npt.NDArray[np.bool_]
 _SIDE_MULTIPLE = 32  # the networks halve the size five times
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -59,6 +70,9 @@ class LearnedOptions:
     """Long side of the neighbourhood colours used to unmix edge pixels."""
     min_product_share: float = 0.0005
     """Less product than this share of the frame means nothing was found."""
+    wider_look: WiderLookOptions | None = field(default_factory=WiderLookOptions)
+    """When the model finds nothing or its object runs into the frame's edge, it looks again
+    at the photo inside a margin of its backdrop (:mod:`.wider_look`); ``None``: never."""
     fusion: FusionOptions | None = field(default_factory=FusionOptions)
     """``None`` runs the learned model alone, on every photo."""
     refine: RefineOptions = field(default_factory=RefineOptions)
@@ -82,28 +96,38 @@ class LearnedSegmenter:
         height, width = rgb.shape[:2]
         work = _scaled(width, height, options.work_side)
         resized = _resize(rgb, self.input_size)
-        probability_model = self._probability_of(resized)
-        inferred = time.perf_counter()
+        first = self._probability_of(resized)
+        model_seconds = time.perf_counter() - started
 
         # The working image is the model's input whenever the sizes agree (a square photo at
         # the default sides): one full-resolution resize instead of two.
         small = resized if work == self.input_size else _resize(rgb, work)
-        probability = (probability_model if probability_model.shape[::-1] == work
-                       else np.asarray(cv2.resize(probability_model, work,
-                                                  interpolation=cv2.INTER_LINEAR), np.float32))
-        fusion_meta: dict[str, Any] = {"decision": "learned", "plain_backdrop": False}
-        agreement = None
+        probability = _at_size(first, work)
+        backdrop: BackdropView | None = None
+        fused: Fused | None = None
         if options.fusion is not None:
             backdrop, backdrop_rgb = self._backdrop_view(small, work)
+            fused = self._fuse(probability, backdrop, options.fusion, resized, _whole)
+        wider = False
+        # A photo the fusion hands to the backdrop model has its product outlined already (on
+        # a plain backdrop, the best cut-out there is); any other may get a wider look.
+        reference = _classified_product(backdrop, options)
+        if (options.wider_look is not None
+                and needs_wider_look(first, options.wider_look, reference is not None)
+                and (fused is None or fused.decision != "backdrop")):
+            looked = time.perf_counter()
+            framed = framed_input(resized, options.wider_look)
+            look = _at_size(framed.crop(self._probability_of(framed.image)), work)
+            model_seconds += time.perf_counter() - looked
+            wider = wider_look_is_better(probability, look, reference, options.wider_look)
+            if wider:
+                probability = look
+                if backdrop is not None and options.fusion is not None:
+                    fused = self._fuse(look, backdrop, options.fusion, framed.image, framed.crop)
 
-            def mirrored() -> F32:
-                """Fusion rule 4's second look: the model on the mirrored photo."""
-                flipped = self._probability_of(np.ascontiguousarray(resized[:, ::-1]))[:, ::-1]
-                return (np.ascontiguousarray(flipped) if flipped.shape[::-1] == work
-                        else np.asarray(cv2.resize(np.ascontiguousarray(flipped), work,
-                                                   interpolation=cv2.INTER_LINEAR), np.float32))
-
-            fused = fuse(probability, backdrop, options.fusion, mirrored)
+        fusion_meta: dict[str, Any] = {"decision": "learned", "plain_backdrop": False}
+        agreement = None
+        if fused is not None and backdrop is not None:
             fusion_meta = {"decision": fused.decision, "plain_backdrop": fused.plain_backdrop,
                            "backdrop_fit": round(backdrop.fit, 4),
                            "backdrop_noise": round(backdrop.noise, 4),
@@ -114,7 +138,7 @@ class LearnedSegmenter:
                            "added_part": fused.added_part,
                            "reflection_share": round(fused.reflection_share, 4)}
             if fused.decision == "backdrop":
-                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, started)
+                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started)
             probability, agreement = fused.probability, fused.agreement
         fused_at = time.perf_counter()
 
@@ -140,18 +164,32 @@ class LearnedSegmenter:
                 "model_sha256": self.model.sha256,
                 "execution_provider": self.model.execution_provider,
                 "input_size": list(self.input_size),
+                "wider_look": wider,
                 "product_share": round(product_share, 4),
                 "confidence": score,
                 "confidence_factors": factors,
                 "fusion": fusion_meta,
                 "timings_ms": {
-                    "inference": _ms(started, inferred),
-                    "fusion": _ms(inferred, fused_at),
+                    "inference": round(model_seconds * 1000, 1),
+                    "fusion": round(_ms(started, fused_at) - model_seconds * 1000, 1),
                     "refine": _ms(fused_at, refined),
                     "decontaminate": _ms(refined, finished),
                 },
             },
         )
+
+    def _fuse(self, probability: F32, backdrop: BackdropView, options: FusionOptions,
+              source: RGB, covering: Callable[[F32], F32]) -> Fused:
+        """The fusion of ``probability`` (a look at ``source``, the model's input, of which
+        ``covering`` keeps the part that shows the photo) with the backdrop model."""
+        work = probability.shape[::-1]
+
+        def mirrored() -> F32:
+            """Fusion rule 4's second look: the model on the mirrored input."""
+            flipped = self._probability_of(np.ascontiguousarray(source[:, ::-1]))[:, ::-1]
+            return _at_size(covering(np.ascontiguousarray(flipped)), work)
+
+        return fuse(probability, backdrop, options, mirrored)
 
     def probability(self, rgb: RGB) -> F32:
         """The model's 0..1 map at its input size, before fusion and refinement."""
@@ -172,35 +210,40 @@ class LearnedSegmenter:
         view = _resize(small, size)
         gate = self.options.fusion or FusionOptions()
 
-        def plain(model: BackgroundModel, lightness: tuple[float, float] | None = None) -> bool:
-            """Whether the fusion may read the pixels: rule 1's gate (the backdrop's lightness
-            at the centre), or rule 3's for a model that finds nothing (read at the frame's
-            edge)."""
+        def readable(model: BackgroundModel, lightness: tuple[float, float] | None = None
+                     ) -> bool:
+            """Whether the backdrop model's pixels are classified: the gate of rule 1 (the
+            backdrop's lightness at the centre) or rule 3's for a model that finds nothing
+            (read at the frame's edge), less the share of the border the fit explains, so that
+            the wider look can be judged on a product cut by the frame."""
             centre, edge = lightness or (_lightness(model.colour_srgb()),
                                          model.seen_lightness(view))
-            return is_plain_backdrop(model.inlier_share, model.noise, max(centre, edge), gate)
+            return _closely_explained(model.noise, max(centre, edge), gate)
 
         # Off a plain studio backdrop the fusion uses the learned map alone: the backdrop
         # model's pixels are then not classified at all (about half its cost).
-        coarse = coarse_mask(view, self.options.coarse, wanted=plain)
+        coarse = coarse_mask(view, self.options.coarse, wanted=readable)
         colour = coarse.model.colour_srgb()
         centre, edge = _lightness(colour), coarse.model.seen_lightness(view)
-        if plain(coarse.model, (centre, edge)):
+        if readable(coarse.model, (centre, edge)):
             background = coarse.background
             linear = srgb_to_linear(view)
             diff = np.abs(linear - background)
             largest = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
             backdrop_luma = np.maximum(background @ _LUMA, 1e-3)
             contrast = (largest / backdrop_luma).astype(np.float32)
-            shade = None
-            if gate.shadow_band > 0:  # fusion rule 5 reads it
-                shade = np.asarray(cv2.resize((linear @ _LUMA / backdrop_luma).astype(np.float32),
-                                              work, interpolation=cv2.INTER_NEAREST), np.float32)
-            difference = None
-            if gate.reflection is not None:  # fusion rule 7 reads it
-                backdrop_srgb = cv2.resize(linear_to_srgb(np.clip(background, 0, 1)), work,
-                                           interpolation=cv2.INTER_LINEAR)
-                difference = np.asarray(small, np.float32) * np.float32(1 / 255) - backdrop_srgb
+            shade = difference = None
+            if is_plain_backdrop(coarse.model.inlier_share, coarse.model.noise,
+                                 max(centre, edge), gate):
+                if gate.shadow_band > 0:  # fusion rule 5 reads it
+                    shade = np.asarray(cv2.resize(
+                        (linear @ _LUMA / backdrop_luma).astype(np.float32), work,
+                        interpolation=cv2.INTER_NEAREST), np.float32)
+                if gate.reflection is not None:  # fusion rule 7 reads it
+                    backdrop_srgb = cv2.resize(linear_to_srgb(np.clip(background, 0, 1)), work,
+                                               interpolation=cv2.INTER_LINEAR)
+                    difference = (np.asarray(small, np.float32) * np.float32(1 / 255)
+                                  - backdrop_srgb)
             product = cv2.resize(coarse.product.astype(np.uint8), work,
                                  interpolation=cv2.INTER_NEAREST) > 0
             contrast = np.asarray(cv2.resize(contrast, work, interpolation=cv2.INTER_NEAREST),
@@ -222,7 +265,7 @@ class LearnedSegmenter:
         return backdrop, list(colour)
 
     def _backdrop_cutout(self, rgb: RGB, agreement: float | None, fusion_meta: dict[str, Any],
-                         started: float) -> Segmentation:
+                         wider: bool, started: float) -> Segmentation:
         """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision."""
         result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
         factors = dict(result.meta.get("confidence_factors", {}))
@@ -234,6 +277,7 @@ class LearnedSegmenter:
             "model_sha256": self.model.sha256,
             "execution_provider": self.model.execution_provider,
             "input_size": list(self.input_size),
+            "wider_look": wider,
             "confidence": round(float(np.prod(list(factors.values()))), 4),
             "confidence_factors": factors,
             "fusion": fusion_meta,
@@ -272,6 +316,37 @@ def to_probability(raw: F32, output: str) -> F32:
             values = (values - low) / (high - low)
     result: F32 = np.clip(values, 0.0, 1.0).astype(np.float32)
     return result
+
+
+def _closely_explained(noise: float, lightness: float, gate: FusionOptions) -> bool:
+    """Rule 1's gate less its fit test: the backdrop model explains the backdrop it sees
+    closely (a product covering much of the frame's border lowers the share it explains, not
+    the closeness), and it is light enough."""
+    return noise <= gate.max_backdrop_noise and lightness >= gate.min_backdrop_lightness
+
+
+def _classified_product(backdrop: BackdropView | None, options: LearnedOptions
+                        ) -> BoolMap | None:
+    """The backdrop model's product map where its pixels were classified (see
+    ``_closely_explained``), else ``None``: on a scene, what differs from a fitted surface says
+    nothing about what is product."""
+    gate = options.fusion
+    if backdrop is None or gate is None:
+        return None
+    lightness = max(backdrop.lightness, backdrop.edge_lightness or 0.0)
+    return backdrop.product if _closely_explained(backdrop.noise, lightness, gate) else None
+
+
+def _at_size(look: F32, size: tuple[int, int]) -> F32:
+    """``look`` resized to ``size`` (width, height), or itself when it is that size."""
+    if look.shape[::-1] == size:
+        return look
+    return np.asarray(cv2.resize(look, size, interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def _whole(look: F32) -> F32:
+    """The part of a look at the photo itself that covers the photo: all of it."""
+    return look
 
 
 def _input_size(side: int) -> tuple[int, int]:

@@ -1,0 +1,119 @@
+"""The wider look: when it is taken, the framed input, and which look is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from plinth.imaging.segment.wider_look import (
+    WiderLookOptions,
+    backdrop_colour,
+    framed_input,
+    needs_wider_look,
+    wider_look_is_better,
+)
+
+F32 = npt.NDArray[np.float32]
+OPTIONS = WiderLookOptions()
+
+
+def square(top: int, left: int, bottom: int, right: int, side: int = 100) -> F32:
+    look = np.zeros((side, side), np.float32)
+    look[top:bottom, left:right] = 1.0
+    return look
+
+
+def test_the_defaults() -> None:
+    assert (OPTIONS.margin, OPTIONS.min_frame_contact) == (0.2, 0.01)
+    assert (OPTIONS.min_kept, OPTIONS.min_added, OPTIONS.min_added_contrast) == (0.7, 0.05, 0.1)
+
+
+def test_a_first_look_that_found_nothing_always_gets_a_wider_look() -> None:
+    nothing = np.full((100, 100), 0.4, np.float32)
+    assert needs_wider_look(nothing, OPTIONS, judged=False) is True
+    assert needs_wider_look(nothing, OPTIONS, judged=True) is True
+
+
+@pytest.mark.parametrize(("look", "wanted"), [
+    (square(20, 20, 80, 80), False),   # stands free in the frame
+    (square(20, 0, 80, 80), True),     # runs into the left edge: 60 of 396 edge pixels
+    (square(97, 40, 100, 43), False),  # grazes the bottom edge: 3 of 396 pixels, under 1%
+    (square(97, 40, 100, 44), True),   # 4 of 396: 1%
+])
+def test_a_wider_look_is_taken_where_the_object_runs_into_the_frame(look: F32,
+                                                                    wanted: bool) -> None:
+    assert needs_wider_look(look, OPTIONS, judged=True) is wanted
+
+
+def test_without_a_backdrop_to_judge_it_by_only_a_first_look_that_found_nothing_gets_one() -> None:
+    """Where no backdrop model explains the backdrop (a scene), a wider look that adds to the
+    first could not be judged: it is not taken, and costs nothing."""
+    assert needs_wider_look(square(20, 0, 80, 80), OPTIONS, judged=False) is False
+
+
+def test_the_framed_input_holds_the_photo_in_a_margin_of_the_backdrop() -> None:
+    photo = np.full((140, 140, 3), 240, np.uint8)
+    photo[:, :, 2] = 230
+    photo[:100, :] = (40, 60, 90)  # a product cut by the frame on three sides
+    framed = framed_input(photo, OPTIONS)
+    assert framed.image.shape == photo.shape
+    assert (framed.top, framed.left, framed.height, framed.width) == (20, 20, 100, 100)
+    np.testing.assert_array_equal(framed.image[:20], np.broadcast_to((240, 240, 230),
+                                                                     (20, 140, 3)))
+    np.testing.assert_array_equal(framed.image[:, :20], np.broadcast_to((240, 240, 230),
+                                                                        (140, 20, 3)))
+    # The photo itself, shrunk: the product's top is now 20 px below the frame.
+    np.testing.assert_array_equal(framed.image[25, 25], (40, 60, 90))
+
+
+def test_the_margin_takes_the_lightest_quarter_of_the_edge() -> None:
+    """Where a dark product covers most of the edge, the backdrop is its lightest part."""
+    photo = np.full((50, 50, 3), 250, np.uint8)
+    photo[:40, :] = 20  # the top row and 39 of 48 pixels of each side: 128 of 196 edge pixels
+    np.testing.assert_array_equal(backdrop_colour(photo), (250, 250, 250))
+
+
+def test_crop_gives_back_the_part_of_a_look_that_covers_the_photo() -> None:
+    photo = np.full((140, 140, 3), 200, np.uint8)
+    framed = framed_input(photo, OPTIONS)
+    look = np.zeros((140, 140), np.float32)
+    look[20:120, 20:70] = 1.0  # the left half of the photo, in the framed input
+    cropped = framed.crop(look)
+    assert cropped.shape == (140, 140)
+    assert cropped[:, :68].min() == 1.0 and cropped[:, 72:].max() == 0.0
+
+
+def contrast_map(value_added: float) -> F32:
+    contrast = np.zeros((100, 100), np.float32)
+    contrast[20:80, 20:80] = 1.0  # what the first look saw
+    contrast[20:80, 0:20] = value_added  # what the wider look adds
+    return contrast
+
+
+@pytest.mark.parametrize(("added_contrast", "kept"), [(1.2, True), (0.15, True), (0.06, False)])
+def test_the_wider_look_is_kept_when_it_adds_a_part_that_stands_out(added_contrast: float,
+                                                                   kept: bool) -> None:
+    """A part the first look missed stands out from the backdrop (1.2; 0.15 for a near-white
+    one); a spread into the backdrop does not (0.06)."""
+    first, wider = square(20, 20, 80, 80), square(20, 0, 80, 80)
+    assert wider_look_is_better(first, wider, contrast_map(added_contrast), OPTIONS) is kept
+
+
+def test_a_wider_look_that_drops_what_the_first_saw_is_not_kept() -> None:
+    first, wider = square(20, 0, 80, 80), square(20, 0, 80, 40)  # keeps 40 of 80 columns
+    contrast = np.ones((100, 100), np.float32)
+    assert wider_look_is_better(first, wider, contrast, OPTIONS) is False
+
+
+def test_a_wider_look_that_adds_only_an_edge_is_not_kept() -> None:
+    first, wider = square(20, 20, 80, 80), square(20, 18, 80, 80)  # 2 columns more: 3%
+    assert wider_look_is_better(first, wider, np.ones((100, 100), np.float32), OPTIONS) is False
+
+
+def test_with_no_backdrop_contrast_only_a_first_look_that_found_nothing_is_replaced() -> None:
+    nothing = np.zeros((100, 100), np.float32)
+    assert wider_look_is_better(nothing, square(20, 0, 80, 80), None, OPTIONS) is True
+    assert wider_look_is_better(square(20, 20, 80, 80), square(20, 0, 80, 80), None,
+                                OPTIONS) is False
+    assert wider_look_is_better(nothing, nothing, None, OPTIONS) is False, "nothing for nothing"
