@@ -26,7 +26,7 @@ def square(top: int, left: int, bottom: int, right: int, side: int = 100) -> F32
 
 def test_the_defaults() -> None:
     assert (OPTIONS.margin, OPTIONS.min_frame_contact) == (0.2, 0.01)
-    assert (OPTIONS.min_kept, OPTIONS.min_added, OPTIONS.min_added_contrast) == (0.7, 0.05, 0.1)
+    assert (OPTIONS.min_kept, OPTIONS.min_added, OPTIONS.min_added_product) == (0.7, 0.05, 0.5)
 
 
 def test_a_first_look_that_found_nothing_always_gets_a_wider_look() -> None:
@@ -84,34 +84,39 @@ def test_crop_gives_back_the_part_of_a_look_that_covers_the_photo() -> None:
     assert cropped[:, :68].min() == 1.0 and cropped[:, 72:].max() == 0.0
 
 
-def contrast_map(value_added: float) -> F32:
-    contrast = np.zeros((100, 100), np.float32)
-    contrast[20:80, 20:80] = 1.0  # what the first look saw
-    contrast[20:80, 0:20] = value_added  # what the wider look adds
-    return contrast
+def product_map(added_share: float) -> npt.NDArray[np.bool_]:
+    """The backdrop model's product: what the first look saw, and ``added_share`` of the 20
+    columns the wider look adds (the rest of them it calls backdrop or shadow)."""
+    product = np.zeros((100, 100), bool)
+    product[20:80, 20:80] = True
+    product[20:80, 20 - round(20 * added_share):20] = True
+    return product
 
 
-@pytest.mark.parametrize(("added_contrast", "kept"), [(1.2, True), (0.15, True), (0.06, False)])
-def test_the_wider_look_is_kept_when_it_adds_a_part_that_stands_out(added_contrast: float,
-                                                                   kept: bool) -> None:
-    """A part the first look missed stands out from the backdrop (1.2; 0.15 for a near-white
-    one); a spread into the backdrop does not (0.06)."""
+@pytest.mark.parametrize(("added_share", "kept"), [(1.0, True), (0.5, True), (0.45, False),
+                                                   (0.0, False)])
+def test_the_wider_look_is_kept_when_the_backdrop_model_calls_what_it_adds_product(
+    added_share: float, kept: bool
+) -> None:
+    """A part the first look missed is product to the backdrop model; a spread into the
+    backdrop or onto a cast shadow is not."""
     first, wider = square(20, 20, 80, 80), square(20, 0, 80, 80)
-    assert wider_look_is_better(first, wider, contrast_map(added_contrast), OPTIONS) is kept
+    assert wider_look_is_better(first, wider, product_map(added_share), OPTIONS) is kept
 
 
 def test_a_wider_look_that_drops_what_the_first_saw_is_not_kept() -> None:
     first, wider = square(20, 0, 80, 80), square(20, 0, 80, 40)  # keeps 40 of 80 columns
-    contrast = np.ones((100, 100), np.float32)
-    assert wider_look_is_better(first, wider, contrast, OPTIONS) is False
+    assert wider_look_is_better(first, wider, np.ones((100, 100), bool), OPTIONS) is False
 
 
 def test_a_wider_look_that_adds_only_an_edge_is_not_kept() -> None:
     first, wider = square(20, 20, 80, 80), square(20, 18, 80, 80)  # 2 columns more: 3%
-    assert wider_look_is_better(first, wider, np.ones((100, 100), np.float32), OPTIONS) is False
+    assert wider_look_is_better(first, wider, np.ones((100, 100), bool), OPTIONS) is False
 
 
-def test_with_no_backdrop_contrast_only_a_first_look_that_found_nothing_is_replaced() -> None:
+def test_unjudged_only_a_first_look_that_found_nothing_is_replaced() -> None:
+    """Without the backdrop model's classification (a scene), nothing says what the wider look
+    adds: only a first look that found nothing is replaced."""
     nothing = np.zeros((100, 100), np.float32)
     assert wider_look_is_better(nothing, square(20, 0, 80, 80), None, OPTIONS) is True
     assert wider_look_is_better(square(20, 20, 80, 80), square(20, 0, 80, 80), None,

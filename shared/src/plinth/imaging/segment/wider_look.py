@@ -80,8 +80,7 @@ def needs_wider_look(look: F32, options: WiderLookOptions, judged: bool) -> bool
         return True
     if not judged:
         return False
-    edge = np.concatenate([solid[0], solid[-1], solid[1:-1, 0], solid[1:-1, -1]])
-    return float(edge.mean()) >= options.min_frame_contact
+    return float(_edge(solid).mean()) >= options.min_frame_contact
 
 
 def wider_look_is_better(first: F32, wider: F32, product: BoolMap | None,
@@ -125,7 +124,12 @@ def backdrop_colour(rgb: RGB) -> npt.NDArray[np.uint8]:
     """The colour the margin is filled with: the median of the lightest quarter of the frame's
     edge pixels. A product cut by the frame covers much of the edge (up to 70% on synthetic
     close-ups) and is mostly darker than a studio backdrop."""
-    edge = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]]).astype(np.float32)
+    edge = _edge(rgb).astype(np.float32)
     light = edge.mean(axis=1)
     lightest = edge[light >= np.percentile(light, 75)]
     return np.asarray(np.median(lightest, axis=0).round(), np.uint8)
+
+
+def _edge(image: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    """The frame's edge pixels of ``image``, each once (corners included)."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
