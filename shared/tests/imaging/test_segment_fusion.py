@@ -543,29 +543,6 @@ def test_part_min_evenness(evenness: float, handed_over: bool) -> None:
     assert fuse(learned, view(product, contrast=contrast), options).added_part is handed_over
 
 
-@pytest.mark.parametrize(("pocket_contrast", "handed_over"), [(0.15, False), (0.9, True)])
-def test_a_pocket_of_backdrop_the_learned_mask_encloses_is_no_part_it_left_out(
-    pocket_contrast: float, handed_over: bool
-) -> None:
-    """A bag (rows 50-90) under a handle loop (rows 10-50): the model sees the loop and the
-    backdrop through it; the backdrop model, which cannot reach that pocket from the frame,
-    calls the whole bag and the pocket product (the pocket is 0.24 of it past the margin).
-    Near the backdrop's colour (a shadowed view of the backdrop, 0.15) the pocket is no part
-    the model left out; distinct from the backdrop (0.9) it is, and rule 6 hands over."""
-    learned = np.zeros((100, 100), np.float32)
-    learned[50:90, 20:80] = 1.0
-    learned[10:50, 25:75] = 1.0
-    learned[15:50, 30:70] = 0.0  # the pocket, closed by the bag's top edge
-    product = box((100, 100), 50, 20, 90, 80) | box((100, 100), 10, 25, 50, 75)
-    contrast = np.where(product, np.float32(DISTINCT), np.float32(0.0))
-    contrast[15:50, 30:70] = pocket_contrast
-    fused = fuse(learned, view(product, contrast=contrast), OPTIONS)
-    assert fused.added_part is handed_over
-    assert (fused.decision == "backdrop") is handed_over
-    if not handed_over:
-        assert fused.probability[15:50, 30:70].max() == 0.0, "the pocket stays clear"
-
-
 def test_a_learned_mask_reaching_outside_the_backdrop_product_is_not_handed_over() -> None:
     """The model also covers 10 columns the backdrop model left out (a pale side): less than
     part_min_inside of the learned mask lies inside, so the two disagree beyond a part."""

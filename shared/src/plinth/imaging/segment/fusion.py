@@ -79,11 +79,7 @@ of paper, a reflection. So the fusion is small:
    model reads it as floor. A floor reflection also lies beyond the outline, but fades towards the
    backdrop with distance from the product (far/near 0.2-0.56 on 17 synthetic reflections,
    0.96-1.15 on the soles), and a shadow is never in the backdrop model's product. Then the
-   backdrop model's cut-out is used, as in rule 3. A pocket of backdrop the learned mask encloses
-   (seen through a bag's handle) is no such part: the backdrop model grows the backdrop from the
-   frame's edge, cannot reach it and calls it product, so a pocket that is not distinct from the
-   backdrop (median contrast below ``distinct_contrast``) is left out of the part (measured on
-   synthetic seed 300025: 0.84 -> 0.999). What counts as seen by the model: what its first
+   backdrop model's cut-out is used, as in rule 3. What counts as seen by the model: what its first
    look supports inside a region rule 2 fills (a faint near-white body: rule 2 makes it solid with
    the learned edges), and what it calls object (>= 0.5) after rule 4's second look (on a synthetic
    shoe whose sole the second look saw, handing over scored 0.980 against 0.987). A part rule 2
@@ -434,31 +430,10 @@ def _learned_left_out_a_part(solid: BoolMap, product: BoolMap, both: BoolMap, co
         return False
     distance = _distance_from(solid)
     part = product & (distance > options.part_margin)
-    part &= ~_backdrop_pockets(solid, part, contrast, options.distinct_contrast)
     if not least <= int(part.sum()) <= options.part_max_share * product_pixels:
         return False
     evenness = _evenness(part, distance, contrast)
     return evenness is not None and evenness >= options.part_min_evenness
-
-
-def _backdrop_pockets(solid: BoolMap, part: BoolMap, contrast: F32, distinct: float) -> BoolMap:
-    """The pockets of backdrop the learned mask encloses (seen through a bag's handle, between
-    a mug's handle and its body) that ``part`` claims and that are not distinct from the
-    backdrop (median contrast below ``distinct``). The backdrop model grows the backdrop from
-    the frame's edge, so it cannot reach such a pocket and calls it product; a pocket that
-    stands out clearly is left to rule 6 (on synthetic photos, dark parts the model skipped
-    measured 0.92-0.95; a shadowed view through a bag's handle 0.12)."""
-    enclosed = np.zeros_like(part)
-    count, labels = cv2.connectedComponents((~solid).astype(np.uint8), connectivity=4)
-    if count <= 2:  # the backdrop and nothing else: no pocket
-        return enclosed
-    frame = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    claimed = np.unique(labels[part])
-    for label in np.setdiff1d(claimed, np.append(frame, 0)):
-        pocket = (labels == label) & part
-        if float(np.median(contrast[pocket])) < distinct:
-            enclosed |= pocket
-    return enclosed
 
 
 def _learned_missed_the_product(solid: BoolMap, product: BoolMap, both: BoolMap, contrast: F32,
