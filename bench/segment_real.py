@@ -106,7 +106,8 @@ class Result:
     error: str | None
     decision: str = ""
     """The fusion's decision (learned, filled, backdrop; ``+second_look`` when fusion rule 4
-    looked again) where the provider reports one."""
+    looked again, ``+wider_look`` when the learned provider kept its wider look) where the
+    provider reports one."""
 
 
 def parse_spec(text: str) -> ProviderSpec:
@@ -244,13 +245,17 @@ def run_one(loaded: Loaded, photo: Photo) -> Result:
     return Result(photo.set, photo.name, photo.groups, loaded.spec.label, iou, mae, bf, seconds,
                   None if inference is None else float(inference) / 1000,
                   None if confidence is None else float(confidence), error,
-                  _decision(meta.get("fusion") or {}))
+                  _decision(meta))
 
 
-def _decision(fusion: dict[str, Any]) -> str:
-    """The fusion's decision, with ``+second_look`` when rule 4 looked again."""
+def _decision(meta: dict[str, Any]) -> str:
+    """The fusion's decision, with ``+second_look`` when rule 4 looked again and
+    ``+wider_look`` when the wider look was kept."""
+    fusion = meta.get("fusion") or {}
     decision = str(fusion.get("decision", ""))
-    return f"{decision}+second_look" if fusion.get("second_look") else decision
+    if fusion.get("second_look"):
+        decision += "+second_look"
+    return decision + "+wider_look" if meta.get("wider_look") else decision
 
 
 def warm_up(loaded: Loaded) -> None:

@@ -31,8 +31,11 @@ def test_the_defaults() -> None:
 
 def test_a_first_look_that_found_nothing_always_gets_a_wider_look() -> None:
     nothing = np.full((100, 100), 0.4, np.float32)
-    assert needs_wider_look(nothing, OPTIONS, judged=False) is True
-    assert needs_wider_look(nothing, OPTIONS, judged=True) is True
+    assert needs_wider_look(nothing, OPTIONS, None) is True
+    assert needs_wider_look(nothing, OPTIONS, np.zeros((100, 100), bool)) is True
+
+
+EVERYWHERE = np.ones((100, 100), bool)  # a backdrop model's product reaching beyond any look
 
 
 @pytest.mark.parametrize(("look", "wanted"), [
@@ -43,13 +46,26 @@ def test_a_first_look_that_found_nothing_always_gets_a_wider_look() -> None:
 ])
 def test_a_wider_look_is_taken_where_the_object_runs_into_the_frame(look: F32,
                                                                     wanted: bool) -> None:
-    assert needs_wider_look(look, OPTIONS, judged=True) is wanted
+    assert needs_wider_look(look, OPTIONS, EVERYWHERE) is wanted
 
 
 def test_without_a_backdrop_to_judge_it_by_only_a_first_look_that_found_nothing_gets_one() -> None:
-    """Where no backdrop model explains the backdrop (a scene), a wider look that adds to the
+    """Where no backdrop model classified the pixels (a scene), a wider look that adds to the
     first could not be judged: it is not taken, and costs nothing."""
-    assert needs_wider_look(square(20, 0, 80, 80), OPTIONS, judged=False) is False
+    assert needs_wider_look(square(20, 0, 80, 80), OPTIONS, None) is False
+
+
+@pytest.mark.parametrize(("extra_columns", "wanted"), [(0, False), (1, False), (2, True)])
+def test_no_wider_look_where_the_backdrop_model_sees_nothing_beyond_the_first(
+    extra_columns: int, wanted: bool
+) -> None:
+    """A wider look is kept only for an added part the backdrop model calls product (at least
+    min_added x min_added_product = 2.5% of the first look's object): where its product reaches
+    no further than the first look, none could be kept. First look: 60 x 80 = 4800 pixels;
+    one column more is 60 pixels (1.25%), two are 120 (2.5%)."""
+    product = np.zeros((100, 100), bool)
+    product[20:80, 0:80 + extra_columns] = True
+    assert needs_wider_look(square(20, 0, 80, 80), OPTIONS, product) is wanted
 
 
 def test_the_framed_input_holds_the_photo_in_a_margin_of_the_backdrop() -> None:

@@ -113,7 +113,7 @@ class LearnedSegmenter:
         # a plain backdrop, the best cut-out there is); any other may get a wider look.
         reference = _classified_product(backdrop, options)
         if (options.wider_look is not None
-                and needs_wider_look(first, options.wider_look, reference is not None)
+                and needs_wider_look(probability, options.wider_look, reference)
                 and (fused is None or fused.decision != "backdrop")):
             looked = time.perf_counter()
             framed = framed_input(resized, options.wider_look)

@@ -71,16 +71,22 @@ class Framed:
                                      interpolation=cv2.INTER_LINEAR), np.float32)
 
 
-def needs_wider_look(look: F32, options: WiderLookOptions, judged: bool) -> bool:
+def needs_wider_look(look: F32, options: WiderLookOptions, product: BoolMap | None) -> bool:
     """Whether the first look found nothing, or runs into the frame's edge where the wider
-    look can be ``judged`` (a backdrop model that classified the pixels: see
-    :func:`wider_look_is_better`)."""
+    look can be judged: ``product`` is the backdrop model's product map at the look's size
+    (``None`` where its pixels were not classified), and it must reach beyond the first look
+    by as much as :func:`wider_look_is_better` asks of an added part (else no wider look could
+    be kept, and the inference is saved)."""
     solid = look >= 0.5
     if not solid.any():
         return True
-    if not judged:
+    if product is None:
         return False
-    return float(_edge(solid).mean()) >= options.min_frame_contact
+    if float(_edge(solid).mean()) < options.min_frame_contact:
+        return False
+    beyond = np.count_nonzero(product & ~solid)
+    least = options.min_added * options.min_added_product * np.count_nonzero(solid)
+    return bool(beyond >= least)
 
 
 def wider_look_is_better(first: F32, wider: F32, product: BoolMap | None,
