@@ -220,8 +220,9 @@ class LearnedSegmenter:
                                          model.seen_lightness(view))
             return _closely_explained(model.noise, max(centre, edge), gate)
 
-        # Off a plain studio backdrop the fusion uses the learned map alone: the backdrop
-        # model's pixels are then not classified at all (about half its cost).
+        # Where the backdrop model does not explain the backdrop closely (a scene), the fusion
+        # uses the learned map alone and the wider look is not judged: its pixels are then not
+        # classified at all (about half its cost).
         coarse = coarse_mask(view, self.options.coarse, wanted=readable)
         colour = coarse.model.colour_srgb()
         centre, edge = _lightness(colour), coarse.model.seen_lightness(view)
