@@ -6,8 +6,9 @@
 
 A provider is a name (``local``, ``learned``, ``auto``, ``onnx``) with optional ``:key=value``
 options, so configurations can be compared in one table: ``model=`` (an installed model or, for
-``onnx``, a file), ``side=`` (inference side), ``fusion=on|off``, ``threads=``, ``opt=``
-(graph optimisation: all, extended, basic, off), ``openvino=on|off``. Options chain with ``:``
+``onnx``, a file), ``side=`` (inference side), ``fusion=on|off``, ``wider=on|off`` (the wider
+look), ``threads=``, ``opt=`` (graph optimisation: all, extended, basic, off),
+``openvino=on|off``. Options chain with ``:``
 (``learned:model=isnet-small:side=640``). Each provider is loaded once, warmed up on one photo,
 then every photo goes through every provider in turn.
 
@@ -148,6 +149,7 @@ def build(spec: ProviderSpec, threads: int) -> Loaded:
         model=o.get("model", DEFAULT_MODEL),
         input_side=int(o["side"]) if "side" in o else None,
         fusion=o.get("fusion", "on").lower() in ON,
+        wider_look=o.get("wider", "on").lower() in ON,
         runtime=RuntimeOptions(
             threads=int(o.get("threads", threads)),
             graph_optimisation=o.get("opt", "all"),

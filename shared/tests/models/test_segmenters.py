@@ -140,6 +140,16 @@ def test_a_model_file_builds_the_learned_provider(model_file: Path, provider: st
     assert model.contract == ModelContract(), "a file gets the default contract"
     assert segmenter.input_size == (1024, 1024)
     assert segmenter.options.fusion is not None
+    assert segmenter.options.wider_look is not None
+
+
+def test_the_wider_look_can_be_turned_off(model_file: Path) -> None:
+    config = SegmenterConfig(provider="learned", model=str(model_file), wider_look=False,
+                             runtime=CPU)
+    segmenter = build_segmenter(config)
+    assert isinstance(segmenter, LearnedSegmenter)
+    assert segmenter.options.wider_look is None
+    assert segmenter.options.fusion is not None, "the fusion stays on"
 
 
 def test_auto_uses_a_model_file_too(model_file: Path, empty_dir: Path) -> None:
@@ -302,6 +312,7 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
         segment_model_std=(4.0, 5.0, 6.0),
         segment_model_output="minmax",
         segment_fusion=False,
+        segment_wider_look=False,
         segment_threads=3,
         segment_use_cuda=False,
         segment_use_openvino=True,
@@ -317,6 +328,7 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
         std=(4.0, 5.0, 6.0),
         output="minmax",
         fusion=False,
+        wider_look=False,
         runtime=RuntimeOptions(threads=3, use_cuda=False, use_openvino=True,
                                graph_optimisation="basic", memory_arena=True),
         model_dir=tmp_path,
@@ -324,7 +336,8 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
     segment_fields = {name for name in SegmentSettings.model_fields if name.startswith("segment_")}
     assert segment_fields == {
         "segment_provider", "segment_model", "segment_input_side", "segment_model_mean",
-        "segment_model_std", "segment_model_output", "segment_fusion", "segment_threads",
+        "segment_model_std", "segment_model_output", "segment_fusion", "segment_wider_look",
+        "segment_threads",
         "segment_use_cuda", "segment_use_openvino", "segment_graph_optimisation",
         "segment_memory_arena",
     }, "a new PLINTH_SEGMENT_* setting needs a mapping (and a line in this test)"
@@ -347,6 +360,7 @@ def test_config_from_settings_reads_the_environment(
         "PLINTH_SEGMENT_MODEL_STD": "[58.395, 57.12, 57.375]",
         "PLINTH_SEGMENT_MODEL_OUTPUT": "sigmoid",
         "PLINTH_SEGMENT_FUSION": "false",
+        "PLINTH_SEGMENT_WIDER_LOOK": "false",
         "PLINTH_SEGMENT_THREADS": "2",
         "PLINTH_SEGMENT_USE_CUDA": "0",
         "PLINTH_SEGMENT_USE_OPENVINO": "1",
@@ -359,7 +373,8 @@ def test_config_from_settings_reads_the_environment(
     assert config == SegmenterConfig(
         provider="onnx", model="/models/u2net.onnx", input_side=320,
         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), output="sigmoid",
-        fusion=False, runtime=RuntimeOptions(threads=2, use_cuda=False, use_openvino=True,
+        fusion=False, wider_look=False,
+        runtime=RuntimeOptions(threads=2, use_cuda=False, use_openvino=True,
                                              graph_optimisation="off", memory_arena=True),
         model_dir=tmp_path)
 

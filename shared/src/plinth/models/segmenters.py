@@ -57,6 +57,9 @@ class SegmenterConfig:
     """Pre/post-processing of a model configured by path; installed models carry their own."""
     fusion: bool = True
     """Fuse with the backdrop model on plain studio backdrops."""
+    wider_look: bool = True
+    """Look again at the photo inside a margin where the model found nothing or its object
+    runs into the frame (:mod:`plinth.imaging.segment.wider_look`)."""
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     model_dir: Path | None = None
 
@@ -119,7 +122,11 @@ def learned_segmenter(config: SegmenterConfig) -> LearnedSegmenter:
         except ValueError as exc:
             raise ModelError(f"segment model {config.model}: {exc}") from exc
         model = OnnxSaliencyModel(path, contract, options=config.runtime)
-    options = LearnedOptions() if config.fusion else LearnedOptions(fusion=None)
+    options = LearnedOptions()
+    if not config.fusion:
+        options = replace(options, fusion=None)
+    if not config.wider_look:
+        options = replace(options, wider_look=None)
     return LearnedSegmenter(model, options)
 
 
@@ -136,6 +143,7 @@ def config_from_settings(settings: SegmentSettings, **overrides: Any) -> Segment
         std=settings.segment_model_std,
         output=settings.segment_model_output,
         fusion=settings.segment_fusion,
+        wider_look=settings.segment_wider_look,
         runtime=RuntimeOptions(
             threads=settings.segment_threads,
             use_cuda=settings.segment_use_cuda,
