@@ -100,11 +100,6 @@ class SegmentSettings(PlinthSettings):
     segment_fusion: bool = Field(
         default=True, description="fuse the learned mask with the backdrop model on plain backdrops"
     )
-    segment_wider_look: bool = Field(
-        default=True,
-        description="a second look at the photo inside a margin where the model found nothing "
-                    "or its object runs into the frame (one more inference on those photos)",
-    )
     segment_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0: all cores")
     segment_use_cuda: bool = Field(default=True, description="CUDA execution provider if present")
     segment_use_openvino: bool = Field(

@@ -312,7 +312,6 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
         segment_model_std=(4.0, 5.0, 6.0),
         segment_model_output="minmax",
         segment_fusion=False,
-        segment_wider_look=False,
         segment_threads=3,
         segment_use_cuda=False,
         segment_use_openvino=True,
@@ -328,7 +327,6 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
         std=(4.0, 5.0, 6.0),
         output="minmax",
         fusion=False,
-        wider_look=False,
         runtime=RuntimeOptions(threads=3, use_cuda=False, use_openvino=True,
                                graph_optimisation="basic", memory_arena=True),
         model_dir=tmp_path,
@@ -336,8 +334,7 @@ def test_config_from_settings_maps_every_segment_setting(tmp_path: Path) -> None
     segment_fields = {name for name in SegmentSettings.model_fields if name.startswith("segment_")}
     assert segment_fields == {
         "segment_provider", "segment_model", "segment_input_side", "segment_model_mean",
-        "segment_model_std", "segment_model_output", "segment_fusion", "segment_wider_look",
-        "segment_threads",
+        "segment_model_std", "segment_model_output", "segment_fusion", "segment_threads",
         "segment_use_cuda", "segment_use_openvino", "segment_graph_optimisation",
         "segment_memory_arena",
     }, "a new PLINTH_SEGMENT_* setting needs a mapping (and a line in this test)"
@@ -360,7 +357,6 @@ def test_config_from_settings_reads_the_environment(
         "PLINTH_SEGMENT_MODEL_STD": "[58.395, 57.12, 57.375]",
         "PLINTH_SEGMENT_MODEL_OUTPUT": "sigmoid",
         "PLINTH_SEGMENT_FUSION": "false",
-        "PLINTH_SEGMENT_WIDER_LOOK": "false",
         "PLINTH_SEGMENT_THREADS": "2",
         "PLINTH_SEGMENT_USE_CUDA": "0",
         "PLINTH_SEGMENT_USE_OPENVINO": "1",
@@ -373,8 +369,7 @@ def test_config_from_settings_reads_the_environment(
     assert config == SegmenterConfig(
         provider="onnx", model="/models/u2net.onnx", input_side=320,
         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), output="sigmoid",
-        fusion=False, wider_look=False,
-        runtime=RuntimeOptions(threads=2, use_cuda=False, use_openvino=True,
+        fusion=False, runtime=RuntimeOptions(threads=2, use_cuda=False, use_openvino=True,
                                              graph_optimisation="off", memory_arena=True),
         model_dir=tmp_path)
 

@@ -143,7 +143,6 @@ def config_from_settings(settings: SegmentSettings, **overrides: Any) -> Segment
         std=settings.segment_model_std,
         output=settings.segment_model_output,
         fusion=settings.segment_fusion,
-        wider_look=settings.segment_wider_look,
         runtime=RuntimeOptions(
             threads=settings.segment_threads,
             use_cuda=settings.segment_use_cuda,
