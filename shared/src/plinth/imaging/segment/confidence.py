@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from plinth.imaging.segment.frame import frame_share
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -32,7 +34,7 @@ def confidence(probability: F32, agreement: float | None) -> tuple[float, dict[s
     uncertain = int(((probability > 0.15) & (probability < 0.85)).sum())
     factors: dict[str, float] = {
         "certainty": float(np.clip(1.0 - 2.0 * uncertain / object_pixels, 0.0, 1.0)),
-        "frame_contact": float(np.clip(1.0 - 2.0 * _frame_share(solid), 0.0, 1.0)),
+        "frame_contact": float(np.clip(1.0 - 2.0 * frame_share(solid), 0.0, 1.0)),
         "fragments": _largest_piece_share(solid),
         "area": _area_factor(area),
     }
@@ -40,11 +42,6 @@ def confidence(probability: F32, agreement: float | None) -> tuple[float, dict[s
         factors["agreement"] = float(np.sqrt(np.clip(agreement, 0.0, 1.0)))
     score = float(np.prod(list(factors.values())))
     return round(score, 4), {name: round(value, 4) for name, value in factors.items()}
-
-
-def _frame_share(solid: npt.NDArray[np.bool_]) -> float:
-    edges = np.concatenate([solid[0], solid[-1], solid[1:-1, 0], solid[1:-1, -1]])
-    return float(edges.mean()) if edges.size else 0.0
 
 
 def _largest_piece_share(solid: npt.NDArray[np.bool_]) -> float:

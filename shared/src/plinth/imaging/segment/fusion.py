@@ -130,9 +130,8 @@ class FusionOptions:
     lost near-white boxes and shoes cut by the frame. Measured at 0.5 -> 0.4 on 200 such
     photos (``segment_real.py --synth-backdrop grey``, seeds 640000-099 and 650000-099):
     0.9707 -> 0.9727 and 0.9689 -> 0.9771, single photos losing up to 0.04 where rule 2
-    fills on grey. The
-    real scenes that pass the fit and noise tests sit at 0.07 (a night sky) and 0.31 (a white
-    sky over a moor, its centre extrapolated into grass)."""
+    fills on grey. The real scenes that pass the fit and noise tests sit at 0.07 (a night
+    sky) and 0.31 (a white sky over a moor, its centre extrapolated into grass)."""
     min_overlap: float = 0.5
     """A backdrop-model region is filled only where the learned map already covers this share."""
     edge_margin: int = 3
@@ -218,6 +217,9 @@ class BackdropView:
     difference: F32 | None = None
     """The photo minus the modelled backdrop (``HxWx3``, sRGB 0..1, signed), for rule 7;
     ``None`` turns rule 7 off."""
+    classified: bool = True
+    """Whether the backdrop model classified the pixels (``product`` and ``contrast`` are empty
+    otherwise): where it explains the backdrop closely (:func:`closely_explained`)."""
     shade: F32 | None = None
     """Per-pixel luminance relative to the modelled backdrop (1: as light, 0.6: a shadow taking
     40% of the light), for rule 5; ``None`` turns rule 5 off."""
@@ -250,9 +252,14 @@ def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
 def is_plain_backdrop(fit: float, noise: float, lightness: float, options: FusionOptions
                       ) -> bool:
     """Rule 1 on the backdrop fit's own figures (asked before its pixels are classified)."""
-    return (fit >= options.min_backdrop_fit
-            and noise <= options.max_backdrop_noise
-            and lightness >= options.min_backdrop_lightness)
+    return fit >= options.min_backdrop_fit and closely_explained(noise, lightness, options)
+
+
+def closely_explained(noise: float, lightness: float, options: FusionOptions) -> bool:
+    """Rule 1 less its fit test: the backdrop model explains the backdrop it sees closely and
+    it is light enough (a product covering much of the frame's border lowers the share of the
+    border the fit explains, not how closely it explains the rest)."""
+    return noise <= options.max_backdrop_noise and lightness >= options.min_backdrop_lightness
 
 
 def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,

@@ -40,6 +40,7 @@ from plinth.imaging.segment.fusion import (
     BackdropView,
     Fused,
     FusionOptions,
+    closely_explained,
     fuse,
     is_plain_backdrop,
 )
@@ -111,7 +112,7 @@ class LearnedSegmenter:
         wider = False
         # A photo the fusion hands to the backdrop model has its product outlined already (on
         # a plain backdrop, the best cut-out there is); any other may get a wider look.
-        reference = _classified_product(backdrop, options)
+        reference = _classified_product(backdrop)
         if (options.wider_look is not None
                 and needs_wider_look(probability, options.wider_look, reference)
                 and (fused is None or fused.decision != "backdrop")):
@@ -218,7 +219,7 @@ class LearnedSegmenter:
             the wider look can be judged on a product cut by the frame."""
             centre, edge = lightness or (_lightness(model.colour_srgb()),
                                          model.seen_lightness(view))
-            return _closely_explained(model.noise, max(centre, edge), gate)
+            return closely_explained(model.noise, max(centre, edge), gate)
 
         # Where the backdrop model does not explain the backdrop closely (a scene), the fusion
         # uses the learned map alone and the wider look is not judged: its pixels are then not
@@ -226,7 +227,8 @@ class LearnedSegmenter:
         coarse = coarse_mask(view, self.options.coarse, wanted=readable)
         colour = coarse.model.colour_srgb()
         centre, edge = _lightness(colour), coarse.model.seen_lightness(view)
-        if readable(coarse.model, (centre, edge)):
+        classified = readable(coarse.model, (centre, edge))
+        if classified:
             background = coarse.background
             linear = srgb_to_linear(view)
             diff = np.abs(linear - background)
@@ -260,6 +262,7 @@ class LearnedSegmenter:
             noise=coarse.model.noise,
             lightness=centre,
             edge_lightness=edge,
+            classified=classified,
             shade=shade,
             difference=difference,
         )
@@ -319,23 +322,10 @@ def to_probability(raw: F32, output: str) -> F32:
     return result
 
 
-def _closely_explained(noise: float, lightness: float, gate: FusionOptions) -> bool:
-    """Rule 1's gate less its fit test: the backdrop model explains the backdrop it sees
-    closely (a product covering much of the frame's border lowers the share it explains, not
-    the closeness), and it is light enough."""
-    return noise <= gate.max_backdrop_noise and lightness >= gate.min_backdrop_lightness
-
-
-def _classified_product(backdrop: BackdropView | None, options: LearnedOptions
-                        ) -> BoolMap | None:
-    """The backdrop model's product map where its pixels were classified (see
-    ``_closely_explained``), else ``None``: on a scene, what differs from a fitted surface says
-    nothing about what is product."""
-    gate = options.fusion
-    if backdrop is None or gate is None:
-        return None
-    lightness = max(backdrop.lightness, backdrop.edge_lightness or 0.0)
-    return backdrop.product if _closely_explained(backdrop.noise, lightness, gate) else None
+def _classified_product(backdrop: BackdropView | None) -> BoolMap | None:
+    """The backdrop model's product map where it classified the pixels, else ``None``: on a
+    scene, what differs from a fitted surface says nothing about what is product."""
+    return backdrop.product if backdrop is not None and backdrop.classified else None
 
 
 def _at_size(look: F32, size: tuple[int, int]) -> F32:

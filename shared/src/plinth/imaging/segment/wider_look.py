@@ -27,9 +27,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from plinth.imaging.segment.frame import frame_edge, frame_share
+from plinth.imaging.types import RGB
+
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
-RGB = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def needs_wider_look(look: F32, options: WiderLookOptions, product: BoolMap | No
         return True
     if product is None:
         return False
-    if float(_edge(solid).mean()) < options.min_frame_contact:
+    if frame_share(solid) < options.min_frame_contact:
         return False
     beyond = np.count_nonzero(product & ~solid)
     least = options.min_added * options.min_added_product * np.count_nonzero(solid)
@@ -130,12 +132,7 @@ def backdrop_colour(rgb: RGB) -> npt.NDArray[np.uint8]:
     """The colour the margin is filled with: the median of the lightest quarter of the frame's
     edge pixels. A product cut by the frame covers much of the edge (up to 70% on synthetic
     close-ups) and is mostly darker than a studio backdrop."""
-    edge = _edge(rgb).astype(np.float32)
+    edge = frame_edge(rgb).astype(np.float32)
     light = edge.mean(axis=1)
     lightest = edge[light >= np.percentile(light, 75)]
     return np.asarray(np.median(lightest, axis=0).round(), np.uint8)
-
-
-def _edge(image: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
-    """The frame's edge pixels of ``image``, each once (corners included)."""
-    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
