@@ -7,8 +7,8 @@
 A provider is a name (``local``, ``learned``, ``auto``, ``onnx``) with optional ``:key=value``
 options, so configurations can be compared in one table: ``model=`` (an installed model or, for
 ``onnx``, a file), ``side=`` (inference side), ``fusion=on|off``, ``wider=on|off`` (the wider
-look), ``threads=``, ``opt=`` (graph optimisation: all, extended, basic, off),
-``openvino=on|off``. Options chain with ``:``
+look), ``glass=on|off`` (partial alpha for tinted glass), ``threads=``, ``opt=`` (graph
+optimisation: all, extended, basic, off), ``openvino=on|off``. Options chain with ``:``
 (``learned:model=isnet-small:side=640``). Each provider is loaded once, warmed up on one photo,
 then every photo goes through every provider in turn.
 
@@ -61,7 +61,7 @@ from plinth.imaging.segment.base import SegmentProvider  # noqa: E402
 DEFAULT_REAL = ROOT.parent / "shared" / "realphotos"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PROVIDER_NAMES = ("local", "learned", "auto", "onnx")
-OPTION_KEYS = ("model", "side", "fusion", "threads", "opt", "openvino")
+OPTION_KEYS = ("model", "side", "fusion", "wider", "glass", "threads", "opt", "openvino")
 ON, OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
 
 
@@ -107,8 +107,8 @@ class Result:
     error: str | None
     decision: str = ""
     """The fusion's decision (learned, filled, backdrop; ``+second_look`` when fusion rule 4
-    looked again, ``+wider_look`` when the learned provider kept its wider look) where the
-    provider reports one."""
+    looked again, ``+wider_look`` when the learned provider kept its wider look,
+    ``+translucent`` when it gave a glass body partial alpha) where the provider reports one."""
 
 
 def parse_spec(text: str) -> ProviderSpec:
@@ -127,10 +127,9 @@ def parse_spec(text: str) -> ProviderSpec:
         options[key] = value.strip()
     if name == "local" and options:
         raise ValueError(f"{text!r}: the local provider takes no options")
-    if "fusion" in options and options["fusion"].lower() not in ON + OFF:
-        raise ValueError(f"{text!r}: fusion is on or off")
-    if "openvino" in options and options["openvino"].lower() not in ON + OFF:
-        raise ValueError(f"{text!r}: openvino is on or off")
+    for key in ("fusion", "wider", "glass", "openvino"):
+        if key in options and options[key].lower() not in ON + OFF:
+            raise ValueError(f"{text!r}: {key} is on or off")
     for key in ("side", "threads"):
         if key in options and not options[key].isdigit():
             raise ValueError(f"{text!r}: {key} is a whole number")
@@ -150,6 +149,7 @@ def build(spec: ProviderSpec, threads: int) -> Loaded:
         input_side=int(o["side"]) if "side" in o else None,
         fusion=o.get("fusion", "on").lower() in ON,
         wider_look=o.get("wider", "on").lower() in ON,
+        translucency=o.get("glass", "on").lower() in ON,
         runtime=RuntimeOptions(
             threads=int(o.get("threads", threads)),
             graph_optimisation=o.get("opt", "all"),
@@ -251,13 +251,16 @@ def run_one(loaded: Loaded, photo: Photo) -> Result:
 
 
 def _decision(meta: dict[str, Any]) -> str:
-    """The fusion's decision, with ``+second_look`` when rule 4 looked again and
-    ``+wider_look`` when the wider look was kept."""
+    """The fusion's decision, with ``+second_look`` when rule 4 looked again,
+    ``+wider_look`` when the wider look was kept and ``+translucent`` when a glass body got
+    partial alpha."""
     fusion = meta.get("fusion") or {}
     decision = str(fusion.get("decision", ""))
     if fusion.get("second_look"):
         decision += "+second_look"
-    return decision + "+wider_look" if meta.get("wider_look") else decision
+    if meta.get("wider_look"):
+        decision += "+wider_look"
+    return decision + "+translucent" if meta.get("translucent") else decision
 
 
 def warm_up(loaded: Loaded) -> None:

@@ -726,3 +726,43 @@ def test_a_grey_seamless_backdrop_is_a_studio_backdrop() -> None:
     assert results["grey"].mask[95:205, 230:265].min() == 255
     assert results["charcoal"].meta["fusion"]["plain_backdrop"] is False
     assert results["charcoal"].mask[95:205, 230:265].max() < 128
+
+
+def test_a_tinted_glass_bottle_on_white_keeps_its_opacity_and_its_own_colour() -> None:
+    """The model calls a green glass body product at full strength. Against the white backdrop
+    the body is its rim's green mixed 40/60 with white: the cut-out's alpha there is about 0.4,
+    its colour the glass's green (so a new backdrop shows through, not the old white), and the
+    rim stays opaque. With the translucency off the body is solid, as the model said."""
+    height, width = 600, 480
+    body = np.zeros((height, width), np.uint8)
+    cv2.rectangle(body, (150, 180), (330, 520), 1, -1)
+    cv2.circle(body, (240, 180), 90, 1, -1)
+    coverage = cv2.GaussianBlur(body.astype(np.float32), (3, 3), 0)
+    distance = cv2.distanceTransform(body, cv2.DIST_L2, 3)
+    green, white = np.array((50, 150, 60), np.float32), np.array((246, 246, 244), np.float32)
+    opacity = np.where(distance > 8, 0.4, 1.0).astype(np.float32) * coverage
+    rgb = compose(opacity, green.astype(np.uint8), white.astype(np.uint8))
+    model = model_of(coverage, 256)
+
+    result = LearnedSegmenter(model).segment(rgb)
+    solid = LearnedSegmenter(model, LearnedOptions(translucency=None)).segment(rgb)
+
+    inside = distance > 14
+    alpha = result.mask[inside].astype(np.float32) / 255
+    assert np.median(alpha) == pytest.approx(0.4, abs=0.04)
+    assert alpha.min() > 0.25, "no holes"
+    colour = result.cutout[inside][:, :3].astype(np.float32)
+    assert np.abs(np.median(colour, axis=0) - green).max() < 12, "the glass's own colour"
+    assert result.mask[(distance >= 1) & (distance <= 3)].min() >= 200, "the rim stays opaque"
+    assert result.meta["translucent"]["opacity"] == pytest.approx(0.4, abs=0.04)
+    assert result.meta["translucent"]["share"] > 0.7
+    assert solid.mask[inside].min() == 255 and solid.meta["translucent"] is None
+
+
+def test_an_opaque_product_has_no_translucent_part() -> None:
+    rgb, coverage, _ = studio_disc(300, 400)
+    model = model_of(coverage, 96)
+    result = LearnedSegmenter(model).segment(rgb)
+    assert result.meta["translucent"] is None
+    opaque = LearnedSegmenter(model, LearnedOptions(translucency=None)).segment(rgb)
+    np.testing.assert_array_equal(result.cutout, opaque.cutout)

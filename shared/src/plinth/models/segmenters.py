@@ -60,6 +60,9 @@ class SegmenterConfig:
     wider_look: bool = True
     """Look again at the photo inside a margin where the model found nothing or its object
     runs into the frame (:mod:`plinth.imaging.segment.wider_look`)."""
+    translucency: bool = True
+    """Give a tinted glass body on a plain backdrop partial alpha
+    (:mod:`plinth.imaging.segment.translucency`)."""
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     model_dir: Path | None = None
 
@@ -127,6 +130,8 @@ def learned_segmenter(config: SegmenterConfig) -> LearnedSegmenter:
         options = replace(options, fusion=None)
     if not config.wider_look:
         options = replace(options, wider_look=None)
+    if not config.translucency:
+        options = replace(options, translucency=None)
     return LearnedSegmenter(model, options)
 
 

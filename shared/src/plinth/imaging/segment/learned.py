@@ -14,7 +14,10 @@ Pipeline (each step a small module with documented settings):
    working-resolution map to a full-resolution alpha with the photo's own edges.
 4. **Decontaminate** (:mod:`.decontaminate`): edge pixels are unmixed from the old backdrop's
    colour, so no backdrop-coloured fringe is left; fully transparent pixels are black.
-5. **Confidence** (:mod:`.confidence`): how sure the cut-out is, recorded with it.
+5. **Translucency** (:mod:`.translucency`): on a plain backdrop, a tinted glass body (its
+   colour the rim's mixed towards the backdrop) gets its partial alpha and its own colour, so
+   the new backdrop shows through it, not the old one.
+6. **Confidence** (:mod:`.confidence`): how sure the cut-out is, recorded with it.
 
 The model itself comes through the ``SaliencyModel`` port; nothing here reads a file.
 """
@@ -44,9 +47,16 @@ from plinth.imaging.segment.fusion import (
     fuse,
     is_plain_backdrop,
 )
+from plinth.imaging.segment.guided import sample_bilinear
 from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
 from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 from plinth.imaging.segment.saliency import SaliencyModel
+from plinth.imaging.segment.translucency import (
+    TranslucencyOptions,
+    Translucent,
+    find_translucency,
+    unmix_translucent,
+)
 from plinth.imaging.segment.wider_look import (
     WiderLookOptions,
     framed_input,
@@ -76,6 +86,9 @@ class LearnedOptions:
     at the photo inside a margin of its backdrop (:mod:`.wider_look`); ``None``: never."""
     fusion: FusionOptions | None = field(default_factory=FusionOptions)
     """``None`` runs the learned model alone, on every photo."""
+    translucency: TranslucencyOptions | None = field(default_factory=TranslucencyOptions)
+    """Partial alpha for a tinted glass body on a plain backdrop (:mod:`.translucency`);
+    ``None``: every body the model calls product is opaque."""
     refine: RefineOptions = field(default_factory=RefineOptions)
     coarse: CoarseOptions = field(default_factory=CoarseOptions)
 
@@ -147,12 +160,16 @@ class LearnedSegmenter:
         if product_share < options.min_product_share:
             raise SegmentationError(
                 f"no product found: the {self.model.name} model saw no salient object")
+        glass = self._translucency(probability, small, backdrop)
+        alpha_map = probability if glass is None else glass.applied(probability)
         guide = small.astype(np.float32) / 255.0
         partial: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
-        rgba = refined_cutout(rgb, guide, probability, options.refine, partial)
+        rgba = refined_cutout(rgb, guide, alpha_map, options.refine, partial)
         refined = time.perf_counter()
 
         self._decontaminate(rgba, small, probability, partial)
+        if glass is not None and backdrop is not None and backdrop.difference is not None:
+            _unmix_glass(rgba, rgb, glass, small, backdrop.difference)
         score, factors = confidence(probability, agreement)
         finished = time.perf_counter()
         return Segmentation(
@@ -166,6 +183,8 @@ class LearnedSegmenter:
                 "execution_provider": self.model.execution_provider,
                 "input_size": list(self.input_size),
                 "wider_look": wider,
+                "translucent": None if glass is None else {
+                    "share": round(glass.share, 4), "opacity": round(glass.opacity, 3)},
                 "product_share": round(product_share, 4),
                 "confidence": score,
                 "confidence_factors": factors,
@@ -191,6 +210,14 @@ class LearnedSegmenter:
             return _at_size(covering(np.ascontiguousarray(flipped)), work)
 
         return fuse(probability, backdrop, options, mirrored)
+
+    def _translucency(self, probability: F32, small: RGB, backdrop: BackdropView | None
+                      ) -> Translucent | None:
+        """The tinted glass body, where the backdrop is plain enough to see through it."""
+        options = self.options.translucency
+        if options is None or backdrop is None or backdrop.difference is None:
+            return None
+        return find_translucency(probability, small, backdrop.difference, options)
 
     def probability(self, rgb: RGB) -> F32:
         """The model's 0..1 map at its input size, before fusion and refinement."""
@@ -242,7 +269,8 @@ class LearnedSegmenter:
                     shade = np.asarray(cv2.resize(
                         (linear @ _LUMA / backdrop_luma).astype(np.float32), work,
                         interpolation=cv2.INTER_NEAREST), np.float32)
-                if gate.reflection is not None:  # fusion rule 7 reads it
+                # fusion rule 7 and the translucency read it
+                if gate.reflection is not None or self.options.translucency is not None:
                     backdrop_srgb = cv2.resize(linear_to_srgb(np.clip(background, 0, 1)), work,
                                                interpolation=cv2.INTER_LINEAR)
                     difference = (np.asarray(small, np.float32) * np.float32(1 / 255)
@@ -304,6 +332,20 @@ class LearnedSegmenter:
                   np.concatenate([xs for _, xs in partial])) if partial
                  else (np.zeros(0, np.intp), np.zeros(0, np.intp)))
         decontaminate_edges(rgba, inside, outside, where)
+
+
+def _unmix_glass(rgba: npt.NDArray[np.uint8], rgb: RGB, glass: Translucent, small: RGB,
+                 difference: F32) -> None:
+    """The glass body's own colour in the full-resolution cut-out: the backdrop (the working
+    photo less its difference from it) is taken out of each pixel by its alpha."""
+    height, width = rgba.shape[:2]
+    region = cv2.resize(glass.region.astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST) > 0
+    region &= rgba[..., 3] > 0
+    ys, xs = np.nonzero(region)
+    backdrop = np.asarray(small, np.float32) * np.float32(1 / 255) - difference
+    sampled = sample_bilinear(backdrop, ys, xs, height, width)
+    unmix_translucent(rgba, rgb, (ys, xs), sampled)
 
 
 def to_probability(raw: F32, output: str) -> F32:
