@@ -154,14 +154,13 @@ class LearnedSegmenter:
             if fused.decision == "backdrop":
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started)
             probability, agreement = fused.probability, fused.agreement
-        fused_at = time.perf_counter()
-
         product_share = float((probability >= 0.5).mean())
         if product_share < options.min_product_share:
             raise SegmentationError(
                 f"no product found: the {self.model.name} model saw no salient object")
         glass = self._translucency(probability, small, backdrop)
         alpha_map = probability if glass is None else glass.applied(probability)
+        fused_at = time.perf_counter()  # the translucency counts with the fusion
         guide = small.astype(np.float32) / 255.0
         partial: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
         rgba = refined_cutout(rgb, guide, alpha_map, options.refine, partial)
