@@ -23,10 +23,15 @@ export function formatCost(usd: number | null | undefined): string {
   return usd < 0.01 && usd > 0 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
 
+export function formatShare(share: number | null | undefined): string {
+  // a 0..1 share as a whole percentage ("—" when there is none)
+  if (share === null || share === undefined) return "—";
+  return `${Math.round(share * 100)}%`;
+}
+
 export function formatConfidence(confidence: number | null | undefined): string {
   // the cut-out's confidence, 0..1, as a percentage ("—" when the provider gave none)
-  if (confidence === null || confidence === undefined) return "—";
-  return `${Math.round(confidence * 100)}%`;
+  return formatShare(confidence);
 }
 
 export function formatDuration(ms: number | null | undefined): string {

@@ -5,7 +5,7 @@ import { AltTextCard, AuditCard, MaskVersionsCard, ReviewCard, canTouchUp } from
 import { Stepper } from "../components/Stepper";
 import { Button, Card, Dialog, ErrorBox, ReasonField, Spinner, StatusBadge } from "../components/ui";
 import type { Job } from "../lib/api";
-import { fillTemplate, formatConfidence, formatCost, formatDuration, relativeTime } from "../lib/format";
+import { fillTemplate, formatConfidence, formatCost, formatDuration, formatShare, relativeTime } from "../lib/format";
 import { useFailJob, useJob, useRetryJob } from "../lib/hooks";
 import { setTraceTemplate, traceTemplate } from "../lib/settings";
 
@@ -32,6 +32,8 @@ export interface SegmentInfo {
   model: string | null;
   modelSha256: string | null;
   reusedFrom: string | null;
+  /** A tinted glass body given partial alpha (provider_metadata.segment.translucent), or null. */
+  glass: { opacity: number; share: number } | null;
 }
 
 // What the segment stage recorded about the cut-out (provider_metadata.segment), or null before it ran.
@@ -41,12 +43,17 @@ export function segmentInfo(job: Pick<Job, "segment_confidence" | "provider_meta
   if (!segment && job.segment_confidence == null) return null;
   const text = (value: unknown) => (typeof value === "string" && value ? value : null);
   const confidence = job.segment_confidence ?? (typeof segment?.confidence === "number" ? segment.confidence : null);
+  const glass = segment?.translucent && typeof segment.translucent === "object" ? (segment.translucent as Record<string, unknown>) : null;
   return {
     confidence,
     provider: text(segment?.provider),
     model: text(segment?.model),
     modelSha256: text(segment?.model_sha256),
     reusedFrom: text(segment?.reused_from),
+    glass:
+      glass && typeof glass.opacity === "number" && typeof glass.share === "number"
+        ? { opacity: glass.opacity, share: glass.share }
+        : null,
   };
 }
 
@@ -59,6 +66,12 @@ export function SegmentationCard({ info }: { info: SegmentInfo }) {
         {info.model && <div className="flex justify-between"><dt>Model</dt><dd className="truncate pl-2">{info.model}</dd></div>}
         {info.modelSha256 && (
           <div className="flex justify-between"><dt>Model sha256</dt><dd className="pl-2 font-mono text-xs" title={info.modelSha256}>{info.modelSha256.slice(0, 12)}</dd></div>
+        )}
+        {info.glass && (
+          <div className="flex justify-between" data-testid="segment-glass" title="A translucent body: the new backdrop shows through it">
+            <dt>Glass body</dt>
+            <dd className="tabular-nums">{formatShare(info.glass.opacity)} opaque, {formatShare(info.glass.share)} of the product</dd>
+          </div>
         )}
         {info.reusedFrom && (
           <div className="flex justify-between" data-testid="segment-reused">

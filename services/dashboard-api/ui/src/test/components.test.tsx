@@ -75,7 +75,7 @@ describe("segmentation", () => {
       segment_confidence: 0.42,
       provider_metadata: { segment: { provider: "onnx", model: "isnet", model_sha256: sha, reused_from: "job-1" } },
     });
-    expect(info).toEqual({ confidence: 0.42, provider: "onnx", model: "isnet", modelSha256: sha, reusedFrom: "job-1" });
+    expect(info).toEqual({ confidence: 0.42, provider: "onnx", model: "isnet", modelSha256: sha, reusedFrom: "job-1", glass: null });
     render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
     expect(screen.getByTestId("segment-confidence").textContent).toBe("42%");
     const card = screen.getByTestId("segmentation").textContent ?? "";
@@ -92,6 +92,18 @@ describe("segmentation", () => {
     render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
     expect(screen.getByTestId("segment-confidence").textContent).toBe("—");
     expect(screen.queryByTestId("segment-reused")).toBeNull();
+    expect(screen.queryByTestId("segment-glass")).toBeNull();
+  });
+  it("says when a glass body was given partial alpha, and how much", () => {
+    const info = segmentInfo({
+      segment_confidence: 0.9,
+      provider_metadata: { segment: { provider: "learned", translucent: { opacity: 0.347, share: 0.7715 } } },
+    });
+    expect(info?.glass).toEqual({ opacity: 0.347, share: 0.7715 });
+    render(<MemoryRouter><SegmentationCard info={info!} /></MemoryRouter>);
+    expect(screen.getByTestId("segment-glass").textContent).toBe("Glass body35% opaque, 77% of the product");
+    const broken = segmentInfo({ segment_confidence: 0.9, provider_metadata: { segment: { translucent: { opacity: "x" } } } });
+    expect(broken?.glass).toBeNull();
   });
 });
 
