@@ -17,10 +17,13 @@ from plinth.vendors.shopify import (
     ShopifyThrottled,
     SkuNotFound,
 )
+from plinth.vendors.shopify.client import DELETE_ROUNDS, RACE_BACKOFF_S
 from plinth.vendors.shopify.errors import (
+    FieldError,
     ShopifyEndpointNotFound,
     ShopifyQueryError,
     ShopifyUnavailable,
+    ShopifyUserError,
 )
 from plinth_testkit.fakes.shopify import FakeShopify
 
@@ -317,3 +320,62 @@ async def test_a_long_outage_is_a_transient_error(fake: FakeShopify) -> None:
             await client.find_variant("MUG-1")
     assert caught.value.transient and "503" in str(caught.value)
     assert fake.fail_next == 100 - 3
+
+
+def variant_race(client: ShopifyClient, losses: int) -> list[str]:
+    """Make ``client``'s variant calls lose ``losses`` rounds to a concurrent run (it appends
+    its own media between our detach and our append), then win; returns what was appended."""
+    appended: list[str] = []
+    rounds = 0
+
+    async def shown(variant_id: str) -> list[str]:
+        return [f"gid://shopify/MediaImage/{900 + rounds}"]  # another run's, each round anew
+
+    async def detach(product_id: str, pairs: object) -> None:
+        return None
+
+    async def append(product_id: str, pairs: list[tuple[str, str]]) -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds <= losses:
+            raise ShopifyUserError("productVariantAppendMedia", [FieldError(
+                ("variantMedia",), "already has media", "PRODUCT_VARIANT_ALREADY_HAS_MEDIA")])
+        appended.extend(media for _, media in pairs)
+
+    client.variant_media_ids = shown  # type: ignore[method-assign]
+    client.detach_variant_media = detach  # type: ignore[method-assign]
+    client.append_variant_media = append  # type: ignore[method-assign]
+    return appended
+
+
+async def test_a_run_that_loses_the_variant_to_another_waits_a_random_while_and_wins(
+    fake: FakeShopify,
+) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with ShopifyClient(config_for(fake), sleep=record) as client:
+        appended = variant_race(client, losses=2)
+        await client.set_variant_image("gid://shopify/Product/1", "gid://shopify/ProductVariant/1",
+                                       "gid://shopify/MediaImage/1")
+    assert appended == ["gid://shopify/MediaImage/1"]
+    assert len(waits) == 2, "one wait before each round after a lost one"
+    assert 0 <= waits[0] <= RACE_BACKOFF_S and 0 <= waits[1] <= 2 * RACE_BACKOFF_S
+
+
+async def test_a_run_that_loses_every_round_gives_up_with_a_clear_error(fake: FakeShopify) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with ShopifyClient(config_for(fake), sleep=record) as client:
+        variant_race(client, losses=DELETE_ROUNDS)
+        with pytest.raises(ShopifyUserError, match="kept changing"):
+            await client.set_variant_image("gid://shopify/Product/1",
+                                           "gid://shopify/ProductVariant/1",
+                                           "gid://shopify/MediaImage/1")
+    assert len(waits) == DELETE_ROUNDS - 1
+    assert all(0 <= w <= RACE_BACKOFF_S * 2**i for i, w in enumerate(waits))

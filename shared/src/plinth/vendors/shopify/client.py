@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DELETE_ROUNDS = 5
 NON_READY_ROUNDS = 3
+RACE_BACKOFF_S = 0.05
+"""Base of the random wait before another round after a concurrent run changed the media
+first (doubled each round, up to 0.8 s): runs that keep meeting each other fall out of step."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,9 @@ class ShopifyClient:
         the concurrent run that attached them, which deletes ours: the newest image wins and
         exactly one remains.
         """
-        for _ in range(DELETE_ROUNDS):
+        for attempt in range(DELETE_ROUNDS):
+            if attempt:
+                await self._after_a_lost_race(attempt)
             media = await self.list_product_media(product_id)
             media_ids = sorted(
                 (m.media_id for m in media if is_plinth_media(m.alt, sku, theme)), key=_id_number
@@ -279,6 +285,12 @@ class ShopifyClient:
             "fileDelete", [FieldError(("fileIds",), "media kept vanishing while deleting")]
         )
 
+    async def _after_a_lost_race(self, attempt: int) -> None:
+        """Wait a random while before round ``attempt`` (>= 1) of a loop that a concurrent run
+        keeps beating to the same media: without it, runs in step can beat each other every
+        round until the rounds run out."""
+        await self._sleep(random.uniform(0, RACE_BACKOFF_S * 2 ** (attempt - 1)))
+
     async def set_variant_image(self, product_id: str, variant_id: str, media_id: str) -> list[str]:
         """Make ``media_id`` (READY, on the product) the variant's image: detach whatever else
         the variant shows, then append ours. Returns the detached media ids.
@@ -288,7 +300,9 @@ class ShopifyClient:
         of the same SKU appended between our detach and append) sends us round again.
         """
         detached: list[str] = []
-        for _ in range(DELETE_ROUNDS):
+        for attempt in range(DELETE_ROUNDS):
+            if attempt:
+                await self._after_a_lost_race(attempt)
             current = await self.variant_media_ids(variant_id)
             if current == [media_id]:
                 return detached
