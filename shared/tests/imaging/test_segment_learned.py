@@ -728,35 +728,59 @@ def test_a_grey_seamless_backdrop_is_a_studio_backdrop() -> None:
     assert results["charcoal"].mask[95:205, 230:265].max() < 128
 
 
-def test_a_tinted_glass_bottle_on_white_keeps_its_opacity_and_its_own_colour() -> None:
-    """The model calls a green glass body product at full strength. Against the white backdrop
-    the body is its rim's green mixed 40/60 with white: the cut-out's alpha there is about 0.4,
-    its colour the glass's green (so a new backdrop shows through, not the old white), and the
-    rim stays opaque. With the translucency off the body is solid, as the model said."""
+GREEN, WHITE = np.array((50, 150, 60), np.float32), np.array((246, 246, 244), np.float32)
+
+
+def green_glass_bottle() -> tuple[npt.NDArray[np.uint8], F32, npt.NDArray[np.float32]]:
+    """A 480x600 photo of a green glass bottle on white: an opaque rim 8 px wide, the body
+    inside it the green mixed 40/60 with white; its coverage and distance from the outline."""
     height, width = 600, 480
     body = np.zeros((height, width), np.uint8)
     cv2.rectangle(body, (150, 180), (330, 520), 1, -1)
     cv2.circle(body, (240, 180), 90, 1, -1)
     coverage = cv2.GaussianBlur(body.astype(np.float32), (3, 3), 0)
     distance = cv2.distanceTransform(body, cv2.DIST_L2, 3)
-    green, white = np.array((50, 150, 60), np.float32), np.array((246, 246, 244), np.float32)
     opacity = np.where(distance > 8, 0.4, 1.0).astype(np.float32) * coverage
-    rgb = compose(opacity, green.astype(np.uint8), white.astype(np.uint8))
-    model = model_of(coverage, 256)
+    return compose(opacity, GREEN.astype(np.uint8), WHITE.astype(np.uint8)), coverage, distance
 
-    result = LearnedSegmenter(model).segment(rgb)
-    solid = LearnedSegmenter(model, LearnedOptions(translucency=None)).segment(rgb)
 
+def assert_glass(result: Segmentation, distance: npt.NDArray[np.float32]) -> None:
+    """Alpha about 0.4 inside the body, its colour the glass's green, the rim opaque."""
     inside = distance > 14
     alpha = result.mask[inside].astype(np.float32) / 255
     assert np.median(alpha) == pytest.approx(0.4, abs=0.04)
     assert alpha.min() > 0.25, "no holes"
     colour = result.cutout[inside][:, :3].astype(np.float32)
-    assert np.abs(np.median(colour, axis=0) - green).max() < 12, "the glass's own colour"
+    assert np.abs(np.median(colour, axis=0) - GREEN).max() < 12, "the glass's own colour"
     assert result.mask[(distance >= 1) & (distance <= 3)].min() >= 200, "the rim stays opaque"
     assert result.meta["translucent"]["opacity"] == pytest.approx(0.4, abs=0.04)
     assert result.meta["translucent"]["share"] > 0.7
-    assert solid.mask[inside].min() == 255 and solid.meta["translucent"] is None
+
+
+def test_a_tinted_glass_bottle_on_white_keeps_its_opacity_and_its_own_colour() -> None:
+    """The model calls a green glass body product at full strength. Against the white backdrop
+    the body is its rim's green mixed 40/60 with white: the cut-out's alpha there is about 0.4,
+    its colour the glass's green (so a new backdrop shows through, not the old white), and the
+    rim stays opaque. With the translucency off the body is solid, as the model said."""
+    rgb, coverage, distance = green_glass_bottle()
+    model = model_of(coverage, 256)
+
+    result = LearnedSegmenter(model).segment(rgb)
+    solid = LearnedSegmenter(model, LearnedOptions(translucency=None)).segment(rgb)
+
+    assert_glass(result, distance)
+    assert solid.mask[distance > 14].min() == 255 and solid.meta["translucent"] is None
+
+
+def test_a_glass_bottle_the_model_missed_is_handed_over_with_its_opacity() -> None:
+    """Fusion rule 3 hands the photo to the backdrop model (the model saw nothing); its
+    cut-out's glass body gets the same partial alpha and colour."""
+    rgb, _, distance = green_glass_bottle()
+    model = FakeModel(np.zeros((64, 64), np.float32), ModelContract(input_side=64))
+    result = LearnedSegmenter(model).segment(rgb)
+    assert result.meta["fusion"]["decision"] == "backdrop"
+    assert_glass(result, distance)
+    np.testing.assert_array_equal(result.cutout[..., 3], result.mask)
 
 
 def test_an_opaque_product_has_no_translucent_part() -> None:

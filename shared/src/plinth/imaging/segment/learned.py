@@ -152,7 +152,9 @@ class LearnedSegmenter:
                            "added_part": fused.added_part,
                            "reflection_share": round(fused.reflection_share, 4)}
             if fused.decision == "backdrop":
-                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started)
+                glass = self._translucency(fused.probability, small, backdrop)
+                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started,
+                                             glass, small, backdrop.difference)
             probability, agreement = fused.probability, fused.agreement
         product_share = float((probability >= 0.5).mean())
         if product_share < options.min_product_share:
@@ -182,8 +184,7 @@ class LearnedSegmenter:
                 "execution_provider": self.model.execution_provider,
                 "input_size": list(self.input_size),
                 "wider_look": wider,
-                "translucent": None if glass is None else {
-                    "share": round(glass.share, 4), "opacity": round(glass.opacity, 3)},
+                "translucent": _glass_meta(glass),
                 "product_share": round(product_share, 4),
                 "confidence": score,
                 "confidence_factors": factors,
@@ -296,9 +297,21 @@ class LearnedSegmenter:
         return backdrop, list(colour)
 
     def _backdrop_cutout(self, rgb: RGB, agreement: float | None, fusion_meta: dict[str, Any],
-                         wider: bool, started: float) -> Segmentation:
-        """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision."""
+                         wider: bool, started: float, glass: Translucent | None, small: RGB,
+                         difference: F32 | None) -> Segmentation:
+        """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision;
+        a glass body in it gets its partial alpha and colour as in the learned cut-out."""
         result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
+        cutout, mask = result.cutout, result.mask
+        if glass is not None and difference is not None:
+            cutout = cutout.copy()
+            height, width = cutout.shape[:2]
+            cap = cv2.resize(glass.applied(np.ones(glass.region.shape, np.float32)),
+                             (width, height), interpolation=cv2.INTER_LINEAR)
+            np.minimum(cutout[..., 3], np.clip(cap * 255 + 0.5, 0, 255).astype(np.uint8),
+                       out=cutout[..., 3])
+            _unmix_glass(cutout, rgb, glass, small, difference)
+            mask = np.ascontiguousarray(cutout[..., 3])
         factors = dict(result.meta.get("confidence_factors", {}))
         if agreement is not None:
             factors["agreement"] = round(float(np.sqrt(agreement)), 4)
@@ -309,14 +322,15 @@ class LearnedSegmenter:
             "execution_provider": self.model.execution_provider,
             "input_size": list(self.input_size),
             "wider_look": wider,
+            "translucent": _glass_meta(glass),
             "confidence": round(float(np.prod(list(factors.values()))), 4),
             "confidence_factors": factors,
             "fusion": fusion_meta,
         }
         meta["timings_ms"] = {**result.meta.get("timings_ms", {}),
                               "total": _ms(started, time.perf_counter())}
-        return Segmentation(cutout=result.cutout, mask=result.mask, provider=self.name,
-                            cost_usd=0.0, meta=meta)
+        return Segmentation(cutout=cutout, mask=mask, provider=self.name, cost_usd=0.0,
+                            meta=meta)
 
     def _decontaminate(self, rgba: npt.NDArray[np.uint8], small: RGB, probability: F32,
                        partial: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]
@@ -331,6 +345,11 @@ class LearnedSegmenter:
                   np.concatenate([xs for _, xs in partial])) if partial
                  else (np.zeros(0, np.intp), np.zeros(0, np.intp)))
         decontaminate_edges(rgba, inside, outside, where)
+
+
+def _glass_meta(glass: Translucent | None) -> dict[str, float] | None:
+    return None if glass is None else {"share": round(glass.share, 4),
+                                       "opacity": round(glass.opacity, 3)}
 
 
 def _unmix_glass(rgba: npt.NDArray[np.uint8], rgb: RGB, glass: Translucent, small: RGB,
