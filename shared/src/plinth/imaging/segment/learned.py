@@ -16,7 +16,8 @@ Pipeline (each step a small module with documented settings):
    colour, so no backdrop-coloured fringe is left; fully transparent pixels are black.
 5. **Translucency** (:mod:`.translucency`): on a plain backdrop, a tinted glass body (its
    colour the rim's mixed towards the backdrop) gets its partial alpha and its own colour, so
-   the new backdrop shows through it, not the old one.
+   the new backdrop shows through it, not the old one; in the backdrop model's cut-out too,
+   when fusion rule 3 hands the photo over.
 6. **Confidence** (:mod:`.confidence`): how sure the cut-out is, recorded with it.
 
 The model itself comes through the ``SaliencyModel`` port; nothing here reads a file.
