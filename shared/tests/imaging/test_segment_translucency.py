@@ -138,3 +138,14 @@ def test_an_empty_map_has_no_glass() -> None:
     rgb, difference = photo(mixed((0.2, 0.6, 0.25), 0.4), (0.2, 0.6, 0.25))
     empty = np.zeros((HEIGHT, WIDTH), np.float32)
     assert find_translucency(empty, rgb, difference, TranslucencyOptions()) is None
+
+
+def test_a_nearly_grey_body_stays_opaque_though_it_is_a_perfect_mix() -> None:
+    """A bluish-grey rim with its inside mixed 40/60 towards white: shading cannot explain
+    it, but the rim has too little colour (channel spread 0.06) to tell glass from a grey
+    product with a faintly tinted shadow line, so the body is kept solid."""
+    rim = (0.3, 0.3, 0.36)
+    rgb, difference = photo(mixed(rim, 0.4), rim)
+    assert find(rgb, difference) is None
+    assert find(rgb, difference, TranslucencyOptions(min_rim_chroma=0.0)) is not None, (
+        "the rim's colour is what keeps it opaque")
