@@ -15,6 +15,7 @@ import pytest
 
 from plinth.imaging.segment.translucency import (
     TranslucencyOptions,
+    Translucent,
     find_translucency,
     unmix_translucent,
 )
@@ -125,13 +126,15 @@ def test_a_small_print_of_a_lighter_tint_is_not_glass() -> None:
 def test_unmixing_gives_the_glass_its_own_colour() -> None:
     colour = np.asarray((0.2, 0.6, 0.25), np.float32)
     seen = mixed(tuple(colour), 0.4)
-    photo_rgb = np.empty((2, 2, 3), np.uint8)
+    photo_rgb = np.empty((4, 4, 3), np.uint8)
     photo_rgb[:] = np.clip(seen * 255 + 0.5, 0, 255).astype(np.uint8)
-    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 3] = 102  # 0.4
-    where = np.nonzero(np.ones((2, 2), bool))
-    unmix_translucent(rgba, photo_rgb, where, np.tile(np.asarray(WHITE, np.float32), (4, 1)))
-    np.testing.assert_allclose(rgba[..., :3] / 255, np.broadcast_to(colour, (2, 2, 3)), atol=0.02)
+    backdrop = np.empty((2, 2, 3), np.float32)  # working size: half the cut-out's
+    backdrop[:] = WHITE
+    glass = Translucent(region=np.ones((2, 2), bool), opacity=0.4, share=1.0, backdrop=backdrop)
+    unmix_translucent(rgba, photo_rgb, glass)
+    np.testing.assert_allclose(rgba[..., :3] / 255, np.broadcast_to(colour, (4, 4, 3)), atol=0.02)
 
 
 def test_an_empty_map_has_no_glass() -> None:

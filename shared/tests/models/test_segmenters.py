@@ -152,6 +152,15 @@ def test_the_wider_look_can_be_turned_off(model_file: Path) -> None:
     assert segmenter.options.fusion is not None, "the fusion stays on"
 
 
+def test_the_glass_reading_can_be_turned_off(model_file: Path) -> None:
+    config = SegmenterConfig(provider="learned", model=str(model_file), translucency=False,
+                             runtime=CPU)
+    segmenter = build_segmenter(config)
+    assert isinstance(segmenter, LearnedSegmenter)
+    assert segmenter.options.translucency is None
+    assert segmenter.options.fusion is not None and segmenter.options.wider_look is not None
+
+
 def test_auto_uses_a_model_file_too(model_file: Path, empty_dir: Path) -> None:
     config = SegmenterConfig(provider="auto", model=str(model_file), model_dir=empty_dir,
                              runtime=CPU)

@@ -92,13 +92,21 @@ def decontaminate_edges(rgba: npt.NDArray[np.uint8], inside: F32, outside: F32,
     # One gather for both colour maps.
     sampled = sample_bilinear(np.concatenate([inside, outside], axis=-1), ys, xs, height, width)
     product, backdrop = sampled[:, :3], sampled[:, 3:]
-    unmixed = np.clip((observed - (1 - a) * backdrop) / np.maximum(a, 0.05), 0, 1)
+    unmixed = unmix(observed, a, backdrop)
     # Unmixing amplifies alpha errors where alpha is small; below ~0.6 the nearby product
     # colour is the safer estimate.
     trust = np.clip((a - 0.55) / 0.4, 0, 1)
     trust = trust * trust * (3 - 2 * trust)
     colour = trust * unmixed + (1 - trust) * product
     rgba[ys, xs, :3] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def unmix(observed: F32, alpha: F32, backdrop: F32) -> F32:
+    """The product's own colour ``F = (I - (1 - a)·B) / a`` of pixels ``observed`` (``Nx3``,
+    sRGB 0..1) with coverage ``alpha`` (``Nx1``) over ``backdrop`` (``Nx3``), clipped to 0..1;
+    ``a`` is taken as at least 0.05, where the division would blow noise up without bound."""
+    return np.clip((observed - (1 - alpha) * backdrop) / np.maximum(alpha, np.float32(0.05)),
+                   0, 1).astype(np.float32)
 
 
 def clear_transparent(rgba: npt.NDArray[np.uint8]) -> None:

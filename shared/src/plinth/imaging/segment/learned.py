@@ -48,7 +48,6 @@ from plinth.imaging.segment.fusion import (
     fuse,
     is_plain_backdrop,
 )
-from plinth.imaging.segment.guided import sample_bilinear
 from plinth.imaging.segment.local import LocalOptions, LocalSegmenter
 from plinth.imaging.segment.refine import RefineOptions, refined_cutout
 from plinth.imaging.segment.saliency import SaliencyModel
@@ -155,7 +154,7 @@ class LearnedSegmenter:
             if fused.decision == "backdrop":
                 glass = self._translucency(fused.probability, small, backdrop)
                 return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started,
-                                             glass, small, backdrop.difference)
+                                             glass)
             probability, agreement = fused.probability, fused.agreement
         product_share = float((probability >= 0.5).mean())
         if product_share < options.min_product_share:
@@ -170,8 +169,8 @@ class LearnedSegmenter:
         refined = time.perf_counter()
 
         self._decontaminate(rgba, small, probability, partial)
-        if glass is not None and backdrop is not None and backdrop.difference is not None:
-            _unmix_glass(rgba, rgb, glass, small, backdrop.difference)
+        if glass is not None:
+            unmix_translucent(rgba, rgb, glass)
         score, factors = confidence(probability, agreement)
         finished = time.perf_counter()
         return Segmentation(
@@ -298,20 +297,19 @@ class LearnedSegmenter:
         return backdrop, list(colour)
 
     def _backdrop_cutout(self, rgb: RGB, agreement: float | None, fusion_meta: dict[str, Any],
-                         wider: bool, started: float, glass: Translucent | None, small: RGB,
-                         difference: F32 | None) -> Segmentation:
+                         wider: bool, started: float, glass: Translucent | None
+                         ) -> Segmentation:
         """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision;
         a glass body in it gets its partial alpha and colour as in the learned cut-out."""
         result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
         cutout, mask = result.cutout, result.mask
-        if glass is not None and difference is not None:
+        if glass is not None:
             cutout = cutout.copy()
             height, width = cutout.shape[:2]
-            cap = cv2.resize(glass.applied(np.ones(glass.region.shape, np.float32)),
-                             (width, height), interpolation=cv2.INTER_LINEAR)
+            cap = cv2.resize(glass.opacity_map(), (width, height), interpolation=cv2.INTER_LINEAR)
             np.minimum(cutout[..., 3], np.clip(cap * 255 + 0.5, 0, 255).astype(np.uint8),
                        out=cutout[..., 3])
-            _unmix_glass(cutout, rgb, glass, small, difference)
+            unmix_translucent(cutout, rgb, glass)
             mask = np.ascontiguousarray(cutout[..., 3])
         factors = dict(result.meta.get("confidence_factors", {}))
         if agreement is not None:
@@ -351,20 +349,6 @@ class LearnedSegmenter:
 def _glass_meta(glass: Translucent | None) -> dict[str, float] | None:
     return None if glass is None else {"share": round(glass.share, 4),
                                        "opacity": round(glass.opacity, 3)}
-
-
-def _unmix_glass(rgba: npt.NDArray[np.uint8], rgb: RGB, glass: Translucent, small: RGB,
-                 difference: F32) -> None:
-    """The glass body's own colour in the full-resolution cut-out: the backdrop (the working
-    photo less its difference from it) is taken out of each pixel by its alpha."""
-    height, width = rgba.shape[:2]
-    region = cv2.resize(glass.region.astype(np.uint8), (width, height),
-                        interpolation=cv2.INTER_NEAREST) > 0
-    region &= rgba[..., 3] > 0
-    ys, xs = np.nonzero(region)
-    backdrop = np.asarray(small, np.float32) * np.float32(1 / 255) - difference
-    sampled = sample_bilinear(backdrop, ys, xs, height, width)
-    unmix_translucent(rgba, rgb, (ys, xs), sampled)
 
 
 def to_probability(raw: F32, output: str) -> F32:

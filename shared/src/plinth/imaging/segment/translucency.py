@@ -39,6 +39,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from plinth.imaging.segment.decontaminate import unmix
+from plinth.imaging.segment.guided import sample_bilinear
+
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
 RGB8 = npt.NDArray[np.uint8]
@@ -82,12 +85,17 @@ class Translucent:
     opacity: float
     share: float
     """The body's share of the product."""
+    backdrop: F32
+    """The fitted backdrop it was read against (``HxWx3``, sRGB 0..1, working size), which
+    the body's colour is unmixed from."""
+
+    def opacity_map(self) -> F32:
+        """The most alpha each working pixel may keep: the opacity on the body, 1 elsewhere."""
+        return np.where(self.region, np.float32(self.opacity), np.float32(1)).astype(np.float32)
 
     def applied(self, probability: F32) -> F32:
         """``probability`` with the body capped at its opacity."""
-        out = probability.copy()
-        out[self.region] = np.minimum(out[self.region], np.float32(self.opacity))
-        return out
+        return np.minimum(probability, self.opacity_map())
 
 
 def find_translucency(probability: F32, photo: RGB8, difference: F32,
@@ -106,7 +114,7 @@ def find_translucency(probability: F32, photo: RGB8, difference: F32,
     box = (slice(max(y - 2, 0), y + h + 2), slice(max(x - 2, 0), x + w + 2))
     solid = solid_whole[box]
     colour = photo[box].astype(np.float32) * np.float32(1 / 255)
-    difference = difference[box]
+    difference_whole, difference = difference, difference[box]
     backdrop = colour - difference
     distance = np.asarray(cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3),
                           np.float32)
@@ -141,22 +149,26 @@ def find_translucency(probability: F32, photo: RGB8, difference: F32,
                   options.grow_tolerance)
     region = np.zeros_like(solid_whole)
     region[box] = body
-    return Translucent(region=region, opacity=opacity, share=float(body.sum() / area))
+    whole_backdrop = photo.astype(np.float32) * np.float32(1 / 255) - difference_whole
+    return Translucent(region=region, opacity=opacity, share=float(body.sum() / area),
+                       backdrop=whole_backdrop)
 
 
-def unmix_translucent(rgba: RGB8, photo: RGB8,
-                      where: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]],
-                      backdrop: F32) -> None:
-    """Rewrite, in place, the colour of ``rgba``'s pixels at ``where`` (``ys, xs``, full
-    resolution) as the body's own: ``F = (C - (1 - a)·B) / a``, with ``C`` the ``photo``'s
-    colour and ``backdrop`` ``B`` there (sRGB 0..1, ``Nx3``)."""
-    ys, xs = where
+def unmix_translucent(rgba: RGB8, photo: RGB8, glass: Translucent) -> None:
+    """Rewrite, in place, the full-resolution cut-out ``rgba`` on ``glass``'s body: its colour
+    becomes the body's own, ``F = (C - (1 - a)·B) / a``, with ``C`` the ``photo``'s colour,
+    ``a`` the cut-out's alpha and ``B`` the backdrop it was read against."""
+    height, width = rgba.shape[:2]
+    region = cv2.resize(glass.region.astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST) > 0
+    region &= rgba[..., 3] > 0
+    ys, xs = np.nonzero(region)
     if len(ys) == 0:
         return
     a = rgba[ys, xs, 3].astype(np.float32)[:, None] * np.float32(1 / 255)
     seen = photo[ys, xs].astype(np.float32) * np.float32(1 / 255)
-    own = (seen - (1 - a) * backdrop) / np.maximum(a, np.float32(0.05))
-    rgba[ys, xs, :3] = np.clip(own * 255 + 0.5, 0, 255).astype(np.uint8)
+    backdrop = sample_bilinear(glass.backdrop, ys, xs, height, width)
+    rgba[ys, xs, :3] = np.clip(unmix(seen, a, backdrop) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _rim_colour(colour: F32, difference: F32, solid: BoolMap, distance: F32,
