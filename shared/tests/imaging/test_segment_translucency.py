@@ -152,3 +152,49 @@ def test_a_nearly_grey_body_stays_opaque_though_it_is_a_perfect_mix() -> None:
     assert find(rgb, difference) is None
     assert find(rgb, difference, TranslucencyOptions(min_rim_chroma=0.0)) is not None, (
         "the rim's colour is what keeps it opaque")
+
+
+def test_glass_over_a_graded_backdrop_is_grown_over_the_grade_seen_through_it() -> None:
+    """On a sweep from dark grey to near white, the glass shows the grade through it: its
+    colour changes down the body by 0.7 of the backdrop's change. Under the dark cap the rim
+    test cannot read the glass (the cap is the nearest outline), so the body is grown there,
+    over pixels that differ from the glass lower down by more than the growing tolerance yet
+    are the same glass: its own colour mixed with the backdrop behind them."""
+    colour = np.asarray((0.2, 0.55, 0.3), np.float32)
+    opacity = 0.3
+    grade = np.linspace(0.45, 0.95, HEIGHT, dtype=np.float32)[:, None, None]
+    backdrop = np.broadcast_to(grade, (HEIGHT, WIDTH, 3)).astype(np.float32)
+    mask = body_mask()
+    rim, inside = rim_and_inside(mask)
+    cap = mask & (np.arange(HEIGHT) < 90)[:, None]
+    image = backdrop.copy()
+    image[rim] = colour
+    image[inside] = (opacity * colour + (1 - opacity) * backdrop)[inside]
+    image[cap] = (0.1, 0.1, 0.3)
+    rgb = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    difference = (rgb.astype(np.float32) / 255 - backdrop).astype(np.float32)
+    found = find(rgb, difference)
+    assert found is not None and found.opacity == pytest.approx(opacity, abs=0.04)
+    _, deep = rim_and_inside(mask & ~cap, width=6.0)
+    assert (found.region & deep).sum() / deep.sum() > 0.95, "the whole body, up to the cap"
+    assert not (found.region & cap).any(), "the cap stays opaque"
+
+
+def test_a_thin_highlight_is_glass_and_a_wide_band_of_the_same_light_is_not() -> None:
+    """A highlight lightens glass evenly in every channel, in a thin streak; a label in a
+    lighter grey of the body's colour is a wide band, and stays opaque."""
+    colour = (0.2, 0.3, 0.7)
+    inside = np.empty((HEIGHT, WIDTH, 3), np.float32)
+    inside[:] = mixed(colour, 0.4)
+    streak = (slice(70, 170), slice(112, 120))       # 8 px of a 100 px wide body
+    band = (slice(190, 235), slice(60, 180))          # 45 px tall, the body's whole width
+    inside[streak] += 0.18
+    inside[band] += 0.18
+    rgb, difference = photo(inside, colour)
+    found = find(rgb, difference)
+    assert found is not None
+    assert found.region[streak].mean() > 0.95, "the highlight is part of the glass"
+    _, deep = rim_and_inside(body_mask(), width=6.0)
+    assert not (found.region[band] & deep[band]).any(), "the band stays opaque"
+    unlit = find(rgb, difference, TranslucencyOptions(light_shift=0.0))
+    assert unlit is not None and unlit.region[streak].mean() < 0.5, "only the light term takes it"

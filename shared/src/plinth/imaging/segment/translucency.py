@@ -21,11 +21,16 @@ pixel that differs most from the backdrop, where the glass is thickest). It is a
 
 The candidates (pieces of at least ``min_part`` of the product) must cover ``min_share`` of the
 product: a glass body is most of a glass product, while a small print of a lighter tint on a
-coloured box is not taken. The body is then grown over the pixels of its own colour that the
-rim test could not reach (under a cap's rim, beside a label), and given one opacity: the
-candidates' median unmixing weight (on ``studio_extra``'s glass 0.026 below the true opacity
-on average, 0.073 at worst: a shaded rim is darker than the glass beside it). Its colour is
-unmixed to ``F`` so that the new backdrop, not the old one, shows through.
+coloured box is not taken. The body is then grown over the pixels the rim test could not reach
+(under a cap's rim, beside a label) that show the glass as expected: its own colour mixed with
+the backdrop behind each pixel, so a graded backdrop seen through it does not stop the growth.
+Light changes glass evenly in every channel: a highlight, or the floor's shadow seen through
+its base, lightens or darkens it in grey. Such streaks are grown over too when thin
+(``light_width``) and inside the body's convex hull, while a label or cap in a grey of the
+body's lightness, which is wide or outside the body, stays opaque. The body is given one
+opacity: the candidates' median unmixing weight (on ``studio_extra``'s glass 0.026 below the
+true opacity on average, 0.073 at worst: a shaded rim is darker than the glass beside it). Its
+colour is unmixed to ``F`` so that the new backdrop, not the old one, shows through.
 
 Clear and grey glass stay opaque: on a white backdrop they look exactly like a grey or white
 opaque body, and a near-white product must never get a hole.
@@ -73,7 +78,16 @@ class TranslucencyOptions:
     min_share: float = 0.15
     """Least share of the product the candidates must cover together."""
     grow_tolerance: float = 0.06
-    """Most sRGB difference (any channel) from the body's median colour for growing over it."""
+    """Most sRGB difference (any channel) from the glass's expected colour (its own colour
+    mixed with the backdrop behind the pixel) for growing over a pixel."""
+    light_shift: float = 0.3
+    """Most even shift (the mean over channels) from that expected colour also grown over, when
+    every channel shifts alike (within ``grow_tolerance``): a highlight on the glass, or the
+    floor's shadow seen through it, lightens or darkens the body in grey, not in colour."""
+    light_width: float = 0.15
+    """Widest an evenly shifted streak may be, as a share of the body's convex hull's width: a
+    highlight on glass, or the floor's shadow seen through its base, is a thin streak, while a
+    label in a lighter or darker grey of the body's colour is a wide band (it stays opaque)."""
     floor: float = 0.15
     """Least opacity given: clear glass stays visible, never a hole."""
 
@@ -145,8 +159,12 @@ def find_translucency(probability: F32, photo: RGB8, difference: F32,
         return None
     seeds = np.isin(labels, pieces)
     opacity = max(float(np.median(weight[seeds])), options.floor)
-    body = _grown(seeds, photo[box], solid & (distance > options.rim_width),
-                  options.grow_tolerance)
+    # The glass as the photo would show it everywhere: its own colour mixed with the backdrop
+    # behind each pixel (a shaded or graded backdrop shows through it).
+    own = np.median(unmix(colour[seeds], np.full((1, 1), opacity, np.float32), backdrop[seeds]),
+                    axis=0)
+    expected = np.float32(opacity) * own + np.float32(1 - opacity) * backdrop
+    body = _grown(seeds, photo[box], expected, solid & (distance > options.rim_width), options)
     region = np.zeros_like(solid_whole)
     region[box] = body
     whole_backdrop = photo.astype(np.float32) * np.float32(1 / 255) - difference_whole
@@ -189,17 +207,57 @@ def _rim_colour(colour: F32, difference: F32, solid: BoolMap, distance: F32,
     return np.asarray(table[nearest], np.float32)
 
 
-def _grown(seeds: BoolMap, photo: RGB8, allowed: BoolMap, tolerance: float) -> BoolMap:
-    """``seeds`` grown over the connected ``allowed`` pixels of their median colour (the
-    photo's, median-filtered so that noise and JPEG blocks do not stop the growth)."""
+def _grown(seeds: BoolMap, photo: RGB8, expected: F32, allowed: BoolMap,
+           options: TranslucencyOptions) -> BoolMap:
+    """``seeds`` grown over the connected ``allowed`` pixels of the ``expected`` colour (the
+    photo median-filtered, so that noise and JPEG blocks do not stop the growth), then over the
+    thin streaks of it lightened or darkened evenly (highlights, a shadow seen through) inside
+    that body's convex hull."""
     smooth = cv2.medianBlur(np.ascontiguousarray(photo), 5).astype(np.float32) / 255
-    body_colour = np.median(smooth[seeds], axis=0)
-    similar = allowed & (np.abs(smooth - body_colour).max(-1) <= tolerance)
-    _, labels = cv2.connectedComponents(similar.astype(np.uint8), connectivity=8)
-    touched = np.unique(labels[seeds & similar])
-    grown = seeds | (np.isin(labels, touched[touched > 0]) & similar)
-    closed = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    shift = smooth - expected
+    similar = allowed & (np.abs(shift).max(-1) <= options.grow_tolerance)
+    body = _connected_to(seeds, similar)
+    even = shift - shift.mean(-1, keepdims=True)
+    # The hull reaches out by the rim band: the glass darkens as it thickens towards the rim.
+    reach = 2 * int(options.rim_band) + 1
+    hull = cv2.dilate(_hull(body).astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+    lit = (allowed & ~similar & hull
+           & (np.abs(even).max(-1) <= options.grow_tolerance)
+           & (np.abs(shift.mean(-1)) <= options.light_shift))
+    body |= _thin(_connected_to(body, lit | body) & lit, hull, options.light_width)
+    closed = cv2.morphologyEx(body.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     return (closed > 0) & allowed
+
+
+def _connected_to(seeds: BoolMap, allowed: BoolMap) -> BoolMap:
+    """``seeds`` with the connected pieces of ``allowed`` they touch."""
+    _, labels = cv2.connectedComponents(allowed.astype(np.uint8), connectivity=8)
+    touched = np.unique(labels[seeds & allowed])
+    return seeds | np.isin(labels, touched[touched > 0])
+
+
+def _hull(region: BoolMap) -> BoolMap:
+    """The convex hull of ``region``, filled."""
+    points = cv2.findNonZero(region.astype(np.uint8))
+    filled = np.zeros(region.shape, np.uint8)
+    if points is not None:
+        cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
+    return filled > 0
+
+
+def _thin(pieces: BoolMap, whole: BoolMap, width: float) -> BoolMap:
+    """The connected ``pieces`` whose widest point is at most ``width`` times ``whole``'s."""
+    def radius(region: BoolMap) -> F32:
+        return np.asarray(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3),
+                          np.float32)
+    limit = width * float(radius(whole).max())
+    count, found = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
+    labels = np.asarray(found, np.int32)
+    widest = np.zeros(count, np.float32)
+    np.maximum.at(widest, labels[pieces], radius(pieces)[pieces])
+    keep = widest <= limit
+    keep[0] = False
+    return np.asarray(keep[labels], np.bool_)
 
 
 def _dot(a: F32, b: F32) -> F32:
