@@ -237,11 +237,12 @@ def _connected_to(seeds: BoolMap, allowed: BoolMap) -> BoolMap:
 
 
 def _hull(region: BoolMap) -> BoolMap:
-    """The convex hull of ``region``, filled."""
-    points = cv2.findNonZero(region.astype(np.uint8))
+    """The convex hull of ``region``, filled (from its outer outlines' points)."""
+    outlines, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros(region.shape, np.uint8)
-    if points is not None:
-        cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
+    if outlines:
+        cv2.fillConvexPoly(filled, cv2.convexHull(np.concatenate(outlines)), 1)
     return filled > 0
 
 
