@@ -198,3 +198,13 @@ def test_a_thin_highlight_is_glass_and_a_wide_band_of_the_same_light_is_not() ->
     assert not (found.region[band] & deep[band]).any(), "the band stays opaque"
     unlit = find(rgb, difference, TranslucencyOptions(light_shift=0.0))
     assert unlit is not None and unlit.region[streak].mean() < 0.5, "only the light term takes it"
+
+
+def test_faintly_tinted_glass_is_read() -> None:
+    """A blue-grey glass whose rim differs from the backdrop with a channel spread of 0.09:
+    enough colour to tell mixing from shading (a grey one, 0.06, is not; see above)."""
+    rim = (0.45, 0.5, 0.53)
+    rgb, difference = photo(mixed(rim, 0.35), rim)
+    found = find(rgb, difference)
+    assert found is not None and found.opacity == pytest.approx(0.35, abs=0.03)
+    assert find(rgb, difference, TranslucencyOptions(min_rim_chroma=0.1)) is None

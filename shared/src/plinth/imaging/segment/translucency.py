@@ -62,9 +62,11 @@ class TranslucencyOptions:
     """Pixels closer than this to the outline are never candidates (rim, or mixed with it)."""
     min_rim_contrast: float = 0.25
     """Least sRGB distance (0..1 per channel) of the rim from the backdrop."""
-    min_rim_chroma: float = 0.1
+    min_rim_chroma: float = 0.07
     """Least spread between the channels of the rim's difference from the backdrop: mixing
-    towards the backdrop and shading differ only in colour, so a grey rim is never read."""
+    towards the backdrop and shading differ only in colour, so a grey rim is never read. (At
+    0.1, faintly tinted glass sat at the threshold: whether it was read depended on the JPEG
+    quality, as compression dulls a thin rim's colour by about 8%.)"""
     min_opacity: float = 0.08
     max_opacity: float = 0.8
     """Unmixing weights read as translucent: nearer 1 is the rim's own colour (opaque)."""
