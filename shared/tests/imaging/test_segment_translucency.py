@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from plinth.imaging.segment import translucency
 from plinth.imaging.segment.translucency import (
     TranslucencyOptions,
     Translucent,
@@ -208,3 +209,37 @@ def test_faintly_tinted_glass_is_read() -> None:
     found = find(rgb, difference)
     assert found is not None and found.opacity == pytest.approx(0.35, abs=0.03)
     assert find(rgb, difference, TranslucencyOptions(min_rim_chroma=0.1)) is None
+
+
+def test_a_grey_cap_a_highlight_leads_into_stays_opaque(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cap in a grey of the glass's lightness, parted from the body by a dark line that a
+    highlight streak crosses: the streak is glass, the cap is not, beyond the rim band the
+    body's hull reaches out by. Only that hull stops the growth there: the cap is no wider
+    than a streak may be on a body this wide."""
+    colour = np.asarray((0.1, 0.7, 0.2), np.float32)
+    product = np.zeros((HEIGHT, WIDTH), bool)
+    product[70:262, 20:220] = True
+    body = np.zeros_like(product)
+    body[96:262, 20:220] = True
+    rim, inside = rim_and_inside(product)
+    glass = (0.4 * colour + 0.6 * np.asarray(WHITE, np.float32)).astype(np.float32)
+    image = np.empty((HEIGHT, WIDTH, 3), np.float32)
+    image[:] = WHITE
+    image[body & inside] = glass
+    image[inside & ~body] = glass + 0.15             # the cap: the glass's colour, greyed
+    image[93:96, 20:220] = 0.1                       # the line under the cap
+    image[rim] = colour
+    image[74:250, 112:120] = glass + 0.2             # a highlight over body, line and cap
+    rgb = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    difference = (rgb.astype(np.float32) / 255 - np.asarray(WHITE, np.float32)).astype(np.float32)
+    probability = product.astype(np.float32)
+    cap = (slice(76, 86), slice(30, 210))            # more than the rim band above the body
+
+    found = find_translucency(probability, rgb, difference, TranslucencyOptions())
+    assert found is not None
+    assert found.region[120:240, 112:120].all(), "the highlight on the body is glass"
+    assert found.region[cap].mean() < 0.05, "the cap stays opaque"
+
+    monkeypatch.setattr(translucency, "_hull", lambda region: np.ones_like(region))
+    unbounded = find_translucency(probability, rgb, difference, TranslucencyOptions())
+    assert unbounded is not None and unbounded.region[cap].mean() > 0.8, "only the hull stops it"
