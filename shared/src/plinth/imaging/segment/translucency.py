@@ -132,8 +132,7 @@ def find_translucency(probability: F32, photo: RGB8, difference: F32,
     colour = photo[box].astype(np.float32) * np.float32(1 / 255)
     difference_whole, difference = difference, difference[box]
     backdrop = colour - difference
-    distance = np.asarray(cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3),
-                          np.float32)
+    distance = _depth(solid)
     rim = _rim_colour(colour, difference, solid, distance, options.rim_band)
     if rim is None:
         return None
@@ -251,17 +250,19 @@ def _hull(region: BoolMap) -> BoolMap:
 
 def _thin(pieces: BoolMap, whole: BoolMap, width: float) -> BoolMap:
     """The connected ``pieces`` whose widest point is at most ``width`` times ``whole``'s."""
-    def radius(region: BoolMap) -> F32:
-        return np.asarray(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3),
-                          np.float32)
-    limit = width * float(radius(whole).max())
+    limit = width * float(_depth(whole).max())
     count, found = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
     labels = np.asarray(found, np.int32)
     widest = np.zeros(count, np.float32)
-    np.maximum.at(widest, labels[pieces], radius(pieces)[pieces])
+    np.maximum.at(widest, labels[pieces], _depth(pieces)[pieces])
     keep = widest <= limit
     keep[0] = False
     return np.asarray(keep[labels], np.bool_)
+
+
+def _depth(region: BoolMap) -> F32:
+    """Each pixel's distance (working pixels) from the outside of ``region``."""
+    return np.asarray(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3), np.float32)
 
 
 def _dot(a: F32, b: F32) -> F32:
