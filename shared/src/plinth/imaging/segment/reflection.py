@@ -12,7 +12,9 @@ when, over the rows of the object below the axis:
 
 - the rows just under the axis are already fainter than those above (``max_contact``): the
   contact line, where the product ends and the floor begins; an axis inside a product pairs
-  rows of the same material (strength about 1), so it is not taken;
+  rows of the same material (strength about 1), so it is not taken. Or they are a contact
+  shadow (``contact_shadow``): the floor under a light base (a white sole) is its reflection
+  darkened by the shadow the product casts where it stands, darker than the base above it;
 - the scaled mirror explains the rows (``max_residual``) and their strength is that of a
   reflection (``min_strength``..``max_strength``, near half included);
 - the strength fades with distance from the axis: the far half at most ``fade`` of the near
@@ -20,10 +22,19 @@ when, over the rows of the object below the axis:
   lower part is a paler band of the upper one has a constant ratio, or a step, not a fade
   (measured on synthetic studio photos, where without these tests a band or a panel of one
   colour read as a reflection on 11-14% of the photos);
+- the strength is strongest at the contact line (``step``: no later run of ``contact_rows``
+  rows is clearly stronger than the first). A pale band at the bottom of a product (a white
+  sole under a dark upper) pairs faintly with the body above it, and the stronger floor rows
+  follow it: without this test an axis above the sole passes, and the sole is cleared;
 - the rows below lie under the mirrored outline of the product (``min_inside``).
 
-Of the axes that pass, the one whose mirror explains the rows best is taken. What is cleared
-is the object below that axis, within the mirrored outline grown by ``grow`` pixels.
+Of the axes that pass, the highest is taken: the contact line, where the floor begins. Axes a
+few rows lower pass too (the mirror fits nearly as well a few rows off), and they explain the
+rows better when a contact shadow lies under the base, since the shadow is no mirror image:
+the best explained one left a 4-15 row band of shadow to the product. On ``studio_extra``'s
+reflections (seeds 0-119), taking the highest: 0.9725 -> 0.9765 mean IoU, 9 photos better by
+0.01-0.05, 4 worse by 0.002-0.003 (the axis on the base's last row). What is cleared is the
+object below that axis, within the mirrored outline grown by ``grow`` pixels.
 """
 
 from __future__ import annotations
@@ -64,6 +75,11 @@ class ReflectionOptions:
     """Most ratio of each third's median strength to the third before it."""
     min_inside: float = 0.9
     """Least share of the object's rows below the axis under the mirrored outline."""
+    contact_shadow: float = 0.15
+    """A contact line may also be a contact shadow: rows just under the axis darker than the
+    backdrop and than the rows just above by this much (sRGB difference, median). The floor
+    under a base is its reflection darkened by the contact shadow, so its strength can exceed
+    ``max_contact`` while the rows above are lighter."""
     grow: int = 2
     """Pixels the mirrored outline is grown by, for what is cleared."""
 
@@ -87,9 +103,11 @@ def floor_reflection(solid: BoolMap, difference: F32, options: ReflectionOptions
     inside = np.repeat(obj, 3, axis=1).astype(np.float32)
     rows = (difference[y:y + h, x:x + w].reshape(h, w * 3) * inside).astype(np.float32)
 
-    best: tuple[float, int, BoolMap] | None = None
     contact = options.contact_rows
     kernel = np.ones((2 * options.grow + 1, 2 * options.grow + 1), np.uint8)
+    lightness = rows.reshape(h, w, 3).mean(axis=2)
+    row_means = _row_means(lightness, obj)
+    # From the top down: the first axis that passes is the contact line (see the docstring).
     for axis in range(max(h // 3, (h - 2) // 2), h - least - 1):
         below = h - 1 - axis
         if below > axis + 1:
@@ -97,7 +115,10 @@ def floor_reflection(solid: BoolMap, difference: F32, options: ReflectionOptions
         # The contact test first: it reads three pairs of rows, and rejects nearly every axis.
         strength, energy, _, _ = _mirror_fit(rows, inside, axis, contact)
         seen = energy > 1e-6
-        if not seen.any() or float(np.median(strength[seen])) > options.max_contact:
+        if not seen.any():
+            continue
+        if (float(np.median(strength[seen])) > options.max_contact
+                and not _contact_shadow(lightness, row_means, obj, axis, options)):
             continue
         strength, energy, residual, total = _mirror_fit(rows, inside, axis, below)
         used = energy > 1e-6
@@ -108,19 +129,44 @@ def floor_reflection(solid: BoolMap, difference: F32, options: ReflectionOptions
         unexplained = float(residual[used].sum() / max(float(total[used].sum()), 1e-12))
         if unexplained > options.max_residual or not _fades(strength[index], options):
             continue
-        if best is not None and unexplained >= best[0]:
+        if not _strongest_at_contact(strength[index], energy[index], contact, options):
             continue
         mirrored = obj[axis + 1 - below:axis + 1][::-1]
         grown = cv2.dilate(mirrored.astype(np.uint8), kernel) > 0
         low = obj[axis + 1:]
         if np.count_nonzero(low & grown) >= options.min_inside * np.count_nonzero(low):
-            best = (unexplained, axis, grown)
-    if best is None:
-        return None
-    _, axis, grown = best
-    cut = np.zeros_like(solid)
-    cut[y + axis + 1:y + h, x:x + w] = grown
-    return cut
+            cut = np.zeros_like(solid)
+            cut[y + axis + 1:y + h, x:x + w] = grown
+            return cut
+    return None
+
+
+def _row_means(lightness: F32, obj: BoolMap) -> list[float]:
+    """Each row's mean ``lightness`` over the object's pixels (NaN where it has none)."""
+    count = obj.sum(axis=1)
+    total = (lightness * obj).sum(axis=1)
+    return [float(v) for v in np.where(count > 0, total / np.maximum(count, 1), np.nan)]
+
+
+def _contact_shadow(lightness: F32, row_means: list[float], obj: BoolMap, axis: int,
+                    options: ReflectionOptions) -> bool:
+    """Whether the rows just under ``axis`` are a contact shadow: darker than the backdrop and
+    than the rows just above by ``contact_shadow`` (median over the object's pixels)."""
+    rows = options.contact_rows
+    if axis + 1 < rows:
+        return False
+    # The rows' means first, with a margin: they turn down nearly every axis for the cost of
+    # a mean, while the median (robust to the few pixels of a mask wider than the base) is
+    # read on the rest.
+    margin = options.contact_shadow - 0.05
+    low_mean = sum(row_means[axis + 1:axis + 1 + rows]) / rows
+    up_mean = sum(row_means[axis + 1 - rows:axis + 1]) / rows
+    if not (low_mean <= -margin and low_mean <= up_mean - margin):
+        return False
+    low = lightness[axis + 1:axis + 1 + rows][obj[axis + 1:axis + 1 + rows]]
+    up = lightness[axis + 1 - rows:axis + 1][obj[axis + 1 - rows:axis + 1]]
+    dark = float(np.median(low))
+    return dark <= -options.contact_shadow and dark <= float(np.median(up)) - options.contact_shadow
 
 
 def _mirror_fit(rows: F32, inside: F32, axis: int, count: int
@@ -138,6 +184,20 @@ def _mirror_fit(rows: F32, inside: F32, axis: int, count: int
     residual = np.einsum("ij,ij->i", error, error)
     total = np.einsum("ij,ij->i", low, low)
     return strength.astype(np.float32), energy, residual, total
+
+
+def _strongest_at_contact(strength: F32, energy: F32, rows: int, options: ReflectionOptions
+                          ) -> bool:
+    """Whether the first ``rows`` rows are about the strongest run of ``rows`` (``step``): a
+    reflection is strongest at the contact line, while a pale band at the bottom of a product
+    (a white sole) pairs faintly with the body above it and is followed by stronger rows.
+    Rows mirrored from faint product rows (a tenth of the median energy) are left out: their
+    strength is a ratio of small numbers."""
+    strength = strength[energy >= 0.1 * float(np.median(energy))]
+    if strength.size < rows:
+        return False
+    runs = np.median(np.lib.stride_tricks.sliding_window_view(strength, rows), axis=1)
+    return bool(runs[0] >= options.step * float(runs.max()))
 
 
 def _fades(strength: F32, options: ReflectionOptions) -> bool:
