@@ -681,10 +681,9 @@ def test_a_floor_reflection_the_backdrop_model_joined_is_not_filled() -> None:
     assert iou(result.mask >= 128, truth) > 0.97
 
 
-def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
-    """Fusion rule 7 end to end: a shaded bottle with a label and a cap on a glossy white floor,
-    mirrored under its base and fading; the model keeps the reflection as object. The cut-out
-    ends at the base; without fusion the reflection is kept."""
+def bottle_on_a_glossy_floor() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """A shaded bottle with a label and a cap on a glossy white floor, mirrored under its base
+    and fading; and its truth."""
     height, width = 480, 360
     rgb = np.full((height, width, 3), 242.0, np.float32)
     columns = np.linspace(-1, 1, 120, dtype=np.float32)
@@ -698,6 +697,13 @@ def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
     truth = np.zeros((height, width), bool)
     truth[60:300, 120:240] = True
     truth[60:80, 120:150] = truth[60:80, 210:240] = False
+    return rgb, truth
+
+
+def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
+    """Fusion rule 7 end to end: the model keeps the bottle's reflection as object. The cut-out
+    ends at the base; without fusion the reflection is kept."""
+    rgb, truth = bottle_on_a_glossy_floor()
     answer = truth.astype(np.float32)
     answer[300:400, 120:240] = 1.0  # the model keeps most of the reflection
     result, alone = fused_and_alone(answer, 160, rgb)
@@ -706,6 +712,26 @@ def test_a_floor_reflection_the_model_kept_is_cleared() -> None:
     assert result.meta["fusion"]["reflection_share"] > 0.03
     assert result.mask[306:400, 120:240].max() < 128, "the reflection is cleared"
     assert iou(result.mask >= 128, truth) > 0.97
+
+
+def test_a_floor_reflection_is_cleared_from_a_hand_over() -> None:
+    """The model saw only a strip of the bottle, so the backdrop model's cut-out is used
+    (rule 3); that model joins the reflection to the bottle, and rule 7 clears it there too."""
+    rgb, truth = bottle_on_a_glossy_floor()
+    strip = np.zeros(truth.shape, np.float32)
+    strip[100:280, 160:176] = 1.0
+    model = model_of(strip, 160)
+    result = LearnedSegmenter(model).segment(rgb)
+    kept = LearnedSegmenter(model, LearnedOptions(
+        fusion=FusionOptions(reflection=None))).segment(rgb)
+
+    assert result.meta["fusion"]["decision"] == kept.meta["fusion"]["decision"] == "backdrop"
+    assert kept.mask[310:390, 140:220].min() >= 128, "the backdrop model keeps the reflection"
+    assert result.meta["fusion"]["reflection_share"] > 0.03
+    assert result.mask[306:400, 120:240].max() < 128, "the reflection is cleared"
+    drawn = truth.copy()
+    drawn[60:80, 120:240] = True  # the body's colour beside the cap, which the backdrop model keeps
+    assert iou(result.mask >= 128, drawn) > 0.97
 
 
 def test_a_grey_seamless_backdrop_is_a_studio_backdrop() -> None:

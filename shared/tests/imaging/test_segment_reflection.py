@@ -142,3 +142,14 @@ def test_a_dark_base_under_a_light_body_is_no_reflection() -> None:
     solid[TOP:BASE, LEFT:RIGHT] = True
     assert floor_reflection(solid, difference, OPTIONS) is None
 
+
+
+def test_a_band_of_a_product_that_runs_out_of_the_frame_is_no_reflection() -> None:
+    """A close-up: the product spans the frame's width, so its mirrored outline covers any band
+    under it. Its lower part, a fading mirror of the upper as a reflection would be, is kept;
+    the same photo standing free in a wider frame is read as a reflection."""
+    difference, solid = with_reflection(product_difference(), fading())
+    close_up_difference = difference[:, LEFT:RIGHT]
+    close_up = solid[:, LEFT:RIGHT]
+    assert floor_reflection(close_up, close_up_difference, OPTIONS) is None
+    assert floor_reflection(solid, difference, OPTIONS) is not None

@@ -94,7 +94,11 @@ of paper, a reflection. So the fusion is small:
    reflections 0.85 -> 0.96 IoU; on 300 synthetic studio photos without a reflection it never
    fired. The contact line may be a contact shadow, darker than a light base above it, and the
    highest axis that passes is taken, so the shadow goes with the reflection (seeds 0-119:
-   0.9614 -> 0.9765). ``reflection=None`` turns it off.
+   0.9614 -> 0.9765). On a hand-over (rules 3 and 6) it reads the backdrop model's product,
+   which joins a reflection to the product as readily as the model does, and clears it from
+   that cut-out (one photo there: 0.647 -> 0.998), unless the product runs out of the frame
+   sideways (a close-up, where a sole under the upper passed for a reflection of it).
+   ``reflection=None`` turns it off.
 
 Apart from rule 5's trim, rule 6's hand-over and rule 7's clearing, nothing is removed from the
 learned map, and the backdrop model only adds where the two agree on the object.
@@ -244,6 +248,9 @@ class Fused:
     """Whether rule 6 handed over (the backdrop model outlined a part the model left out)."""
     reflection_share: float = 0.0
     """Share of the frame rule 7 cleared as a floor reflection."""
+    cleared: BoolMap | None = None
+    """On a hand-over, the floor reflection rule 7 found in the backdrop model's product
+    (working size), to clear from its cut-out."""
 
 
 def plain_backdrop(backdrop: BackdropView, options: FusionOptions) -> bool:
@@ -277,14 +284,14 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
                 and is_plain_backdrop(backdrop.fit, backdrop.noise, backdrop.edge_lightness,
                                       options):
             # Rule 3 for a model that found nothing: the backdrop read at the frame's edge.
-            return Fused(backdrop.product.astype(np.float32), "backdrop", True, 0.0, 0.0)
+            return _handed_over(backdrop, options, 0.0)
         return Fused(learned, "learned", False, None, 0.0)
     product = backdrop.product
     both = np.logical_and(solid, product)
     union = np.logical_or(solid, product).sum()
     agreement = float(both.sum() / union) if union else 1.0
     if _learned_missed_the_product(solid, product, both, backdrop.contrast, options):
-        return Fused(product.astype(np.float32), "backdrop", True, agreement, 0.0)
+        return _handed_over(backdrop, options, agreement)
 
     count, labels = cv2.connectedComponents(product.astype(np.uint8), connectivity=8)
     if count <= 1:
@@ -319,8 +326,8 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
     seen = (learned >= 0.5) | supported
     if _learned_left_out_a_part(seen, regions, np.logical_and(seen, regions), backdrop.contrast,
                                 options):
-        return Fused(product.astype(np.float32), "backdrop", True, agreement, 0.0,
-                     second_look=looked_again, added_part=True)
+        return _handed_over(backdrop, options, agreement, second_look=looked_again,
+                            added_part=True)
     filled = float((fused - learned > 0.1).mean())
     shadow = _joined_shadow(fused, regions, backdrop, options)
     trimmed = 0.0
@@ -336,6 +343,25 @@ def fuse(learned: F32, backdrop: BackdropView, options: FusionOptions,
             fused[reflection] = 0.0
     return Fused(fused, "filled" if filled > 0 else "learned", True, agreement, filled,
                  looked_again, trimmed, reflection_share=reflected)
+
+
+def _handed_over(backdrop: BackdropView, options: FusionOptions, agreement: float,
+                 second_look: bool = False, added_part: bool = False) -> Fused:
+    """Rules 3 and 6: the backdrop model's product, less a floor reflection it joined to the
+    product (rule 7, read on its outline: it keeps a reflection as readily as the model)."""
+    product = backdrop.product
+    cleared = None
+    if options.reflection is not None and backdrop.difference is not None:
+        cleared = floor_reflection(product, backdrop.difference, options.reflection)
+    share = 0.0
+    if cleared is not None:
+        # All of the cut is cleared from the cut-out, whose full-resolution edges reach a
+        # little past the working product's outline.
+        share = float(np.count_nonzero(cleared & product)) / cleared.size
+        product = product & ~cleared
+    return Fused(product.astype(np.float32), "backdrop", True, agreement, 0.0,
+                 second_look=second_look, added_part=added_part, reflection_share=share,
+                 cleared=cleared)
 
 
 def _joined_shadow(fused: F32, regions: BoolMap, backdrop: BackdropView,

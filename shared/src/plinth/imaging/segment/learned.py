@@ -153,8 +153,7 @@ class LearnedSegmenter:
                            "reflection_share": round(fused.reflection_share, 4)}
             if fused.decision == "backdrop":
                 glass = self._translucency(fused.probability, small, backdrop)
-                return self._backdrop_cutout(rgb, fused.agreement, fusion_meta, wider, started,
-                                             glass)
+                return self._backdrop_cutout(rgb, fused, fusion_meta, wider, started, glass)
             probability, agreement = fused.probability, fused.agreement
         product_share = float((probability >= 0.5).mean())
         if product_share < options.min_product_share:
@@ -296,13 +295,22 @@ class LearnedSegmenter:
         )
         return backdrop, list(colour)
 
-    def _backdrop_cutout(self, rgb: RGB, agreement: float | None, fusion_meta: dict[str, Any],
+    def _backdrop_cutout(self, rgb: RGB, fused: Fused, fusion_meta: dict[str, Any],
                          wider: bool, started: float, glass: Translucent | None
                          ) -> Segmentation:
-        """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision;
-        a glass body in it gets its partial alpha and colour as in the learned cut-out."""
+        """Fusion rule 3: the backdrop model's cut-out, recorded as this provider's decision,
+        less the floor reflection rule 7 found in it; a glass body in it gets its partial alpha
+        and colour as in the learned cut-out."""
+        agreement = fused.agreement
         result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
         cutout, mask = result.cutout, result.mask
+        if fused.cleared is not None:
+            cutout = cutout.copy()
+            height, width = cutout.shape[:2]
+            floor = cv2.resize(fused.cleared.astype(np.uint8), (width, height),
+                               interpolation=cv2.INTER_NEAREST) > 0
+            cutout[..., 3][floor] = 0
+            mask = np.ascontiguousarray(cutout[..., 3])
         if glass is not None:
             cutout = cutout.copy()
             height, width = cutout.shape[:2]

@@ -134,11 +134,20 @@ def floor_reflection(solid: BoolMap, difference: F32, options: ReflectionOptions
         mirrored = obj[axis + 1 - below:axis + 1][::-1]
         grown = cv2.dilate(mirrored.astype(np.uint8), kernel) > 0
         low = obj[axis + 1:]
+        if _runs_out_sideways(low, x, x + w, solid.shape[1]):
+            continue
         if np.count_nonzero(low & grown) >= options.min_inside * np.count_nonzero(low):
             cut = np.zeros_like(solid)
             cut[y + axis + 1:y + h, x:x + w] = grown
             return cut
     return None
+
+
+def _runs_out_sideways(low: BoolMap, left: int, right: int, width: int) -> bool:
+    """Whether the object under the axis reaches the frame's left or right edge. Then the
+    mirrored outline says nothing: a band of a product that runs out of the frame (the sole of
+    a close-up of a shoe) lies under it as a reflection would."""
+    return bool((left == 0 and low[:, 0].any()) or (right == width and low[:, -1].any()))
 
 
 def _row_means(lightness: F32, obj: BoolMap) -> list[float]:
