@@ -114,7 +114,7 @@ def test_the_default_options() -> None:
     assert options.max_backdrop_noise == 0.08
     assert options.min_backdrop_lightness == 0.4, "a grey seamless paper (18% grey: 0.46) passes"
     assert options.min_support == 0.05
-    assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.4)
+    assert (options.min_coverage, options.distinct_contrast) == (0.6, 0.3)
     assert (options.shadow_band, options.shadow_darkening, options.shadow_edge,
             options.shadow_agreement) == (16, 0.3, 1, 0.9)
 
@@ -439,8 +439,8 @@ def test_only_the_missed_parts_contrast_counts() -> None:
     [
         (36, DISTINCT, "filled"),    # covers exactly min_coverage (0.6): the model is kept
         (35, DISTINCT, "backdrop"),  # just below it
-        (35, 0.4, "backdrop"),       # the missed part exactly distinct_contrast
-        (35, 0.39, "filled"),        # just below it: kept (and filled: 35/60 >= min_overlap)
+        (35, 0.3, "backdrop"),       # the missed part exactly distinct_contrast
+        (35, 0.29, "filled"),        # just below it: kept (and filled: 35/60 >= min_overlap)
     ],
 )
 def test_rule_3_thresholds(firm_columns: int, contrast: float, decision: str) -> None:

@@ -513,6 +513,25 @@ def test_a_tenth_of_a_dark_product_is_handed_over_and_a_faint_sheet_is_not() -> 
     assert kept.mask[65:120, 85:315].max() == 0, "the sheet is not added"
 
 
+@pytest.mark.parametrize(("distinct", "handed_over"), [(0.3, True), (0.4, False)])
+def test_a_pale_product_the_model_mostly_missed_is_handed_over(distinct: float,
+                                                               handed_over: bool) -> None:
+    """A pale mauve-grey product on white (35% off the backdrop's light in linear light, clearly
+    visible; a sheet of paper a shade off measures about 5%), of which the model saw a strip:
+    at the default ``distinct_contrast`` the backdrop model's cut-out is used; at 0.4 (the
+    earlier default) the strip alone was kept."""
+    rgb = np.full((300, 400, 3), 250, np.uint8)
+    rgb[80:220, 120:280] = (220, 206, 214)
+    truth = np.zeros((300, 400), bool)
+    truth[80:220, 120:280] = True
+    strip = np.zeros((300, 400), np.float32)
+    strip[80:220, 120:136] = 1.0
+    result = LearnedSegmenter(model_of(strip, 128), LearnedOptions(
+        fusion=FusionOptions(distinct_contrast=distinct))).segment(rgb)
+    assert (result.meta["fusion"]["decision"] == "backdrop") is handed_over
+    assert (iou(result.mask >= 128, truth) > 0.95) is handed_over
+
+
 # --- with a real (tiny) ONNX model -------------------------------------------------------------
 
 
