@@ -33,7 +33,7 @@ few rows lower pass too (the mirror fits nearly as well a few rows off), and the
 rows better when a contact shadow lies under the base, since the shadow is no mirror image:
 the best explained one left a 4-15 row band of shadow to the product. On ``studio_extra``'s
 reflections (seeds 0-119), taking the highest: 0.9725 -> 0.9765 mean IoU, 9 photos better by
-0.01-0.05, 4 worse by 0.002-0.003 (the axis on the base's last row). What is cleared is the
+0.001-0.05, 4 worse by 0.002-0.003 (the axis on the base's last row). What is cleared is the
 object below that axis, within the mirrored outline grown by ``grow`` pixels.
 """
 
