@@ -304,20 +304,20 @@ class LearnedSegmenter:
         agreement = fused.agreement
         result = LocalSegmenter(LocalOptions(coarse=self.options.coarse)).segment(rgb)
         cutout, mask = result.cutout, result.mask
-        if fused.cleared is not None:
+        if glass is not None or fused.cleared is not None:
+            # The most alpha each pixel may keep: the glass body's opacity, and none on the
+            # floor reflection rule 7 cleared (its line kept sharp, as the working map draws it).
             cutout = cutout.copy()
-            height, width = cutout.shape[:2]
-            floor = cv2.resize(fused.cleared.astype(np.uint8), (width, height),
-                               interpolation=cv2.INTER_NEAREST) > 0
-            cutout[..., 3][floor] = 0
-            mask = np.ascontiguousarray(cutout[..., 3])
-        if glass is not None:
-            cutout = cutout.copy()
-            height, width = cutout.shape[:2]
-            cap = cv2.resize(glass.opacity_map(), (width, height), interpolation=cv2.INTER_LINEAR)
+            size = (cutout.shape[1], cutout.shape[0])
+            cap = np.ones(cutout.shape[:2], np.float32) if glass is None else \
+                _at_size(glass.opacity_map(), size)
+            if fused.cleared is not None:
+                cap[cv2.resize(fused.cleared.astype(np.uint8), size,
+                               interpolation=cv2.INTER_NEAREST) > 0] = 0
             np.minimum(cutout[..., 3], np.clip(cap * 255 + 0.5, 0, 255).astype(np.uint8),
                        out=cutout[..., 3])
-            unmix_translucent(cutout, rgb, glass)
+            if glass is not None:
+                unmix_translucent(cutout, rgb, glass)
             mask = np.ascontiguousarray(cutout[..., 3])
         factors = dict(result.meta.get("confidence_factors", {}))
         if agreement is not None:
