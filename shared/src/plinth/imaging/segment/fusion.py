@@ -115,6 +115,7 @@ import numpy as np
 import numpy.typing as npt
 
 from plinth.imaging.segment.reflection import ReflectionOptions, floor_reflection
+from plinth.imaging.segment.regions import depth
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
@@ -418,7 +419,7 @@ def _fading_beyond(kept: BoolMap, solid: BoolMap, contrast: F32, options: Fusion
     outside = kept & ~solid
     if np.count_nonzero(outside) < options.part_min_share * np.count_nonzero(kept):
         return none
-    distance = _distance_from(solid)
+    distance = depth(~solid)  # from the learned mask
     beyond = outside & (distance > options.part_margin)
     least = options.part_min_share * np.count_nonzero(kept)
     if np.count_nonzero(beyond) < least:
@@ -432,12 +433,6 @@ def _fading_beyond(kept: BoolMap, solid: BoolMap, contrast: F32, options: Fusion
             evenness = _evenness(labels == label, distance, contrast)
             fading[label] = evenness is not None and evenness < options.part_min_evenness
     return fading[labels] if fading.any() else none
-
-
-def _distance_from(solid: BoolMap) -> F32:
-    """Each pixel's distance (working pixels) from the learned mask ``solid``."""
-    return np.asarray(cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 3),
-                      np.float32)
 
 
 def _evenness(part: BoolMap, distance: F32, contrast: F32) -> float | None:
@@ -468,7 +463,7 @@ def _learned_left_out_a_part(solid: BoolMap, product: BoolMap, both: BoolMap, co
     least = options.part_min_share * product_pixels
     if product_pixels - inside < least:  # a cheap bound before any distance is computed
         return False
-    distance = _distance_from(solid)
+    distance = depth(~solid)  # from the learned mask
     part = product & (distance > options.part_margin)
     if not least <= int(part.sum()) <= options.part_max_share * product_pixels:
         return False

@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from plinth.imaging.segment.decontaminate import unmix
 from plinth.imaging.segment.guided import sample_bilinear
+from plinth.imaging.segment.regions import depth
 
 F32 = npt.NDArray[np.float32]
 BoolMap = npt.NDArray[np.bool_]
@@ -132,7 +133,7 @@ def find_translucency(probability: F32, photo: RGB8, difference: F32,
     colour = photo[box].astype(np.float32) * np.float32(1 / 255)
     difference_whole, difference = difference, difference[box]
     backdrop = colour - difference
-    distance = _depth(solid)
+    distance = depth(solid)
     rim = _rim_colour(colour, difference, solid, distance, options.rim_band)
     if rim is None:
         return None
@@ -250,19 +251,14 @@ def _hull(region: BoolMap) -> BoolMap:
 
 def _thin(pieces: BoolMap, whole: BoolMap, width: float) -> BoolMap:
     """The connected ``pieces`` whose widest point is at most ``width`` times ``whole``'s."""
-    limit = width * float(_depth(whole).max())
+    limit = width * float(depth(whole).max())
     count, found = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
     labels = np.asarray(found, np.int32)
     widest = np.zeros(count, np.float32)
-    np.maximum.at(widest, labels[pieces], _depth(pieces)[pieces])
+    np.maximum.at(widest, labels[pieces], depth(pieces)[pieces])
     keep = widest <= limit
     keep[0] = False
     return np.asarray(keep[labels], np.bool_)
-
-
-def _depth(region: BoolMap) -> F32:
-    """Each pixel's distance (working pixels) from the outside of ``region``."""
-    return np.asarray(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3), np.float32)
 
 
 def _dot(a: F32, b: F32) -> F32:
